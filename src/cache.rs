@@ -1,0 +1,89 @@
+//! The in-memory cache of encoded objects (variants and info JSON), bounded by bytes.
+//!
+//! Concurrent lookups of one key join a single load: the first caller's loader runs (storage,
+//! then render), the others wait for its result.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use moka::future::Cache;
+
+use crate::model::ObjectKey;
+
+/// An encoded object with its strong validator.
+#[derive(Clone, Debug)]
+pub struct CachedObject {
+    /// The bytes served.
+    pub bytes: Bytes,
+    /// Strong ETag (quoted), derived from the bytes.
+    pub etag: Arc<str>,
+}
+
+impl CachedObject {
+    /// Wraps bytes, computing the ETag from their md5.
+    pub fn new(bytes: Bytes) -> Self {
+        let etag = format!("\"{}\"", crate::model::ImageHash::of(&bytes));
+        CachedObject { bytes, etag: etag.into() }
+    }
+}
+
+/// Whether a lookup was answered from memory or loaded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// Found in memory (or joined a load another request started).
+    Memory,
+    /// This request ran the loader.
+    Loaded,
+}
+
+/// The byte-bounded cache.
+#[derive(Clone)]
+pub struct ObjectCache {
+    inner: Cache<ObjectKey, CachedObject>,
+}
+
+impl std::fmt::Debug for ObjectCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectCache").field("entries", &self.inner.entry_count()).finish()
+    }
+}
+
+impl ObjectCache {
+    /// A cache holding at most `max_bytes` of objects.
+    pub fn new(max_bytes: u64) -> Self {
+        let inner = Cache::builder()
+            .max_capacity(max_bytes)
+            .weigher(|key: &ObjectKey, obj: &CachedObject| {
+                u32::try_from(obj.bytes.len() + key.as_str().len() + 64).unwrap_or(u32::MAX)
+            })
+            .build();
+        ObjectCache { inner }
+    }
+
+    /// The cached object, or the result of `load` (run once however many callers wait).
+    pub async fn get_or_load<E, F>(&self, key: ObjectKey, load: F) -> Result<(CachedObject, Lookup), Arc<E>>
+    where
+        F: Future<Output = Result<CachedObject, E>>,
+        E: Send + Sync + 'static,
+    {
+        let entry = self.inner.entry(key).or_try_insert_with(load).await?;
+        let lookup = if entry.is_fresh() { Lookup::Loaded } else { Lookup::Memory };
+        Ok((entry.into_value(), lookup))
+    }
+
+    /// Puts an object in the cache.
+    pub async fn insert(&self, key: ObjectKey, obj: CachedObject) {
+        self.inner.insert(key, obj).await;
+    }
+
+    /// Entries held.
+    pub fn entries(&self) -> u64 {
+        self.inner.entry_count()
+    }
+
+    /// Bytes held (by the weigher's count).
+    pub fn bytes(&self) -> u64 {
+        self.inner.weighted_size()
+    }
+}

@@ -1,0 +1,14 @@
+//! The typed URL model: image hashes, namespaces, variants and the object keys derived from them.
+//!
+//! Everything here is parsed once at the HTTP edge (or from the CLI) and passed on as types; no
+//! other module handles raw path strings. This module depends on nothing else in the crate.
+
+mod hash;
+mod keys;
+mod namespace;
+mod variant;
+
+pub use hash::{HashError, ImageHash};
+pub use keys::ObjectKey;
+pub use namespace::{Namespace, NamespaceError};
+pub use variant::{Extension, Geometry, OutputFormat, Variant, VariantError};

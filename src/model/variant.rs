@@ -1,0 +1,323 @@
+//! `Variant`: `{geometry}[-q{quality}].{ext}`, parsed from and displayed back to its URL name.
+//!
+//! `Display` gives the canonical name, and only canonical names parse (no leading zeros, lower
+//! case), so `parse(display(v)) == v` and the name doubles as storage key, cache key and ETag seed.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// What size the output has, relative to the (upright) original.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Geometry {
+    /// `w{W}`: width W, aspect kept, never wider than the original.
+    Width(u32),
+    /// `h{H}`: height H, aspect kept, never taller than the original.
+    Height(u32),
+    /// `x{S}`: exactly S x S, centre crop, enlarging if needed.
+    Square(u32),
+    /// `{W}x{H}`: exactly W x H, centre crop (cover), enlarging if needed.
+    Rect {
+        /// Output width.
+        width: u32,
+        /// Output height.
+        height: u32,
+    },
+    /// `full`: the original size.
+    Full,
+}
+
+impl Geometry {
+    /// The largest width and height the URL asks for, for the `maximum_*` checks (`full` asks for
+    /// nothing: it is not limited).
+    pub fn requested_size(&self) -> (Option<u32>, Option<u32>) {
+        match *self {
+            Geometry::Width(w) => (Some(w), None),
+            Geometry::Height(h) => (None, Some(h)),
+            Geometry::Square(s) => (Some(s), Some(s)),
+            Geometry::Rect { width, height } => (Some(width), Some(height)),
+            Geometry::Full => (None, None),
+        }
+    }
+}
+
+/// The file extension of a variant, as spelled in its URL.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Extension {
+    /// `.jpg`
+    Jpg,
+    /// `.jpeg` (same output as `.jpg`, its own name)
+    Jpeg,
+    /// `.png`
+    Png,
+    /// `.webp`
+    Webp,
+    /// `.gif`
+    Gif,
+}
+
+/// An encoded output format.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum OutputFormat {
+    /// JPEG (no alpha: flattened onto white).
+    Jpeg,
+    /// PNG.
+    Png,
+    /// WebP (lossy, with alpha where the source has it).
+    Webp,
+    /// GIF (first frame).
+    Gif,
+}
+
+impl OutputFormat {
+    /// Every output format this build can write.
+    pub const ALL: [OutputFormat; 4] = [OutputFormat::Jpeg, OutputFormat::Png, OutputFormat::Webp, OutputFormat::Gif];
+
+    /// The MIME type served with it.
+    pub fn mime(self) -> &'static str {
+        match self {
+            OutputFormat::Jpeg => "image/jpeg",
+            OutputFormat::Png => "image/png",
+            OutputFormat::Webp => "image/webp",
+            OutputFormat::Gif => "image/gif",
+        }
+    }
+
+    /// The short name used in metrics and config (`jpg`, `png`, `webp`, `gif`).
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputFormat::Jpeg => "jpg",
+            OutputFormat::Png => "png",
+            OutputFormat::Webp => "webp",
+            OutputFormat::Gif => "gif",
+        }
+    }
+
+    /// Whether the format can carry an alpha channel.
+    pub fn has_alpha(self) -> bool {
+        !matches!(self, OutputFormat::Jpeg)
+    }
+}
+
+impl Extension {
+    /// Every extension, in the order `--help` lists them.
+    pub const ALL: [Extension; 5] = [Extension::Jpg, Extension::Jpeg, Extension::Png, Extension::Webp, Extension::Gif];
+
+    /// The extension as spelled in URLs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Extension::Jpg => "jpg",
+            Extension::Jpeg => "jpeg",
+            Extension::Png => "png",
+            Extension::Webp => "webp",
+            Extension::Gif => "gif",
+        }
+    }
+
+    /// The output format it asks for.
+    pub fn format(self) -> OutputFormat {
+        match self {
+            Extension::Jpg | Extension::Jpeg => OutputFormat::Jpeg,
+            Extension::Png => OutputFormat::Png,
+            Extension::Webp => OutputFormat::Webp,
+            Extension::Gif => OutputFormat::Gif,
+        }
+    }
+}
+
+impl FromStr for Extension {
+    type Err = VariantError;
+
+    fn from_str(s: &str) -> Result<Self, VariantError> {
+        Extension::ALL
+            .into_iter()
+            .find(|e| e.as_str() == s)
+            .ok_or_else(|| VariantError::UnknownExtension(s.to_owned()))
+    }
+}
+
+impl fmt::Display for Extension {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A rendered form of an image: geometry, optional quality, format.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Variant {
+    /// Output size.
+    pub geometry: Geometry,
+    /// `-q{1..100}`; `None` means the format's configured default.
+    pub quality: Option<u8>,
+    /// Output extension (and so format).
+    pub ext: Extension,
+}
+
+/// Why a variant name was refused. `Malformed` is outside the grammar (404); the others are
+/// inside it with a bad value (400).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VariantError {
+    /// Not of the form `{geometry}[-q{quality}].{ext}`.
+    #[error("not a variant name: expected {{geometry}}[-q{{quality}}].{{ext}}, e.g. w200.jpg, x300-q80.webp, 300x200.png or full.jpg")]
+    Malformed,
+    /// Quality outside 1..=100.
+    #[error("quality {0} is out of range: use 1 to 100")]
+    QualityOutOfRange(u64),
+    /// A width or height of zero.
+    #[error("a width or height of 0 is not an image size")]
+    ZeroSize,
+    /// An extension this server does not write.
+    #[error("unknown extension '{0}': use jpg, jpeg, png, webp or gif")]
+    UnknownExtension(String),
+}
+
+impl FromStr for Variant {
+    type Err = VariantError;
+
+    fn from_str(s: &str) -> Result<Self, VariantError> {
+        let (stem, ext) = s.rsplit_once('.').ok_or(VariantError::Malformed)?;
+        let (geometry, quality) = match stem.rsplit_once("-q") {
+            Some((g, q)) => (g, Some(q)),
+            None => (stem, None),
+        };
+        let geometry = parse_geometry(geometry)?;
+        let quality = match quality {
+            None => None,
+            Some(q) => {
+                let q = parse_number(q)?;
+                if !(1..=100).contains(&q) {
+                    return Err(VariantError::QualityOutOfRange(q));
+                }
+                Some(q as u8)
+            }
+        };
+        if ext.is_empty() || !ext.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(VariantError::Malformed);
+        }
+        let ext = ext.parse()?;
+        Ok(Variant { geometry, quality, ext })
+    }
+}
+
+fn parse_geometry(s: &str) -> Result<Geometry, VariantError> {
+    if s == "full" {
+        return Ok(Geometry::Full);
+    }
+    let size = |digits: &str| -> Result<u32, VariantError> {
+        match parse_number(digits)? {
+            0 => Err(VariantError::ZeroSize),
+            n => Ok(u32::try_from(n).unwrap_or(u32::MAX)),
+        }
+    };
+    if let Some(rest) = s.strip_prefix('w') {
+        return Ok(Geometry::Width(size(rest)?));
+    }
+    if let Some(rest) = s.strip_prefix('h') {
+        return Ok(Geometry::Height(size(rest)?));
+    }
+    if let Some(rest) = s.strip_prefix('x') {
+        return Ok(Geometry::Square(size(rest)?));
+    }
+    let (w, h) = s.split_once('x').ok_or(VariantError::Malformed)?;
+    Ok(Geometry::Rect { width: size(w)?, height: size(h)? })
+}
+
+/// Canonical decimal: ASCII digits, no sign, no leading zero (but "0" itself). Saturates
+/// instead of overflowing, so huge sizes surface as "too large" rather than "malformed".
+fn parse_number(s: &str) -> Result<u64, VariantError> {
+    let canonical = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
+    if !canonical {
+        return Err(VariantError::Malformed);
+    }
+    Ok(s.bytes().fold(0u64, |n, d| n.saturating_mul(10).saturating_add(u64::from(d - b'0'))))
+}
+
+impl fmt::Display for Geometry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Geometry::Width(w) => write!(f, "w{w}"),
+            Geometry::Height(h) => write!(f, "h{h}"),
+            Geometry::Square(s) => write!(f, "x{s}"),
+            Geometry::Rect { width, height } => write!(f, "{width}x{height}"),
+            Geometry::Full => f.write_str("full"),
+        }
+    }
+}
+
+impl fmt::Display for Variant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.geometry)?;
+        if let Some(q) = self.quality {
+            write!(f, "-q{q}")?;
+        }
+        write!(f, ".{}", self.ext)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_geometry() {
+        let cases = [
+            ("w200.jpg", Geometry::Width(200), None, Extension::Jpg),
+            ("h150.png", Geometry::Height(150), None, Extension::Png),
+            ("x300-q30.webp", Geometry::Square(300), Some(30), Extension::Webp),
+            ("300x200-q100.jpeg", Geometry::Rect { width: 300, height: 200 }, Some(100), Extension::Jpeg),
+            ("full.gif", Geometry::Full, None, Extension::Gif),
+            ("full-q1.jpg", Geometry::Full, Some(1), Extension::Jpg),
+        ];
+        for (name, geometry, quality, ext) in cases {
+            let v: Variant = name.parse().unwrap();
+            assert_eq!(v, Variant { geometry, quality, ext }, "{name}");
+        }
+    }
+
+    #[test]
+    fn display_round_trips() {
+        let geometries = [
+            Geometry::Width(1),
+            Geometry::Height(4096),
+            Geometry::Square(300),
+            Geometry::Rect { width: 300, height: 200 },
+            Geometry::Rect { width: 1, height: 1 },
+            Geometry::Full,
+        ];
+        for geometry in geometries {
+            for quality in [None, Some(1), Some(30), Some(100)] {
+                for ext in Extension::ALL {
+                    let v = Variant { geometry, quality, ext };
+                    let name = v.to_string();
+                    assert_eq!(name.parse::<Variant>(), Ok(v), "{name}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_names_are_outside_the_grammar() {
+        for bad in [
+            "", "w200", "w.jpg", "200.jpg", "wx200.jpg", "w0200.jpg", "x200-q.jpg", "x200-q080.jpg",
+            "x200q80.jpg", "200x.jpg", "x200x.jpg", "W200.jpg", "w-1.jpg", "full-.jpg", "w200.",
+            "w200.jp/g", "info.json.jpg", "w+200.jpg", "x200-q80-q80.jpg",
+        ] {
+            assert_eq!(bad.parse::<Variant>(), Err(VariantError::Malformed), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn bad_values_are_inside_the_grammar() {
+        assert_eq!("x200-q0.jpg".parse::<Variant>(), Err(VariantError::QualityOutOfRange(0)));
+        assert_eq!("x200-q101.jpg".parse::<Variant>(), Err(VariantError::QualityOutOfRange(101)));
+        assert_eq!("w0.jpg".parse::<Variant>(), Err(VariantError::ZeroSize));
+        assert_eq!("0x10.jpg".parse::<Variant>(), Err(VariantError::ZeroSize));
+        assert_eq!("x200.bmp".parse::<Variant>(), Err(VariantError::UnknownExtension("bmp".into())));
+        assert_eq!("x200.JPG".parse::<Variant>(), Err(VariantError::UnknownExtension("JPG".into())));
+    }
+
+    #[test]
+    fn huge_sizes_saturate_rather_than_fail() {
+        let v: Variant = "w99999999999999999999999.jpg".parse().unwrap();
+        assert_eq!(v.geometry, Geometry::Width(u32::MAX));
+    }
+}

@@ -1,0 +1,165 @@
+//! Sniffing, header reading and decoding of originals, per format.
+//!
+//! The format comes from the first bytes, never from a name or a Content-Type. Every decoder
+//! reads the header first, so [`read_header`] can refuse a bomb before any pixel memory exists.
+
+mod exif;
+mod imagers;
+mod jpeg;
+mod webp;
+
+use super::bitmap::Bitmap;
+use super::orient::Orientation;
+use super::{ImageFacts, Limits, RenderError};
+
+/// An original's format, sniffed from its bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SourceFormat {
+    /// JPEG (JFIF/EXIF, baseline or progressive, gray, RGB, CMYK/YCCK).
+    Jpeg,
+    /// PNG (first frame of an APNG).
+    Png,
+    /// GIF (first frame).
+    Gif,
+    /// WebP (lossy, lossless, alpha; first frame of an animation).
+    Webp,
+}
+
+impl SourceFormat {
+    /// MIME type of the original.
+    pub fn mime(self) -> &'static str {
+        match self {
+            SourceFormat::Jpeg => "image/jpeg",
+            SourceFormat::Png => "image/png",
+            SourceFormat::Gif => "image/gif",
+            SourceFormat::Webp => "image/webp",
+        }
+    }
+
+    /// Short name for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            SourceFormat::Jpeg => "JPEG",
+            SourceFormat::Png => "PNG",
+            SourceFormat::Gif => "GIF",
+            SourceFormat::Webp => "WebP",
+        }
+    }
+}
+
+/// What the header of an original says, before any pixel is decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// Sniffed format.
+    pub format: SourceFormat,
+    /// Stored width (before orientation).
+    pub width: u32,
+    /// Stored height (before orientation).
+    pub height: u32,
+    /// EXIF orientation.
+    pub orientation: Orientation,
+}
+
+impl Header {
+    pub(crate) fn facts(&self) -> ImageFacts {
+        let (width, height) = self.orientation.upright_size(self.width, self.height);
+        ImageFacts { format: self.format, width, height }
+    }
+}
+
+/// Decoded pixels with what the colour step needs to know about them.
+pub(crate) struct Decoded {
+    pub(crate) bitmap: Bitmap,
+    pub(crate) icc: Option<Vec<u8>>,
+    /// Adobe CMYK JPEGs store inverted ink values.
+    pub(crate) cmyk_inverted: bool,
+}
+
+/// Identifies the format from the first bytes.
+pub fn sniff(bytes: &[u8]) -> Result<SourceFormat, RenderError> {
+    let starts = |sig: &[u8]| bytes.starts_with(sig);
+    if starts(&[0xFF, 0xD8, 0xFF]) {
+        return Ok(SourceFormat::Jpeg);
+    }
+    if starts(b"\x89PNG\r\n\x1a\n") {
+        return Ok(SourceFormat::Png);
+    }
+    if starts(b"GIF87a") || starts(b"GIF89a") {
+        return Ok(SourceFormat::Gif);
+    }
+    if bytes.len() >= 12 && starts(b"RIFF") && &bytes[8..12] == b"WEBP" {
+        return Ok(SourceFormat::Webp);
+    }
+    if bytes.len() >= 12 && &bytes[4..8] == b"ftyp" {
+        let brand = &bytes[8..12];
+        if brand == b"avif" || brand == b"avis" {
+            return Err(RenderError::Unsupported("AVIF"));
+        }
+        if [&b"heic"[..], b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1"].contains(&brand) {
+            return Err(RenderError::Unsupported("HEIF/HEIC"));
+        }
+    }
+    if starts(b"II*\0") || starts(b"MM\0*") {
+        return Err(RenderError::Unsupported("TIFF"));
+    }
+    if starts(b"BM") && bytes.len() > 14 {
+        return Err(RenderError::Unsupported("BMP"));
+    }
+    if starts(&[0xFF, 0x0A]) || starts(b"\0\0\0\x0cJXL ") {
+        return Err(RenderError::Unsupported("JPEG XL"));
+    }
+    Err(RenderError::NotAnImage)
+}
+
+/// Sniffs and reads the header; refuses images above `max_source_pixels`.
+pub fn read_header(bytes: &[u8], limits: &Limits) -> Result<Header, RenderError> {
+    let format = sniff(bytes)?;
+    let header = match format {
+        SourceFormat::Jpeg => jpeg::read_header(bytes)?,
+        SourceFormat::Png | SourceFormat::Gif => imagers::read_header(bytes, format)?,
+        SourceFormat::Webp => webp::read_header(bytes)?,
+    };
+    if header.width == 0 || header.height == 0 {
+        return Err(RenderError::corrupt(format.name(), "the header declares an empty image"));
+    }
+    let pixels = u64::from(header.width) * u64::from(header.height);
+    if pixels > limits.max_source_pixels {
+        return Err(RenderError::TooManyPixels {
+            width: header.width,
+            height: header.height,
+            pixels,
+            max: limits.max_source_pixels,
+        });
+    }
+    Ok(header)
+}
+
+/// Decodes the whole image at no less than `min_scale` of its stored size (formats that can
+/// decode scaled pick the cheapest scale at or above it; others decode at full size). Fully
+/// opaque alpha is dropped.
+pub(crate) fn decode(bytes: &[u8], header: &Header, min_scale: f64) -> Result<Decoded, RenderError> {
+    let decoded = match header.format {
+        SourceFormat::Jpeg => jpeg::decode(bytes, min_scale)?,
+        SourceFormat::Png | SourceFormat::Gif => imagers::decode(bytes, header)?,
+        SourceFormat::Webp => webp::decode(bytes, header, min_scale)?,
+    };
+    Ok(Decoded { bitmap: decoded.bitmap.without_opaque_alpha(), ..decoded })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffs_by_signature() {
+        assert_eq!(sniff(b"\xFF\xD8\xFF\xE0rest"), Ok(SourceFormat::Jpeg));
+        assert_eq!(sniff(b"\x89PNG\r\n\x1a\nrest"), Ok(SourceFormat::Png));
+        assert_eq!(sniff(b"GIF89a..."), Ok(SourceFormat::Gif));
+        assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 "), Ok(SourceFormat::Webp));
+        assert_eq!(sniff(b"\0\0\0\x1cftypavif"), Err(RenderError::Unsupported("AVIF")));
+        assert_eq!(sniff(b"\0\0\0\x18ftypheic"), Err(RenderError::Unsupported("HEIF/HEIC")));
+        assert_eq!(sniff(b""), Err(RenderError::NotAnImage));
+        assert_eq!(sniff(b"hello, world"), Err(RenderError::NotAnImage));
+        assert_eq!(sniff(b"RIFF\0\0\0\0WAVE"), Err(RenderError::NotAnImage));
+    }
+}

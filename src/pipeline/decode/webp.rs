@@ -1,0 +1,127 @@
+//! WebP through libwebp: header and metadata chunks, scaled decoding of still images, and the
+//! first frame of animations through the animation decoder.
+
+use std::ptr;
+
+use libwebp_sys as webp;
+
+use super::{Decoded, Header, SourceFormat};
+use crate::pipeline::bitmap::{Bitmap, Layout};
+use crate::pipeline::orient::Orientation;
+use crate::pipeline::RenderError;
+
+fn corrupt(reason: impl std::fmt::Display) -> RenderError {
+    RenderError::corrupt("WebP", reason)
+}
+
+fn features(bytes: &[u8]) -> Result<webp::WebPBitstreamFeatures, RenderError> {
+    // SAFETY: a zeroed features struct is valid; libwebp reads only `bytes`.
+    let mut f: webp::WebPBitstreamFeatures = unsafe { std::mem::zeroed() };
+    let status = unsafe { webp::WebPGetFeatures(bytes.as_ptr(), bytes.len(), &mut f) };
+    if status != webp::VP8StatusCode::VP8_STATUS_OK {
+        return Err(corrupt(format_args!("unreadable header ({status:?})")));
+    }
+    Ok(f)
+}
+
+pub(super) fn read_header(bytes: &[u8]) -> Result<Header, RenderError> {
+    let f = features(bytes)?;
+    let orientation = chunk(bytes, b"EXIF").map_or(Orientation::UPRIGHT, super::exif::orientation);
+    Ok(Header {
+        format: SourceFormat::Webp,
+        width: u32::try_from(f.width).map_err(corrupt)?,
+        height: u32::try_from(f.height).map_err(corrupt)?,
+        orientation,
+    })
+}
+
+pub(super) fn decode(bytes: &[u8], header: &Header, min_scale: f64) -> Result<Decoded, RenderError> {
+    let f = features(bytes)?;
+    let icc = chunk(bytes, b"ICCP").map(<[u8]>::to_vec);
+    let bitmap = if f.has_animation != 0 {
+        first_frame(bytes, header)?
+    } else {
+        still(bytes, header, f.has_alpha != 0, min_scale)?
+    };
+    Ok(Decoded { bitmap, icc, cmyk_inverted: false })
+}
+
+/// Decodes a still image into memory we own, scaled down by libwebp when `min_scale` < 1.
+fn still(bytes: &[u8], header: &Header, alpha: bool, min_scale: f64) -> Result<Bitmap, RenderError> {
+    let (layout, mode) = if alpha {
+        (Layout::Rgba, webp::WEBP_CSP_MODE::MODE_RGBA)
+    } else {
+        (Layout::Rgb, webp::WEBP_CSP_MODE::MODE_RGB)
+    };
+    let (mut width, mut height) = (header.width, header.height);
+    let mut config = webp::WebPDecoderConfig::new().map_err(|()| corrupt("libwebp version mismatch"))?;
+    if min_scale < 1.0 {
+        let side = |n: u32| ((f64::from(n) * min_scale).ceil() as u32).clamp(1, n);
+        (width, height) = (side(width), side(height));
+        config.options.use_scaling = 1;
+        config.options.scaled_width = width as i32;
+        config.options.scaled_height = height as i32;
+    }
+    let stride = width as usize * layout.channels();
+    let mut data: Vec<u8> = Vec::new();
+    data.try_reserve_exact(stride * height as usize).map_err(|_| corrupt("out of memory"))?;
+    data.resize(stride * height as usize, 0);
+    config.output.colorspace = mode;
+    config.output.is_external_memory = 1;
+    config.output.u.RGBA = webp::WebPRGBABuffer { rgba: data.as_mut_ptr(), stride: stride as i32, size: data.len() };
+    // SAFETY: the output buffer points at `data`, which outlives the call and has the size and
+    // stride declared; with external memory libwebp allocates nothing we must free.
+    let status = unsafe { webp::WebPDecode(bytes.as_ptr(), bytes.len(), &mut config) };
+    if status != webp::VP8StatusCode::VP8_STATUS_OK {
+        let why = match status {
+            webp::VP8StatusCode::VP8_STATUS_NOT_ENOUGH_DATA => "the file ends before the image data does (truncated)".to_owned(),
+            other => format!("bad image data ({other:?})"),
+        };
+        return Err(corrupt(why));
+    }
+    Ok(Bitmap::new(layout, width, height, data))
+}
+
+/// The first frame of an animation, composed on its canvas.
+fn first_frame(bytes: &[u8], header: &Header) -> Result<Bitmap, RenderError> {
+    let data = webp::WebPData { bytes: bytes.as_ptr(), size: bytes.len() };
+    // SAFETY: options are initialised by libwebp; the decoder borrows `bytes` only while alive
+    // and is deleted on every path; the frame buffer it returns is copied before deletion.
+    unsafe {
+        let mut options: webp::WebPAnimDecoderOptions = std::mem::zeroed();
+        if webp::WebPAnimDecoderOptionsInit(&mut options) == 0 {
+            return Err(corrupt("libwebp version mismatch"));
+        }
+        options.color_mode = webp::WEBP_CSP_MODE::MODE_RGBA;
+        options.use_threads = 0;
+        let dec = webp::WebPAnimDecoderNew(&data, &options);
+        if dec.is_null() {
+            return Err(corrupt("unreadable animation"));
+        }
+        let mut buf: *mut u8 = ptr::null_mut();
+        let mut timestamp = 0;
+        let ok = webp::WebPAnimDecoderGetNext(dec, &mut buf, &mut timestamp) != 0 && !buf.is_null();
+        let len = header.width as usize * header.height as usize * 4;
+        let pixels = if ok { std::slice::from_raw_parts(buf, len).to_vec() } else { Vec::new() };
+        webp::WebPAnimDecoderDelete(dec);
+        if !ok {
+            return Err(corrupt("the first frame of the animation cannot be decoded"));
+        }
+        Ok(Bitmap::new(Layout::Rgba, header.width, header.height, pixels))
+    }
+}
+
+/// The payload of the first RIFF chunk with this FourCC (the extended format's metadata chunks).
+fn chunk<'a>(bytes: &'a [u8], fourcc: &[u8; 4]) -> Option<&'a [u8]> {
+    let mut at = 12;
+    while at + 8 <= bytes.len() {
+        let id = &bytes[at..at + 4];
+        let size = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().ok()?) as usize;
+        let body = bytes.get(at + 8..at + 8 + size)?;
+        if id == fourcc {
+            return Some(body);
+        }
+        at += 8 + size + (size & 1);
+    }
+    None
+}

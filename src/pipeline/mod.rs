@@ -1,0 +1,107 @@
+//! The render pipeline: original bytes in, encoded variant out. Pure and synchronous.
+//!
+//! No tokio, HTTP, storage or clock here, so the server, the CLI batch commands, tests and benches
+//! share it. The steps read top to bottom in [`render`]: read the header (and refuse bombs before
+//! allocating) -> plan the geometry on the upright image -> decode, scaled in the DCT domain where
+//! the format allows -> crop and resize -> convert to sRGB -> apply EXIF orientation -> flatten
+//! alpha where the output has none -> encode without metadata.
+//!
+//! Orientation is applied after the resize, on the small image: the plan is made in upright
+//! coordinates and mapped back onto the stored pixels, so the decoder and resizer never touch a
+//! rotated copy of the full-size image.
+
+mod bitmap;
+mod color;
+mod decode;
+mod encode;
+mod error;
+mod orient;
+pub mod plan;
+mod resize;
+
+pub use bitmap::{Bitmap, Layout};
+pub use decode::{Header, SourceFormat};
+pub use error::RenderError;
+pub use orient::Orientation;
+
+use crate::model::{Geometry, OutputFormat};
+
+/// Limits checked before any pixel memory is allocated.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Largest width x height an original may declare.
+    pub max_source_pixels: u64,
+}
+
+/// What to render: the variant with its quality resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RenderSpec {
+    /// Output size.
+    pub geometry: Geometry,
+    /// Output format.
+    pub format: OutputFormat,
+    /// Encoder quality 1..=100 (ignored by PNG and GIF).
+    pub quality: u8,
+}
+
+/// An encoded variant.
+#[derive(Debug)]
+pub struct Rendered {
+    /// The encoded image.
+    pub bytes: Vec<u8>,
+    /// Its width.
+    pub width: u32,
+    /// Its height.
+    pub height: u32,
+}
+
+/// The facts of an original that info.json reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImageFacts {
+    /// Sniffed format.
+    pub format: SourceFormat,
+    /// Width after EXIF orientation.
+    pub width: u32,
+    /// Height after EXIF orientation.
+    pub height: u32,
+}
+
+/// Reads the header only: format, upright size. Refuses non-images and bombs.
+pub fn probe(bytes: &[u8], limits: &Limits) -> Result<ImageFacts, RenderError> {
+    let header = decode::read_header(bytes, limits)?;
+    Ok(header.facts())
+}
+
+/// Probes and then decodes the whole image at the smallest scale the decoder offers, so that a
+/// corrupt or truncated file is refused at upload rather than on its first render.
+pub fn inspect(bytes: &[u8], limits: &Limits) -> Result<ImageFacts, RenderError> {
+    let header = decode::read_header(bytes, limits)?;
+    decode::decode(bytes, &header, 0.0)?;
+    Ok(header.facts())
+}
+
+/// Renders one variant of `bytes`.
+pub fn render(bytes: &[u8], spec: &RenderSpec, limits: &Limits) -> Result<Rendered, RenderError> {
+    let header = decode::read_header(bytes, limits)?;
+    let orientation = header.orientation;
+    let (upright_w, upright_h) = orientation.upright_size(header.width, header.height);
+
+    let plan = plan::plan(upright_w, upright_h, spec.geometry);
+    let crop = orientation.crop_to_stored(plan.crop, header.width, header.height);
+    let (dst_w, dst_h) = orientation.stored_size(plan.width, plan.height);
+
+    // Decode at no less than twice the output's resolution: the rest is left to the resizer.
+    let scale = f64::max(f64::from(dst_w) / crop.width, f64::from(dst_h) / crop.height);
+    let decoded = decode::decode(bytes, &header, 2.0 * scale)?;
+    let crop = crop.scaled(
+        f64::from(decoded.bitmap.width) / f64::from(header.width),
+        f64::from(decoded.bitmap.height) / f64::from(header.height),
+    );
+
+    let resized = resize::resize(decoded.bitmap, crop, dst_w, dst_h)?;
+    let srgb = color::to_srgb(resized, decoded.icc.as_deref(), decoded.cmyk_inverted);
+    let upright = orientation.apply(srgb);
+    let output = if spec.format.has_alpha() { upright } else { color::flatten_onto_white(upright) };
+    let bytes = encode::encode(&output, spec.format, spec.quality)?;
+    Ok(Rendered { bytes, width: output.width, height: output.height })
+}

@@ -1,0 +1,53 @@
+//! `ServiceError`: every way a service call fails, wrapping the adapters' own errors.
+
+use crate::model::Extension;
+use crate::pipeline::RenderError;
+use crate::pool::PoolError;
+use crate::source::FetchError;
+use crate::store::StoreError;
+
+/// Why an upload or lookup failed. The HTTP edge maps each variant to a status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ServiceError {
+    /// No original stored under that hash in that namespace.
+    #[error("image not found")]
+    ImageNotFound,
+    /// An upload with no bytes.
+    #[error("empty upload: send the image bytes as the body, a ?source=URL, or JSON {{\"data\":{{\"image\":\"<base64>\"}}}}")]
+    EmptyUpload,
+    /// The extension is not whitelisted here.
+    #[error("extension '{0}' is not allowed here")]
+    ExtensionNotAllowed(Extension),
+    /// The asked size is above the maximums.
+    #[error("requested size is too large: the maximum is {max_width}x{max_height}")]
+    SizeNotAcceptable {
+        /// Largest width allowed.
+        max_width: u32,
+        /// Largest height allowed.
+        max_height: u32,
+    },
+    /// The original could not be read or rendered.
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    /// The source URL could not be fetched.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Every render worker is busy and the queue is full.
+    #[error("server busy: every render worker is busy and the queue is full; retry shortly")]
+    Overloaded,
+    /// A bug.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<PoolError> for ServiceError {
+    fn from(e: PoolError) -> Self {
+        match e {
+            PoolError::Overloaded => ServiceError::Overloaded,
+            PoolError::Panicked(msg) => ServiceError::Internal(format!("render panicked: {msg}")),
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! Uploads: validate, store the original and its info, then render the asked outputs.
+
+use bytes::Bytes;
+use futures_util::future::try_join_all;
+
+use super::{ImageInfo, ImageService, ServiceError};
+use crate::cache::CachedObject;
+use crate::model::{ImageHash, Namespace, ObjectKey, Variant};
+use crate::pipeline;
+use crate::stats::Stats;
+
+/// The result of an upload.
+#[derive(Clone, Debug)]
+pub struct Ingested {
+    /// The stored image's facts.
+    pub info: ImageInfo,
+    /// False when the same bytes were stored already (nothing was written).
+    pub created: bool,
+}
+
+impl ImageService {
+    /// Stores `bytes` as an original of `ns` (unless stored already) and renders `outputs` plus
+    /// the namespace's own outputs. Nothing is written unless the image decodes and every output
+    /// is allowed.
+    pub async fn ingest(&self, ns: &Namespace, bytes: Bytes, outputs: &[Variant]) -> Result<Ingested, ServiceError> {
+        if bytes.is_empty() {
+            return Err(ServiceError::EmptyUpload);
+        }
+        let mut all_outputs: Vec<Variant> = outputs.to_vec();
+        if let Some(ns_config) = self.config.namespace(ns) {
+            all_outputs.extend(ns_config.outputs.iter().filter(|v| !outputs.contains(v)));
+        }
+        for variant in &all_outputs {
+            self.check_variant(ns, variant)?;
+        }
+
+        let hashed = bytes.clone();
+        let hash = self.pool.run(move || ImageHash::of(&hashed)).await?;
+        let info_key = ObjectKey::info(ns, &hash);
+        let (info, created) = match self.originals.get_opt(&info_key).await? {
+            Some(stored) => {
+                Stats::bump(&self.stats.duplicate_uploads);
+                let info = serde_json::from_slice(&stored).map_err(|e| ServiceError::Internal(format!("stored {info_key} is not valid: {e}")))?;
+                (info, false)
+            }
+            None => (self.store_new(ns, &hash, bytes).await?, true),
+        };
+        try_join_all(all_outputs.iter().map(|v| self.variant(ns, &hash, v))).await?;
+        Ok(Ingested { info, created })
+    }
+
+    /// Downloads `url` and ingests it.
+    pub async fn ingest_source(&self, ns: &Namespace, url: &str, outputs: &[Variant]) -> Result<Ingested, ServiceError> {
+        self.stats.downloads_in_progress.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let fetched = self.fetcher.fetch(url).await;
+        self.stats.downloads_in_progress.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        let bytes = fetched?;
+        Stats::bump(&self.stats.originals_downloaded);
+        self.ingest(ns, bytes, outputs).await
+    }
+
+    async fn store_new(&self, ns: &Namespace, hash: &ImageHash, bytes: Bytes) -> Result<ImageInfo, ServiceError> {
+        let limits = self.limits;
+        let inspected = bytes.clone();
+        let facts = self.pool.run(move || pipeline::inspect(&inspected, &limits)).await??;
+        let info = ImageInfo {
+            hash: hash.to_string(),
+            width: facts.width,
+            height: facts.height,
+            content_type: facts.format.mime().to_owned(),
+        };
+        let info_json = Bytes::from(serde_json::to_vec(&info).expect("info serialises"));
+        // The original first: an info.json in storage always has its original beside it.
+        self.originals.put(&ObjectKey::original(ns, hash), bytes).await?;
+        self.originals.put(&ObjectKey::info(ns, hash), info_json.clone()).await?;
+        self.cache.insert(ObjectKey::info(ns, hash), CachedObject::new(info_json)).await;
+        Stats::bump(&self.stats.uploads);
+        Ok(info)
+    }
+}

@@ -1,0 +1,116 @@
+//! `ImageService`: uploads and variant lookups, independent of HTTP.
+//!
+//! A variant is looked up in memory, then in storage, then rendered on the CPU pool and written
+//! back to storage before it is answered; concurrent requests for one variant join one lookup.
+//! Uploads are validated (header, pixel limit, a full decode) before anything is stored.
+
+mod error;
+mod ingest;
+mod variants;
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+pub use error::ServiceError;
+pub use ingest::Ingested;
+pub use variants::Served;
+
+use crate::cache::ObjectCache;
+use crate::config::Config;
+use crate::model::{Namespace, Variant};
+use crate::pipeline::Limits;
+use crate::pool::CpuPool;
+use crate::source::{FetchSettings, Fetcher};
+use crate::stats::Stats;
+use crate::store::Store;
+
+/// The facts of a stored original, as info.json and the upload answer give them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageInfo {
+    /// md5 of the original's bytes.
+    pub hash: String,
+    /// Upright width.
+    pub width: u32,
+    /// Upright height.
+    pub height: u32,
+    /// MIME type of the original.
+    pub content_type: String,
+}
+
+/// Everything a request needs, shared by all requests.
+#[derive(Clone, Debug)]
+pub struct ImageService {
+    config: Arc<Config>,
+    variants: Store,
+    originals: Store,
+    cache: ObjectCache,
+    pool: CpuPool,
+    fetcher: Fetcher,
+    stats: Arc<Stats>,
+    limits: Limits,
+}
+
+impl ImageService {
+    /// Opens the stores and starts the render pool as `config` says.
+    pub fn new(config: Arc<Config>) -> Result<ImageService, String> {
+        let variants = Store::open(&config.storage)?;
+        let originals = match &config.originals_storage {
+            Some(url) if url != &config.storage => Store::open(url)?,
+            _ => variants.clone(),
+        };
+        let fetcher = Fetcher::new(FetchSettings {
+            max_bytes: config.max_upload_bytes,
+            allow_private: config.source_allow_private,
+            timeout: config.source_timeout,
+            max_redirects: config.source_max_redirects,
+        })?;
+        Ok(ImageService {
+            cache: ObjectCache::new(config.memory_cache_bytes),
+            pool: CpuPool::new(config.workers, config.queue_size),
+            limits: Limits { max_source_pixels: config.max_source_pixels },
+            stats: Arc::new(Stats::default()),
+            variants,
+            originals,
+            fetcher,
+            config,
+        })
+    }
+
+    /// The configuration the service runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Event counters.
+    pub fn stats(&self) -> &Arc<Stats> {
+        &self.stats
+    }
+
+    /// The render pool (for queue figures).
+    pub fn pool(&self) -> &CpuPool {
+        &self.pool
+    }
+
+    /// The memory cache (for its figures).
+    pub fn cache(&self) -> &ObjectCache {
+        &self.cache
+    }
+
+    /// Refuses variants this namespace does not allow: extensions outside the whitelist (400)
+    /// and sizes above the maximums (406).
+    pub fn check_variant(&self, ns: &Namespace, variant: &Variant) -> Result<(), ServiceError> {
+        let limits = self.config.namespace(ns).map(|n| &n.limits);
+        let whitelist = limits.and_then(|l| l.whitelisted_extensions.as_ref()).unwrap_or(&self.config.whitelisted_extensions);
+        if !whitelist.contains(&variant.ext) {
+            return Err(ServiceError::ExtensionNotAllowed(variant.ext));
+        }
+        let max_w = limits.and_then(|l| l.maximum_width).unwrap_or(self.config.maximum_width);
+        let max_h = limits.and_then(|l| l.maximum_height).unwrap_or(self.config.maximum_height);
+        let (w, h) = variant.geometry.requested_size();
+        if w.is_some_and(|w| w > max_w) || h.is_some_and(|h| h > max_h) {
+            return Err(ServiceError::SizeNotAcceptable { max_width: max_w, max_height: max_h });
+        }
+        Ok(())
+    }
+}

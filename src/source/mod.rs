@@ -1,0 +1,183 @@
+//! Downloads of originals from source URLs: http(s) only, a whole-request timeout, a byte cap
+//! enforced while streaming, a bounded number of redirects, and no connections to loopback or
+//! private networks unless configured.
+//!
+//! The address policy is enforced where it cannot be dodged: in the DNS resolver the HTTP client
+//! connects through (so every name, including each redirect's, is checked on the addresses that
+//! are actually dialled), and on IP-literal hosts before each request and redirect. Errors are
+//! sorted into [`FetchError`] here; callers never see reqwest's.
+
+pub mod policy;
+
+use std::error::Error as _;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use reqwest::redirect;
+use url::{Host, Url};
+
+/// Why a source could not be fetched.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    /// Not an http(s) URL.
+    #[error("invalid source URL: {0}")]
+    InvalidUrl(String),
+    /// The URL leads to an address the policy refuses (loopback, private, link-local...).
+    #[error("source refused: {0}")]
+    Refused(String),
+    /// DNS failure, connection refused, TLS failure, too many redirects.
+    #[error("source unreachable: {0}")]
+    Unreachable(String),
+    /// The source answered with a non-2xx status.
+    #[error("source answered HTTP {0}")]
+    Upstream(u16),
+    /// The download took longer than the timeout.
+    #[error("source timed out after {0:?}")]
+    Timeout(Duration),
+    /// The source is bigger than the upload limit.
+    #[error("source is larger than the {0}-byte limit")]
+    TooLarge(u64),
+}
+
+/// Marker error raised by the resolver and the redirect policy, found again in reqwest's chain.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct PolicyRefusal(String);
+
+/// Settings for [`Fetcher`].
+#[derive(Clone, Debug)]
+pub struct FetchSettings {
+    /// Largest body accepted.
+    pub max_bytes: u64,
+    /// Whether loopback and private addresses may be fetched.
+    pub allow_private: bool,
+    /// Whole-request timeout.
+    pub timeout: Duration,
+    /// Redirects followed at most.
+    pub max_redirects: usize,
+}
+
+/// An HTTP client for source URLs.
+#[derive(Clone, Debug)]
+pub struct Fetcher {
+    client: reqwest::Client,
+    settings: FetchSettings,
+}
+
+/// Resolves through the system resolver and drops refused addresses.
+struct PolicyResolver {
+    allow_private: bool,
+}
+
+impl Resolve for PolicyResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let allow_private = self.allow_private;
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<SocketAddr> = addrs.iter().copied().filter(|a| allow_private || policy::is_public(a.ip())).collect();
+            if allowed.is_empty() && !addrs.is_empty() {
+                let msg = format!("{host} resolves to {}, a loopback or private address", addrs[0].ip());
+                return Err(Box::new(PolicyRefusal(msg)) as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok(Box::new(allowed.into_iter()) as Addrs)
+        })
+    }
+}
+
+fn check_url(url: &Url, allow_private: bool) -> Result<(), String> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("scheme '{}' is not http or https", url.scheme()));
+    }
+    let ip = match url.host() {
+        Some(Host::Ipv4(v4)) => IpAddr::V4(v4),
+        Some(Host::Ipv6(v6)) => IpAddr::V6(v6),
+        Some(Host::Domain(_)) => return Ok(()),
+        None => return Err("no host".to_owned()),
+    };
+    if allow_private || policy::is_public(ip) {
+        Ok(())
+    } else {
+        Err(format!("{ip} is a loopback or private address"))
+    }
+}
+
+impl Fetcher {
+    /// Builds the client.
+    pub fn new(settings: FetchSettings) -> Result<Fetcher, String> {
+        crate::tls::install_crypto_provider();
+        let (allow_private, max_redirects) = (settings.allow_private, settings.max_redirects);
+        let redirects = redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() > max_redirects {
+                return attempt.error(format!("more than {max_redirects} redirects"));
+            }
+            match check_url(attempt.url(), allow_private) {
+                Ok(()) => attempt.follow(),
+                Err(why) => {
+                    let msg = format!("redirect to {}: {why}", attempt.url());
+                    attempt.error(PolicyRefusal(msg))
+                }
+            }
+        });
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("image-server/", env!("CARGO_PKG_VERSION")))
+            .no_proxy()
+            .redirect(redirects)
+            .timeout(settings.timeout)
+            .connect_timeout(settings.timeout.min(Duration::from_secs(5)))
+            .dns_resolver(Arc::new(PolicyResolver { allow_private }))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(Fetcher { client, settings })
+    }
+
+    /// Downloads `url` whole, within the limits.
+    pub async fn fetch(&self, url: &str) -> Result<Bytes, FetchError> {
+        let parsed = Url::parse(url).map_err(|e| FetchError::InvalidUrl(format!("'{url}': {e}")))?;
+        check_url(&parsed, self.settings.allow_private).map_err(|why| {
+            if matches!(parsed.scheme(), "http" | "https") { FetchError::Refused(why) } else { FetchError::InvalidUrl(why) }
+        })?;
+        let response = self.client.get(parsed).send().await.map_err(|e| self.sort(e))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(FetchError::Upstream(status.as_u16()));
+        }
+        let max = self.settings.max_bytes;
+        if response.content_length().is_some_and(|n| n > max) {
+            return Err(FetchError::TooLarge(max));
+        }
+        let mut body = BytesMut::new();
+        let mut response = response;
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.sort(e))? {
+            if body.len() as u64 + chunk.len() as u64 > max {
+                return Err(FetchError::TooLarge(max));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
+    }
+
+    fn sort(&self, e: reqwest::Error) -> FetchError {
+        let mut source = e.source();
+        while let Some(cause) = source {
+            if let Some(refusal) = cause.downcast_ref::<PolicyRefusal>() {
+                return FetchError::Refused(refusal.0.clone());
+            }
+            source = cause.source();
+        }
+        if e.is_timeout() {
+            return FetchError::Timeout(self.settings.timeout);
+        }
+        let mut chain = e.to_string();
+        let mut source = e.source();
+        while let Some(cause) = source {
+            chain.push_str(": ");
+            chain.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        FetchError::Unreachable(chain)
+    }
+}
