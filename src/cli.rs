@@ -165,7 +165,10 @@ impl ConfigArgs {
         let var = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
         ConfigSources {
             environment: self.environment.clone().or_else(|| var("IMG_ENVIRONMENT")),
-            config_file: self.config_file.clone().or_else(|| var("IMG_CONFIG").map(PathBuf::from)),
+            config_file: self
+                .config_file
+                .clone()
+                .or_else(|| var("IMG_CONFIG").map(PathBuf::from)),
             config_dir: None,
             env,
             flags,

@@ -56,16 +56,31 @@ mod tests {
     #[test]
     fn routes_the_grammar() {
         assert!(matches!(route(&Method::POST, "/p"), Ok(Route::Upload(_))));
-        assert!(matches!(route(&Method::GET, &format!("/p/{HASH}/info.json")), Ok(Route::Info(..))));
-        assert!(matches!(route(&Method::HEAD, &format!("/p/{HASH}/x200-q30.jpg")), Ok(Route::Variant(..))));
+        assert!(matches!(
+            route(&Method::GET, &format!("/p/{HASH}/info.json")),
+            Ok(Route::Info(..))
+        ));
+        assert!(matches!(
+            route(&Method::HEAD, &format!("/p/{HASH}/x200-q30.jpg")),
+            Ok(Route::Variant(..))
+        ));
     }
 
     #[test]
     fn outside_the_grammar_is_not_found() {
         for path in [
-            "", "/", "/P", "/p/", "/p/6e0/072/682", &format!("/p/{HASH}"), &format!("/p/{HASH}/"),
-            &format!("/p/{HASH}/x200"), &format!("/p/{HASH}/x200.jpg/more"), "/p/6e0/072/682/E66287B662827DA75B244A3/x200.jpg",
-            "/p/6e00/72/682/e66287b662827da75b244a3/x200.jpg", &format!("/p/{HASH}/w0200.jpg"),
+            "",
+            "/",
+            "/P",
+            "/p/",
+            "/p/6e0/072/682",
+            &format!("/p/{HASH}"),
+            &format!("/p/{HASH}/"),
+            &format!("/p/{HASH}/x200"),
+            &format!("/p/{HASH}/x200.jpg/more"),
+            "/p/6e0/072/682/E66287B662827DA75B244A3/x200.jpg",
+            "/p/6e00/72/682/e66287b662827da75b244a3/x200.jpg",
+            &format!("/p/{HASH}/w0200.jpg"),
         ] {
             assert_eq!(route(&Method::GET, path), Err(ApiError::NotFound), "{path}");
         }
@@ -73,9 +88,21 @@ mod tests {
 
     #[test]
     fn bad_values_and_methods() {
-        assert!(matches!(route(&Method::GET, &format!("/p/{HASH}/x200-q0.jpg")), Err(ApiError::BadVariant(_))));
-        assert!(matches!(route(&Method::GET, &format!("/p/{HASH}/x200.bmp")), Err(ApiError::BadVariant(_))));
-        assert_eq!(route(&Method::GET, "/p"), Err(ApiError::MethodNotAllowed("POST")));
-        assert_eq!(route(&Method::DELETE, &format!("/p/{HASH}/x200.jpg")), Err(ApiError::MethodNotAllowed("GET, HEAD")));
+        assert!(matches!(
+            route(&Method::GET, &format!("/p/{HASH}/x200-q0.jpg")),
+            Err(ApiError::BadVariant(_))
+        ));
+        assert!(matches!(
+            route(&Method::GET, &format!("/p/{HASH}/x200.bmp")),
+            Err(ApiError::BadVariant(_))
+        ));
+        assert_eq!(
+            route(&Method::GET, "/p"),
+            Err(ApiError::MethodNotAllowed("POST"))
+        );
+        assert_eq!(
+            route(&Method::DELETE, &format!("/p/{HASH}/x200.jpg")),
+            Err(ApiError::MethodNotAllowed("GET, HEAD"))
+        );
     }
 }

@@ -16,7 +16,12 @@ use crate::service::ImageService;
 
 /// Serves `listener` until `shutdown` resolves; then stops accepting and waits up to `grace`
 /// for in-flight requests.
-pub async fn run(listener: TcpListener, service: Arc<ImageService>, shutdown: impl Future<Output = ()>, grace: Duration) {
+pub async fn run(
+    listener: TcpListener,
+    service: Arc<ImageService>,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) {
     let graceful = GracefulShutdown::new();
     let builder = auto::Builder::new(TokioExecutor::new());
     tokio::pin!(shutdown);
@@ -39,7 +44,9 @@ pub async fn run(listener: TcpListener, service: Arc<ImageService>, shutdown: im
             let service = Arc::clone(&service);
             async move { Ok::<_, Infallible>(super::handle(&service, req).await) }
         });
-        let conn = builder.serve_connection(TokioIo::new(stream), handler).into_owned();
+        let conn = builder
+            .serve_connection(TokioIo::new(stream), handler)
+            .into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {
@@ -48,7 +55,13 @@ pub async fn run(listener: TcpListener, service: Arc<ImageService>, shutdown: im
         });
     }
     drop(listener);
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
-        tracing::warn!(?grace, "grace period over; closing the remaining connections");
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            ?grace,
+            "grace period over; closing the remaining connections"
+        );
     }
 }

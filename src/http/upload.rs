@@ -23,7 +23,11 @@ struct JsonData {
     image: String,
 }
 
-pub(crate) async fn upload(service: &ImageService, ns: &Namespace, req: Request<Incoming>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn upload(
+    service: &ImageService,
+    ns: &Namespace,
+    req: Request<Incoming>,
+) -> Result<HttpResponse, ApiError> {
     let mut source = None;
     let mut outputs = Vec::new();
     for (name, value) in url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()) {
@@ -37,18 +41,32 @@ pub(crate) async fn upload(service: &ImageService, ns: &Namespace, req: Request<
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.split(';').next().is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json")));
+        .is_some_and(|ct| {
+            ct.split(';')
+                .next()
+                .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+        });
     let body = read_body(service.config().max_upload_bytes, req).await?;
 
     let ingested = match source {
         Some(url) if body.is_empty() => service.ingest_source(ns, &url, &outputs).await?,
-        Some(_) => return Err(ApiError::BadRequest("send either a body or ?source=URL, not both".to_owned())),
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "send either a body or ?source=URL, not both".to_owned(),
+            ));
+        }
         None if is_json => service.ingest(ns, decode_json(&body)?, &outputs).await?,
         None => service.ingest(ns, body, &outputs).await?,
     };
-    let status = if ingested.created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if ingested.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     let json = serde_json::to_vec(&ingested.info).expect("info serialises");
-    let builder = Response::builder().status(status).header(CONTENT_TYPE, "application/json");
+    let builder = Response::builder()
+        .status(status)
+        .header(CONTENT_TYPE, "application/json");
     Ok(headers::finish(builder, Full::new(Bytes::from(json))))
 }
 
@@ -57,13 +75,20 @@ fn parse_outputs(list: &str) -> Result<Vec<Variant>, ApiError> {
     list.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|name| name.parse::<Variant>().map_err(|e| ApiError::BadRequest(format!("bad outputs entry '{name}': {e}"))))
+        .map(|name| {
+            name.parse::<Variant>()
+                .map_err(|e| ApiError::BadRequest(format!("bad outputs entry '{name}': {e}")))
+        })
         .collect()
 }
 
 /// Reads the body, refusing it as soon as it passes `max` bytes (or says it will).
 async fn read_body(max: u64, req: Request<Incoming>) -> Result<Bytes, ApiError> {
-    let declared = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max) {
         return Err(ApiError::PayloadTooLarge(max));
     }
@@ -71,14 +96,19 @@ async fn read_body(max: u64, req: Request<Incoming>) -> Result<Bytes, ApiError> 
     match limited.collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::PayloadTooLarge(max)),
-        Err(e) => Err(ApiError::BadRequest(format!("could not read the request body: {e}"))),
+        Err(e) => Err(ApiError::BadRequest(format!(
+            "could not read the request body: {e}"
+        ))),
     }
 }
 
 /// `{"data":{"image":"<base64>"}}`, the base64 optionally as a `data:` URL.
 fn decode_json(body: &[u8]) -> Result<Bytes, ApiError> {
-    let upload: JsonUpload = serde_json::from_slice(body)
-        .map_err(|e| ApiError::BadRequest(format!("JSON upload must be {{\"data\":{{\"image\":\"<base64>\"}}}}: {e}")))?;
+    let upload: JsonUpload = serde_json::from_slice(body).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "JSON upload must be {{\"data\":{{\"image\":\"<base64>\"}}}}: {e}"
+        ))
+    })?;
     let text = upload.data.image;
     let text = match text.split_once(";base64,") {
         Some((prefix, rest)) if prefix.starts_with("data:") => rest,
@@ -87,11 +117,15 @@ fn decode_json(body: &[u8]) -> Result<Bytes, ApiError> {
     let cleaned: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     let engine = base64::engine::general_purpose::GeneralPurpose::new(
         &base64::alphabet::STANDARD,
-        base64::engine::GeneralPurposeConfig::new().with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
     );
     engine
         .decode(cleaned.as_bytes())
-        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cleaned.trim_end_matches('=').as_bytes()))
+        .or_else(|_| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(cleaned.trim_end_matches('=').as_bytes())
+        })
         .map(Bytes::from)
         .map_err(|e| ApiError::BadRequest(format!("data.image is not valid base64: {e}")))
 }
@@ -110,9 +144,18 @@ mod tests {
 
     #[test]
     fn json_base64_forms() {
-        assert_eq!(decode_json(br#"{"data":{"image":"aGVsbG8="}}"#).unwrap(), Bytes::from_static(b"hello"));
-        assert_eq!(decode_json(br#"{"data":{"image":"aGVsbG8"}}"#).unwrap(), Bytes::from_static(b"hello"));
-        assert_eq!(decode_json(br#"{"data":{"image":"data:image/png;base64,aGVs\nbG8="}}"#).unwrap(), Bytes::from_static(b"hello"));
+        assert_eq!(
+            decode_json(br#"{"data":{"image":"aGVsbG8="}}"#).unwrap(),
+            Bytes::from_static(b"hello")
+        );
+        assert_eq!(
+            decode_json(br#"{"data":{"image":"aGVsbG8"}}"#).unwrap(),
+            Bytes::from_static(b"hello")
+        );
+        assert_eq!(
+            decode_json(br#"{"data":{"image":"data:image/png;base64,aGVs\nbG8="}}"#).unwrap(),
+            Bytes::from_static(b"hello")
+        );
         assert!(decode_json(br#"{"data":{"image":"***"}}"#).is_err());
         assert!(decode_json(br#"{"image":"aGVsbG8="}"#).is_err());
     }

@@ -89,14 +89,24 @@ mod tests {
 
     #[test]
     fn md5_of_bytes() {
-        assert_eq!(ImageHash::of(b"").to_string(), "d41d8cd98f00b204e9800998ecf8427e");
+        assert_eq!(
+            ImageHash::of(b"").to_string(),
+            "d41d8cd98f00b204e9800998ecf8427e"
+        );
     }
 
     #[test]
     fn rejects_malformed() {
-        for bad in ["", "6e0072682e66287b662827da75b244a", "6E0072682E66287B662827DA75B244A3", "6e0072682e66287b662827da75b244ag"] {
+        for bad in [
+            "",
+            "6e0072682e66287b662827da75b244a",
+            "6E0072682E66287B662827DA75B244A3",
+            "6e0072682e66287b662827da75b244ag",
+        ] {
             assert_eq!(bad.parse::<ImageHash>(), Err(HashError), "{bad}");
         }
-        assert!(ImageHash::from_partitions(["6e00", "72", "682", "e66287b662827da75b244a3"]).is_err());
+        assert!(
+            ImageHash::from_partitions(["6e00", "72", "682", "e66287b662827da75b244a3"]).is_err()
+        );
     }
 }

@@ -24,8 +24,13 @@ impl FromStr for Namespace {
 
     fn from_str(s: &str) -> Result<Self, NamespaceError> {
         let ok = (1..=64).contains(&s.len())
-            && s.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-'));
-        if ok { Ok(Self(s.to_owned())) } else { Err(NamespaceError) }
+            && s.bytes()
+                .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-'));
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(NamespaceError)
+        }
     }
 }
 

@@ -70,7 +70,12 @@ pub enum OutputFormat {
 
 impl OutputFormat {
     /// Every output format this build can write.
-    pub const ALL: [OutputFormat; 4] = [OutputFormat::Jpeg, OutputFormat::Png, OutputFormat::Webp, OutputFormat::Gif];
+    pub const ALL: [OutputFormat; 4] = [
+        OutputFormat::Jpeg,
+        OutputFormat::Png,
+        OutputFormat::Webp,
+        OutputFormat::Gif,
+    ];
 
     /// The MIME type served with it.
     pub fn mime(self) -> &'static str {
@@ -100,7 +105,13 @@ impl OutputFormat {
 
 impl Extension {
     /// Every extension, in the order `--help` lists them.
-    pub const ALL: [Extension; 5] = [Extension::Jpg, Extension::Jpeg, Extension::Png, Extension::Webp, Extension::Gif];
+    pub const ALL: [Extension; 5] = [
+        Extension::Jpg,
+        Extension::Jpeg,
+        Extension::Png,
+        Extension::Webp,
+        Extension::Gif,
+    ];
 
     /// The extension as spelled in URLs.
     pub fn as_str(self) -> &'static str {
@@ -157,7 +168,9 @@ pub struct Variant {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VariantError {
     /// Not of the form `{geometry}[-q{quality}].{ext}`.
-    #[error("not a variant name: expected {{geometry}}[-q{{quality}}].{{ext}}, e.g. w200.jpg, x300-q80.webp, 300x200.png or full.jpg")]
+    #[error(
+        "not a variant name: expected {{geometry}}[-q{{quality}}].{{ext}}, e.g. w200.jpg, x300-q80.webp, 300x200.png or full.jpg"
+    )]
     Malformed,
     /// Quality outside 1..=100.
     #[error("quality {0} is out of range: use 1 to 100")]
@@ -194,7 +207,11 @@ impl FromStr for Variant {
             return Err(VariantError::Malformed);
         }
         let ext = ext.parse()?;
-        Ok(Variant { geometry, quality, ext })
+        Ok(Variant {
+            geometry,
+            quality,
+            ext,
+        })
     }
 }
 
@@ -218,17 +235,23 @@ fn parse_geometry(s: &str) -> Result<Geometry, VariantError> {
         return Ok(Geometry::Square(size(rest)?));
     }
     let (w, h) = s.split_once('x').ok_or(VariantError::Malformed)?;
-    Ok(Geometry::Rect { width: size(w)?, height: size(h)? })
+    Ok(Geometry::Rect {
+        width: size(w)?,
+        height: size(h)?,
+    })
 }
 
 /// Canonical decimal: ASCII digits, no sign, no leading zero (but "0" itself). Saturates
 /// instead of overflowing, so huge sizes surface as "too large" rather than "malformed".
 fn parse_number(s: &str) -> Result<u64, VariantError> {
-    let canonical = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
+    let canonical =
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
     if !canonical {
         return Err(VariantError::Malformed);
     }
-    Ok(s.bytes().fold(0u64, |n, d| n.saturating_mul(10).saturating_add(u64::from(d - b'0'))))
+    Ok(s.bytes().fold(0u64, |n, d| {
+        n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+    }))
 }
 
 impl fmt::Display for Geometry {
@@ -262,14 +285,35 @@ mod tests {
         let cases = [
             ("w200.jpg", Geometry::Width(200), None, Extension::Jpg),
             ("h150.png", Geometry::Height(150), None, Extension::Png),
-            ("x300-q30.webp", Geometry::Square(300), Some(30), Extension::Webp),
-            ("300x200-q100.jpeg", Geometry::Rect { width: 300, height: 200 }, Some(100), Extension::Jpeg),
+            (
+                "x300-q30.webp",
+                Geometry::Square(300),
+                Some(30),
+                Extension::Webp,
+            ),
+            (
+                "300x200-q100.jpeg",
+                Geometry::Rect {
+                    width: 300,
+                    height: 200,
+                },
+                Some(100),
+                Extension::Jpeg,
+            ),
             ("full.gif", Geometry::Full, None, Extension::Gif),
             ("full-q1.jpg", Geometry::Full, Some(1), Extension::Jpg),
         ];
         for (name, geometry, quality, ext) in cases {
             let v: Variant = name.parse().unwrap();
-            assert_eq!(v, Variant { geometry, quality, ext }, "{name}");
+            assert_eq!(
+                v,
+                Variant {
+                    geometry,
+                    quality,
+                    ext
+                },
+                "{name}"
+            );
         }
     }
 
@@ -279,14 +323,24 @@ mod tests {
             Geometry::Width(1),
             Geometry::Height(4096),
             Geometry::Square(300),
-            Geometry::Rect { width: 300, height: 200 },
-            Geometry::Rect { width: 1, height: 1 },
+            Geometry::Rect {
+                width: 300,
+                height: 200,
+            },
+            Geometry::Rect {
+                width: 1,
+                height: 1,
+            },
             Geometry::Full,
         ];
         for geometry in geometries {
             for quality in [None, Some(1), Some(30), Some(100)] {
                 for ext in Extension::ALL {
-                    let v = Variant { geometry, quality, ext };
+                    let v = Variant {
+                        geometry,
+                        quality,
+                        ext,
+                    };
                     let name = v.to_string();
                     assert_eq!(name.parse::<Variant>(), Ok(v), "{name}");
                 }
@@ -297,22 +351,54 @@ mod tests {
     #[test]
     fn malformed_names_are_outside_the_grammar() {
         for bad in [
-            "", "w200", "w.jpg", "200.jpg", "wx200.jpg", "w0200.jpg", "x200-q.jpg", "x200-q080.jpg",
-            "x200q80.jpg", "200x.jpg", "x200x.jpg", "W200.jpg", "w-1.jpg", "full-.jpg", "w200.",
-            "w200.jp/g", "info.json.jpg", "w+200.jpg", "x200-q80-q80.jpg",
+            "",
+            "w200",
+            "w.jpg",
+            "200.jpg",
+            "wx200.jpg",
+            "w0200.jpg",
+            "x200-q.jpg",
+            "x200-q080.jpg",
+            "x200q80.jpg",
+            "200x.jpg",
+            "x200x.jpg",
+            "W200.jpg",
+            "w-1.jpg",
+            "full-.jpg",
+            "w200.",
+            "w200.jp/g",
+            "info.json.jpg",
+            "w+200.jpg",
+            "x200-q80-q80.jpg",
         ] {
-            assert_eq!(bad.parse::<Variant>(), Err(VariantError::Malformed), "{bad:?}");
+            assert_eq!(
+                bad.parse::<Variant>(),
+                Err(VariantError::Malformed),
+                "{bad:?}"
+            );
         }
     }
 
     #[test]
     fn bad_values_are_inside_the_grammar() {
-        assert_eq!("x200-q0.jpg".parse::<Variant>(), Err(VariantError::QualityOutOfRange(0)));
-        assert_eq!("x200-q101.jpg".parse::<Variant>(), Err(VariantError::QualityOutOfRange(101)));
+        assert_eq!(
+            "x200-q0.jpg".parse::<Variant>(),
+            Err(VariantError::QualityOutOfRange(0))
+        );
+        assert_eq!(
+            "x200-q101.jpg".parse::<Variant>(),
+            Err(VariantError::QualityOutOfRange(101))
+        );
         assert_eq!("w0.jpg".parse::<Variant>(), Err(VariantError::ZeroSize));
         assert_eq!("0x10.jpg".parse::<Variant>(), Err(VariantError::ZeroSize));
-        assert_eq!("x200.bmp".parse::<Variant>(), Err(VariantError::UnknownExtension("bmp".into())));
-        assert_eq!("x200.JPG".parse::<Variant>(), Err(VariantError::UnknownExtension("JPG".into())));
+        assert_eq!(
+            "x200.bmp".parse::<Variant>(),
+            Err(VariantError::UnknownExtension("bmp".into()))
+        );
+        assert_eq!(
+            "x200.JPG".parse::<Variant>(),
+            Err(VariantError::UnknownExtension("JPG".into()))
+        );
     }
 
     #[test]

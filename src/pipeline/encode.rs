@@ -9,13 +9,20 @@ use image::codecs::gif::GifEncoder;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::{ExtendedColorType, ImageEncoder};
 
-use super::bitmap::{Bitmap, Layout};
 use super::RenderError;
+use super::bitmap::{Bitmap, Layout};
 use crate::model::OutputFormat;
 
 /// Encodes `bitmap` (Gray, Rgb or Rgba) as `format` at `quality` (1..=100, lossy formats only).
-pub(crate) fn encode(bitmap: &Bitmap, format: OutputFormat, quality: u8) -> Result<Vec<u8>, RenderError> {
-    let fail = |reason: String| RenderError::Encode { format: format.name(), reason };
+pub(crate) fn encode(
+    bitmap: &Bitmap,
+    format: OutputFormat,
+    quality: u8,
+) -> Result<Vec<u8>, RenderError> {
+    let fail = |reason: String| RenderError::Encode {
+        format: format.name(),
+        reason,
+    };
     match format {
         OutputFormat::Jpeg => jpeg(bitmap, quality).map_err(fail),
         OutputFormat::Webp => webp(bitmap, quality).map_err(fail),
@@ -60,11 +67,28 @@ fn webp(bitmap: &Bitmap, quality: u8) -> Result<Vec<u8>, String> {
     // which is copied and then released with WebPFree.
     unsafe {
         let size = match bitmap.layout {
-            Layout::Rgba => libwebp_sys::WebPEncodeRGBA(bitmap.data.as_ptr(), bitmap.width as i32, bitmap.height as i32, stride, f32::from(quality), &mut out),
-            _ => libwebp_sys::WebPEncodeRGB(bitmap.data.as_ptr(), bitmap.width as i32, bitmap.height as i32, stride, f32::from(quality), &mut out),
+            Layout::Rgba => libwebp_sys::WebPEncodeRGBA(
+                bitmap.data.as_ptr(),
+                bitmap.width as i32,
+                bitmap.height as i32,
+                stride,
+                f32::from(quality),
+                &mut out,
+            ),
+            _ => libwebp_sys::WebPEncodeRGB(
+                bitmap.data.as_ptr(),
+                bitmap.width as i32,
+                bitmap.height as i32,
+                stride,
+                f32::from(quality),
+                &mut out,
+            ),
         };
         if size == 0 || out.is_null() {
-            return Err("libwebp could not encode the image (larger than 16383 pixels on a side?)".to_owned());
+            return Err(
+                "libwebp could not encode the image (larger than 16383 pixels on a side?)"
+                    .to_owned(),
+            );
         }
         let bytes = std::slice::from_raw_parts(out, size).to_vec();
         libwebp_sys::WebPFree(out.cast());
@@ -83,7 +107,12 @@ fn color_type(layout: Layout) -> ExtendedColorType {
 fn png(bitmap: &Bitmap) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Adaptive)
-        .write_image(&bitmap.data, bitmap.width, bitmap.height, color_type(bitmap.layout))
+        .write_image(
+            &bitmap.data,
+            bitmap.width,
+            bitmap.height,
+            color_type(bitmap.layout),
+        )
         .map_err(|e| e.to_string())?;
     Ok(out)
 }
@@ -100,7 +129,12 @@ fn gif(bitmap: &Bitmap) -> Result<Vec<u8>, String> {
     {
         let mut encoder = GifEncoder::new_with_speed(&mut out, 10);
         encoder
-            .encode(&bitmap.data, bitmap.width, bitmap.height, color_type(bitmap.layout))
+            .encode(
+                &bitmap.data,
+                bitmap.width,
+                bitmap.height,
+                color_type(bitmap.layout),
+            )
             .map_err(|e| e.to_string())?;
     }
     Ok(out)

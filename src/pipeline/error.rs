@@ -44,6 +44,9 @@ pub enum RenderError {
 
 impl RenderError {
     pub(crate) fn corrupt(format: &'static str, reason: impl std::fmt::Display) -> Self {
-        RenderError::Corrupt { format, reason: reason.to_string() }
+        RenderError::Corrupt {
+            format,
+            reason: reason.to_string(),
+        }
     }
 }

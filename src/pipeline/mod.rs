@@ -91,7 +91,10 @@ pub fn render(bytes: &[u8], spec: &RenderSpec, limits: &Limits) -> Result<Render
     let (dst_w, dst_h) = orientation.stored_size(plan.width, plan.height);
 
     // Decode at no less than twice the output's resolution: the rest is left to the resizer.
-    let scale = f64::max(f64::from(dst_w) / crop.width, f64::from(dst_h) / crop.height);
+    let scale = f64::max(
+        f64::from(dst_w) / crop.width,
+        f64::from(dst_h) / crop.height,
+    );
     let decoded = decode::decode(bytes, &header, 2.0 * scale)?;
     let crop = crop.scaled(
         f64::from(decoded.bitmap.width) / f64::from(header.width),
@@ -101,7 +104,15 @@ pub fn render(bytes: &[u8], spec: &RenderSpec, limits: &Limits) -> Result<Render
     let resized = resize::resize(decoded.bitmap, crop, dst_w, dst_h)?;
     let srgb = color::to_srgb(resized, decoded.icc.as_deref(), decoded.cmyk_inverted);
     let upright = orientation.apply(srgb);
-    let output = if spec.format.has_alpha() { upright } else { color::flatten_onto_white(upright) };
+    let output = if spec.format.has_alpha() {
+        upright
+    } else {
+        color::flatten_onto_white(upright)
+    };
     let bytes = encode::encode(&output, spec.format, spec.quality)?;
-    Ok(Rendered { bytes, width: output.width, height: output.height })
+    Ok(Rendered {
+        bytes,
+        width: output.width,
+        height: output.height,
+    })
 }

@@ -6,9 +6,9 @@ use std::cell::RefCell;
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{PixelType, ResizeOptions, Resizer};
 
+use super::RenderError;
 use super::bitmap::{Bitmap, Layout};
 use super::plan::CropBox;
-use super::RenderError;
 
 thread_local! {
     static RESIZER: RefCell<Resizer> = RefCell::new(Resizer::new());
@@ -16,7 +16,12 @@ thread_local! {
 
 /// Cuts `crop` out of `src` and resamples it to `width` x `height`. Alpha is premultiplied while
 /// resampling (no dark fringes); CMYK is four plain channels.
-pub(crate) fn resize(src: Bitmap, crop: CropBox, width: u32, height: u32) -> Result<Bitmap, RenderError> {
+pub(crate) fn resize(
+    src: Bitmap,
+    crop: CropBox,
+    width: u32,
+    height: u32,
+) -> Result<Bitmap, RenderError> {
     if crop == CropBox::full(src.width, src.height) && (width, height) == (src.width, src.height) {
         return Ok(src);
     }
@@ -25,8 +30,18 @@ pub(crate) fn resize(src: Bitmap, crop: CropBox, width: u32, height: u32) -> Res
         Layout::Rgb => PixelType::U8x3,
         Layout::Rgba | Layout::Cmyk => PixelType::U8x4,
     };
+    // Scaling a crop box onto a smaller decode can overshoot the edge by a rounding error.
+    let left = crop.left.clamp(0.0, f64::from(src.width));
+    let top = crop.top.clamp(0.0, f64::from(src.height));
+    let crop = CropBox {
+        left,
+        top,
+        width: crop.width.min(f64::from(src.width) - left),
+        height: crop.height.min(f64::from(src.height) - top),
+    };
     let internal = |e: &dyn std::fmt::Display| RenderError::Internal(format!("resize: {e}"));
-    let src_view = ImageRef::new(src.width, src.height, &src.data, pixel_type).map_err(|e| internal(&e))?;
+    let src_view =
+        ImageRef::new(src.width, src.height, &src.data, pixel_type).map_err(|e| internal(&e))?;
     let mut dst = Image::new(width, height, pixel_type);
     let options = ResizeOptions::new()
         .crop(crop.left, crop.top, crop.width, crop.height)

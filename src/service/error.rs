@@ -13,7 +13,9 @@ pub enum ServiceError {
     #[error("image not found")]
     ImageNotFound,
     /// An upload with no bytes.
-    #[error("empty upload: send the image bytes as the body, a ?source=URL, or JSON {{\"data\":{{\"image\":\"<base64>\"}}}}")]
+    #[error(
+        "empty upload: send the image bytes as the body, a ?source=URL, or JSON {{\"data\":{{\"image\":\"<base64>\"}}}}"
+    )]
     EmptyUpload,
     /// The extension is not whitelisted here.
     #[error("extension '{0}' is not allowed here")]

@@ -22,7 +22,12 @@ impl ImageService {
     /// Stores `bytes` as an original of `ns` (unless stored already) and renders `outputs` plus
     /// the namespace's own outputs. Nothing is written unless the image decodes and every output
     /// is allowed.
-    pub async fn ingest(&self, ns: &Namespace, bytes: Bytes, outputs: &[Variant]) -> Result<Ingested, ServiceError> {
+    pub async fn ingest(
+        &self,
+        ns: &Namespace,
+        bytes: Bytes,
+        outputs: &[Variant],
+    ) -> Result<Ingested, ServiceError> {
         if bytes.is_empty() {
             return Err(ServiceError::EmptyUpload);
         }
@@ -40,7 +45,9 @@ impl ImageService {
         let (info, created) = match self.originals.get_opt(&info_key).await? {
             Some(stored) => {
                 Stats::bump(&self.stats.duplicate_uploads);
-                let info = serde_json::from_slice(&stored).map_err(|e| ServiceError::Internal(format!("stored {info_key} is not valid: {e}")))?;
+                let info = serde_json::from_slice(&stored).map_err(|e| {
+                    ServiceError::Internal(format!("stored {info_key} is not valid: {e}"))
+                })?;
                 (info, false)
             }
             None => (self.store_new(ns, &hash, bytes).await?, true),
@@ -50,19 +57,36 @@ impl ImageService {
     }
 
     /// Downloads `url` and ingests it.
-    pub async fn ingest_source(&self, ns: &Namespace, url: &str, outputs: &[Variant]) -> Result<Ingested, ServiceError> {
-        self.stats.downloads_in_progress.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    pub async fn ingest_source(
+        &self,
+        ns: &Namespace,
+        url: &str,
+        outputs: &[Variant],
+    ) -> Result<Ingested, ServiceError> {
+        self.stats
+            .downloads_in_progress
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let fetched = self.fetcher.fetch(url).await;
-        self.stats.downloads_in_progress.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.stats
+            .downloads_in_progress
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         let bytes = fetched?;
         Stats::bump(&self.stats.originals_downloaded);
         self.ingest(ns, bytes, outputs).await
     }
 
-    async fn store_new(&self, ns: &Namespace, hash: &ImageHash, bytes: Bytes) -> Result<ImageInfo, ServiceError> {
+    async fn store_new(
+        &self,
+        ns: &Namespace,
+        hash: &ImageHash,
+        bytes: Bytes,
+    ) -> Result<ImageInfo, ServiceError> {
         let limits = self.limits;
         let inspected = bytes.clone();
-        let facts = self.pool.run(move || pipeline::inspect(&inspected, &limits)).await??;
+        let facts = self
+            .pool
+            .run(move || pipeline::inspect(&inspected, &limits))
+            .await??;
         let info = ImageInfo {
             hash: hash.to_string(),
             width: facts.width,
@@ -71,9 +95,15 @@ impl ImageService {
         };
         let info_json = Bytes::from(serde_json::to_vec(&info).expect("info serialises"));
         // The original first: an info.json in storage always has its original beside it.
-        self.originals.put(&ObjectKey::original(ns, hash), bytes).await?;
-        self.originals.put(&ObjectKey::info(ns, hash), info_json.clone()).await?;
-        self.cache.insert(ObjectKey::info(ns, hash), CachedObject::new(info_json)).await;
+        self.originals
+            .put(&ObjectKey::original(ns, hash), bytes)
+            .await?;
+        self.originals
+            .put(&ObjectKey::info(ns, hash), info_json.clone())
+            .await?;
+        self.cache
+            .insert(ObjectKey::info(ns, hash), CachedObject::new(info_json))
+            .await;
         Stats::bump(&self.stats.uploads);
         Ok(info)
     }

@@ -35,7 +35,12 @@ impl Served {
 
 impl ImageService {
     /// The encoded variant, from memory, storage, or rendered now and stored.
-    pub async fn variant(&self, ns: &Namespace, hash: &ImageHash, variant: &Variant) -> Result<(CachedObject, Served), ServiceError> {
+    pub async fn variant(
+        &self,
+        ns: &Namespace,
+        hash: &ImageHash,
+        variant: &Variant,
+    ) -> Result<(CachedObject, Served), ServiceError> {
         self.check_variant(ns, variant)?;
         let key = ObjectKey::variant(ns, hash, variant);
         let served = Mutex::new(Served::Memory);
@@ -44,16 +49,25 @@ impl ImageService {
                 *served.lock().unwrap() = Served::Storage;
                 return Ok(CachedObject::new(bytes));
             }
-            let original = self.originals.get(&ObjectKey::original(ns, hash)).await.map_err(not_found_is_missing_image)?;
+            let original = self
+                .originals
+                .get(&ObjectKey::original(ns, hash))
+                .await
+                .map_err(not_found_is_missing_image)?;
             let spec = RenderSpec {
                 geometry: variant.geometry,
                 format: variant.ext.format(),
-                quality: variant.quality.unwrap_or_else(|| self.config.default_quality.for_format(variant.ext.format())),
+                quality: variant.quality.unwrap_or_else(|| {
+                    self.config.default_quality.for_format(variant.ext.format())
+                }),
             };
             let limits = self.limits;
             let rendered = self
                 .pool
-                .run(move || pipeline::render(&original, &spec, &limits).map(|r| CachedObject::new(Bytes::from(r.bytes))))
+                .run(move || {
+                    pipeline::render(&original, &spec, &limits)
+                        .map(|r| CachedObject::new(Bytes::from(r.bytes)))
+                })
                 .await?;
             let obj = match rendered {
                 Ok(obj) => obj,
@@ -70,18 +84,34 @@ impl ImageService {
             *served.lock().unwrap() = Served::Rendered;
             Ok::<_, ServiceError>(obj)
         };
-        let (obj, lookup) = self.cache.get_or_load(key.clone(), load).await.map_err(|e| (*e).clone())?;
+        let (obj, lookup) = self
+            .cache
+            .get_or_load(key.clone(), load)
+            .await
+            .map_err(|e| (*e).clone())?;
         Ok((obj, self.count(lookup, *served.lock().unwrap())))
     }
 
     /// The info JSON of a stored original.
-    pub async fn info(&self, ns: &Namespace, hash: &ImageHash) -> Result<(CachedObject, Served), ServiceError> {
+    pub async fn info(
+        &self,
+        ns: &Namespace,
+        hash: &ImageHash,
+    ) -> Result<(CachedObject, Served), ServiceError> {
         let key = ObjectKey::info(ns, hash);
         let load = async {
-            let bytes = self.originals.get(&key).await.map_err(not_found_is_missing_image)?;
+            let bytes = self
+                .originals
+                .get(&key)
+                .await
+                .map_err(not_found_is_missing_image)?;
             Ok::<_, ServiceError>(CachedObject::new(bytes))
         };
-        let (obj, lookup) = self.cache.get_or_load(key.clone(), load).await.map_err(|e| (*e).clone())?;
+        let (obj, lookup) = self
+            .cache
+            .get_or_load(key.clone(), load)
+            .await
+            .map_err(|e| (*e).clone())?;
         Ok((obj, self.count(lookup, Served::Storage)))
     }
 

@@ -33,23 +33,39 @@ pub struct StatusState {
 pub async fn run(listener: TcpListener, state: Arc<StatusState>) {
     let builder = auto::Builder::new(TokioExecutor::new());
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let state = Arc::clone(&state);
         let handler = service_fn(move |req| {
             let state = Arc::clone(&state);
             async move { Ok::<_, Infallible>(answer(&state, &req)) }
         });
-        let conn = builder.serve_connection(TokioIo::new(stream), handler).into_owned();
+        let conn = builder
+            .serve_connection(TokioIo::new(stream), handler)
+            .into_owned();
         tokio::spawn(conn);
     }
 }
 
 fn answer(state: &StatusState, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     let (status, content_type, body) = match req.uri().path() {
-        "/health" if state.shutting_down.load(Ordering::Acquire) => (StatusCode::SERVICE_UNAVAILABLE, "text/plain", "shutting down\n".to_owned()),
+        "/health" if state.shutting_down.load(Ordering::Acquire) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            "shutting down\n".to_owned(),
+        ),
         "/health" => (StatusCode::OK, "text/plain", "ok\n".to_owned()),
-        "/status" => (StatusCode::OK, "application/json", status_json(state).to_string()),
-        _ => (StatusCode::NOT_FOUND, "application/json", r#"{"error":"not found: use /health or /status"}"#.to_owned()),
+        "/status" => (
+            StatusCode::OK,
+            "application/json",
+            status_json(state).to_string(),
+        ),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "application/json",
+            r#"{"error":"not found: use /health or /status"}"#.to_owned(),
+        ),
     };
     Response::builder()
         .status(status)

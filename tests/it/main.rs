@@ -1,1 +1,15 @@
+//! Integration tests: the real `image-server` binary on 127.0.0.1, real HTTP, the shared corpus
+//! at ../shared/corpus. One binary; modules by subject; helpers in `support`.
 
+mod support;
+
+mod cli;
+mod colour;
+mod concurrency;
+mod hostile;
+mod orientation;
+mod render;
+mod restart;
+mod source;
+mod statuses;
+mod upload;

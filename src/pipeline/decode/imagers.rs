@@ -7,16 +7,20 @@ use image::codecs::png::PngDecoder;
 use image::{DynamicImage, ImageDecoder, ImageError};
 
 use super::{Decoded, Header, SourceFormat};
+use crate::pipeline::RenderError;
 use crate::pipeline::bitmap::{Bitmap, Layout};
 use crate::pipeline::orient::Orientation;
-use crate::pipeline::RenderError;
 
 pub(super) fn read_header(bytes: &[u8], format: SourceFormat) -> Result<Header, RenderError> {
     let fail = |e: ImageError| RenderError::corrupt(format.name(), e);
     let (width, height, orientation) = match format {
         SourceFormat::Png => {
             let mut d = PngDecoder::new(Cursor::new(bytes)).map_err(fail)?;
-            let orientation = d.exif_metadata().ok().flatten().map_or(Orientation::UPRIGHT, |e| super::exif::orientation(&e));
+            let orientation = d
+                .exif_metadata()
+                .ok()
+                .flatten()
+                .map_or(Orientation::UPRIGHT, |e| super::exif::orientation(&e));
             let (w, h) = d.dimensions();
             (w, h, orientation)
         }
@@ -26,7 +30,12 @@ pub(super) fn read_header(bytes: &[u8], format: SourceFormat) -> Result<Header, 
             (w, h, Orientation::UPRIGHT)
         }
     };
-    Ok(Header { format, width, height, orientation })
+    Ok(Header {
+        format,
+        width,
+        height,
+        orientation,
+    })
 }
 
 pub(super) fn decode(bytes: &[u8], header: &Header) -> Result<Decoded, RenderError> {
@@ -49,7 +58,11 @@ pub(super) fn decode(bytes: &[u8], header: &Header) -> Result<Decoded, RenderErr
             (DynamicImage::from_decoder(d).map_err(fail)?, None)
         }
     };
-    Ok(Decoded { bitmap: from_dynamic(image), icc, cmyk_inverted: false })
+    Ok(Decoded {
+        bitmap: from_dynamic(image),
+        icc,
+        cmyk_inverted: false,
+    })
 }
 
 /// Converts any decoded colour type to the pipeline's 8-bit layouts.

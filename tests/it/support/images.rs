@@ -1,0 +1,114 @@
+//! Independent checks of encoded outputs: decode with image-rs, look for metadata, compare pixels.
+
+use image::{DynamicImage, ImageFormat, RgbImage};
+
+/// Decodes with image-rs (not our pipeline) and checks the sniffed format.
+pub fn decode(bytes: &[u8], format: ImageFormat) -> DynamicImage {
+    assert_eq!(
+        image::guess_format(bytes).ok(),
+        Some(format),
+        "output is not {format:?}"
+    );
+    image::load_from_memory_with_format(bytes, format)
+        .unwrap_or_else(|e| panic!("output does not decode as {format:?}: {e}"))
+}
+
+pub fn format_of_ext(ext: &str) -> ImageFormat {
+    match ext {
+        "jpg" | "jpeg" => ImageFormat::Jpeg,
+        "png" => ImageFormat::Png,
+        "webp" => ImageFormat::WebP,
+        "gif" => ImageFormat::Gif,
+        other => panic!("no format for {other}"),
+    }
+}
+
+/// Names of the metadata blocks an encoded image carries (EXIF, ICC, XMP, text, comments).
+pub fn metadata_blocks(bytes: &[u8]) -> Vec<String> {
+    let mut found = Vec::new();
+    if bytes.starts_with(&[0xFF, 0xD8]) {
+        let mut at = 2;
+        while at + 4 <= bytes.len() && bytes[at] == 0xFF {
+            let marker = bytes[at + 1];
+            if marker == 0xDA {
+                break;
+            }
+            let len = u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]) as usize;
+            if (0xE1..=0xEF).contains(&marker) || marker == 0xFE {
+                found.push(format!("JPEG marker {marker:02X}"));
+            }
+            at += 2 + len;
+        }
+    } else if bytes.starts_with(b"\x89PNG") {
+        let mut at = 8;
+        while at + 8 <= bytes.len() {
+            let len = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+            let kind = String::from_utf8_lossy(&bytes[at + 4..at + 8]).into_owned();
+            if ["eXIf", "iCCP", "tEXt", "zTXt", "iTXt", "tIME"].contains(&kind.as_str()) {
+                found.push(kind);
+            }
+            at += 12 + len;
+        }
+    } else if bytes.starts_with(b"RIFF") {
+        let mut at = 12;
+        while at + 8 <= bytes.len() {
+            let kind = String::from_utf8_lossy(&bytes[at..at + 4]).into_owned();
+            let len = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
+            if ["EXIF", "XMP ", "ICCP"].contains(&kind.as_str()) {
+                found.push(kind);
+            }
+            at += 8 + len + (len & 1);
+        }
+    } else if bytes.starts_with(b"GIF") {
+        if bytes.windows(2).any(|w| w == [0x21, 0xFE]) {
+            found.push("GIF comment".to_owned());
+        }
+        if bytes.windows(11).any(|w| w == b"XMP DataXMP") {
+            found.push("GIF XMP".to_owned());
+        }
+    }
+    found
+}
+
+/// Mean absolute difference per channel between two RGB images of the same size (0..255).
+pub fn mean_abs_diff(a: &RgbImage, b: &RgbImage) -> f64 {
+    assert_eq!(a.dimensions(), b.dimensions());
+    let total: u64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(x, y)| u64::from(x.abs_diff(*y)))
+        .sum();
+    total as f64 / a.as_raw().len() as f64
+}
+
+/// Mean RGB of each cell of a 4x4 grid (rows and columns split by integer division).
+pub fn grid_means(img: &RgbImage) -> Vec<[f64; 3]> {
+    let (w, h) = img.dimensions();
+    let mut out = Vec::new();
+    for gy in 0..4 {
+        for gx in 0..4 {
+            let mut sum = [0f64; 3];
+            let mut n = 0f64;
+            for y in gy * h / 4..(gy + 1) * h / 4 {
+                for x in gx * w / 4..(gx + 1) * w / 4 {
+                    let p = img.get_pixel(x, y);
+                    for c in 0..3 {
+                        sum[c] += f64::from(p[c]);
+                    }
+                    n += 1.0;
+                }
+            }
+            out.push(sum.map(|s| s / n));
+        }
+    }
+    out
+}
+
+/// The largest difference between two grids, over cells and channels.
+pub fn grid_distance(a: &[[f64; 3]], b: &[[f64; 3]]) -> f64 {
+    a.iter()
+        .zip(b)
+        .flat_map(|(x, y)| (0..3).map(move |c| (x[c] - y[c]).abs()))
+        .fold(0.0, f64::max)
+}

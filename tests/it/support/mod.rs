@@ -1,0 +1,9 @@
+//! Shared test support: the real server as a child process, the shared corpus, a local origin
+//! HTTP server, and image checks.
+
+pub mod corpus;
+pub mod images;
+pub mod origin;
+pub mod server;
+
+pub use server::{Reply, Server};
