@@ -1,6 +1,7 @@
 //! Integration tests: the real `image-server` binary on 127.0.0.1, real HTTP, the shared corpus
 //! at ../shared/corpus. One binary; modules by subject; helpers in `support`.
 
+#![allow(unreachable_pub, missing_docs)] // test helpers are not an API
 mod support;
 
 mod cli;
