@@ -200,6 +200,7 @@ fn whole_corpus_truncations_and_bombs_under_512_mb() {
     }
 
     let peak_mib = server.peak_rss_kib() / 1024;
+    eprintln!("peak RSS over the corpus, truncations and bombs: {peak_mib} MiB");
     assert!(peak_mib < 512, "peak RSS {peak_mib} MiB");
     assert!(
         server.logs().iter().all(|l| !l.contains("panicked")),
