@@ -3,6 +3,7 @@
 //! On the request path the encoders run at their fast settings: libjpeg-turbo's baseline encoder
 //! with optimised Huffman tables, libwebp at its default method, PNG with fast deflate.
 
+use std::borrow::Cow;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use image::codecs::gif::GifEncoder;
@@ -53,14 +54,17 @@ fn jpeg(bitmap: &Bitmap, quality: u8) -> Result<Vec<u8>, String> {
     }
 }
 
-fn webp(bitmap: &Bitmap, quality: u8) -> Result<Vec<u8>, String> {
-    let owned;
-    let bitmap = if bitmap.layout == Layout::Gray {
-        owned = bitmap.clone().into_rgb();
-        &owned
+/// Gray expanded to RGB for encoders that only take colour; other layouts borrowed as they are.
+fn in_colour(bitmap: &Bitmap) -> Cow<'_, Bitmap> {
+    if bitmap.layout == Layout::Gray {
+        Cow::Owned(bitmap.clone().into_rgb())
     } else {
-        bitmap
-    };
+        Cow::Borrowed(bitmap)
+    }
+}
+
+fn webp(bitmap: &Bitmap, quality: u8) -> Result<Vec<u8>, String> {
+    let bitmap = in_colour(bitmap);
     let stride = bitmap.width as i32 * bitmap.layout.channels() as i32;
     let mut out: *mut u8 = std::ptr::null_mut();
     // SAFETY: the pixel buffer holds height rows of `stride` bytes; libwebp allocates `out`,
@@ -118,13 +122,7 @@ fn png(bitmap: &Bitmap) -> Result<Vec<u8>, String> {
 }
 
 fn gif(bitmap: &Bitmap) -> Result<Vec<u8>, String> {
-    let owned;
-    let bitmap = if bitmap.layout == Layout::Gray {
-        owned = bitmap.clone().into_rgb();
-        &owned
-    } else {
-        bitmap
-    };
+    let bitmap = in_colour(bitmap);
     let mut out = Vec::new();
     {
         let mut encoder = GifEncoder::new_with_speed(&mut out, 10);
