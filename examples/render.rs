@@ -12,14 +12,9 @@ fn main() {
     };
     let bytes = std::fs::read(input).expect("read input");
     let variant: Variant = variant.parse().expect("variant");
-    let spec = RenderSpec {
-        geometry: variant.geometry,
-        format: variant.ext.format(),
-        quality: variant.quality.unwrap_or(80),
-    };
-    let limits = Limits {
-        max_source_pixels: 50_000_000,
-    };
+    let spec =
+        RenderSpec { geometry: variant.geometry, format: variant.ext.format(), quality: variant.quality.unwrap_or(80) };
+    let limits = Limits { max_source_pixels: 50_000_000 };
     match pipeline::render(&bytes, &spec, &limits) {
         Ok(r) => {
             std::fs::write(output, &r.bytes).expect("write output");

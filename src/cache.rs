@@ -24,10 +24,7 @@ impl CachedObject {
     /// Wraps bytes, computing the ETag from their md5.
     pub fn new(bytes: Bytes) -> Self {
         let etag = format!("\"{}\"", crate::model::ImageHash::of(&bytes));
-        CachedObject {
-            bytes,
-            etag: etag.into(),
-        }
+        CachedObject { bytes, etag: etag.into() }
     }
 }
 
@@ -48,9 +45,7 @@ pub struct ObjectCache {
 
 impl std::fmt::Debug for ObjectCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ObjectCache")
-            .field("entries", &self.inner.entry_count())
-            .finish()
+        f.debug_struct("ObjectCache").field("entries", &self.inner.entry_count()).finish()
     }
 }
 
@@ -67,21 +62,13 @@ impl ObjectCache {
     }
 
     /// The cached object, or the result of `load` (run once however many callers wait).
-    pub async fn get_or_load<E, F>(
-        &self,
-        key: ObjectKey,
-        load: F,
-    ) -> Result<(CachedObject, Lookup), Arc<E>>
+    pub async fn get_or_load<E, F>(&self, key: ObjectKey, load: F) -> Result<(CachedObject, Lookup), Arc<E>>
     where
         F: Future<Output = Result<CachedObject, E>>,
         E: Send + Sync + 'static,
     {
         let entry = self.inner.entry(key).or_try_insert_with(load).await?;
-        let lookup = if entry.is_fresh() {
-            Lookup::Loaded
-        } else {
-            Lookup::Memory
-        };
+        let lookup = if entry.is_fresh() { Lookup::Loaded } else { Lookup::Memory };
         Ok((entry.into_value(), lookup))
     }
 

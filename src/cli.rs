@@ -103,6 +103,9 @@ pub struct ConfigArgs {
     /// Renders that may wait for a thread before 503 [default: 128]
     #[arg(long, global = true, value_name = "N")]
     pub queue_size: Option<String>,
+    /// Long side of the working copy made at upload; 0 turns working copies off [default: 2048]
+    #[arg(long, global = true, value_name = "PIXELS")]
+    pub working_copy_max_side: Option<String>,
     /// Let ?source= fetch from loopback and private networks
     #[arg(long, global = true)]
     pub source_allow_private: bool,
@@ -151,6 +154,7 @@ impl ConfigArgs {
         add("memory_cache_bytes", &self.memory_cache_bytes);
         add("workers", &self.workers);
         add("queue_size", &self.queue_size);
+        add("working_copy_max_side", &self.working_copy_max_side);
         add("source_timeout_secs", &self.source_timeout_secs);
         add("source_max_redirects", &self.source_max_redirects);
         add("statsd", &self.statsd);
@@ -165,10 +169,7 @@ impl ConfigArgs {
         let var = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
         ConfigSources {
             environment: self.environment.clone().or_else(|| var("IMG_ENVIRONMENT")),
-            config_file: self
-                .config_file
-                .clone()
-                .or_else(|| var("IMG_CONFIG").map(PathBuf::from)),
+            config_file: self.config_file.clone().or_else(|| var("IMG_CONFIG").map(PathBuf::from)),
             config_dir: None,
             env,
             flags,

@@ -39,10 +39,7 @@ pub struct CpuPool {
 
 impl std::fmt::Debug for CpuPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CpuPool")
-            .field("workers", &self.workers)
-            .field("capacity", &self.capacity)
-            .finish()
+        f.debug_struct("CpuPool").field("workers", &self.workers).field("capacity", &self.capacity).finish()
     }
 }
 
@@ -62,12 +59,7 @@ impl CpuPool {
                 })
                 .expect("spawn render worker");
         }
-        CpuPool {
-            sender,
-            counters,
-            capacity: workers + queue_size,
-            workers,
-        }
+        CpuPool { sender, counters, capacity: workers + queue_size, workers }
     }
 
     /// Runs `f` on a worker and waits for its result without blocking the reactor.
@@ -85,15 +77,12 @@ impl CpuPool {
         let counters = Arc::clone(&self.counters);
         let job: Job = Box::new(move || {
             counters.running.fetch_add(1, Ordering::AcqRel);
-            let result = catch_unwind(AssertUnwindSafe(f))
-                .map_err(|p| PoolError::Panicked(panic_message(p.as_ref())));
+            let result = catch_unwind(AssertUnwindSafe(f)).map_err(|p| PoolError::Panicked(panic_message(p.as_ref())));
             counters.running.fetch_sub(1, Ordering::AcqRel);
             counters.admitted.fetch_sub(1, Ordering::AcqRel);
             let _ = tx.send(result);
         });
-        self.sender
-            .send(job)
-            .expect("render workers live as long as the pool");
+        self.sender.send(job).expect("render workers live as long as the pool");
         rx.await.expect("a worker always answers")
     }
 
@@ -104,10 +93,7 @@ impl CpuPool {
 
     /// Jobs admitted but not yet started.
     pub fn queued(&self) -> usize {
-        self.counters
-            .admitted
-            .load(Ordering::Acquire)
-            .saturating_sub(self.running())
+        self.counters.admitted.load(Ordering::Acquire).saturating_sub(self.running())
     }
 
     /// Worker threads.
@@ -134,9 +120,8 @@ mod tests {
         assert_eq!(pool.run(|| 6 * 7).await, Ok(42));
         let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
         let release_rx = Arc::new(std::sync::Mutex::new(release_rx));
-        let block = |rx: Arc<std::sync::Mutex<std::sync::mpsc::Receiver<()>>>| {
-            move || rx.lock().unwrap().recv().unwrap()
-        };
+        let block =
+            |rx: Arc<std::sync::Mutex<std::sync::mpsc::Receiver<()>>>| move || rx.lock().unwrap().recv().unwrap();
         let first = tokio::spawn({
             let pool = pool.clone();
             let f = block(release_rx.clone());

@@ -59,23 +59,15 @@ impl Store {
         check_url(url)?;
         crate::tls::install_crypto_provider();
         let inner: Arc<dyn ObjectStore> = if let Some(dir) = url.strip_prefix("file://") {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create storage directory {dir}: {e}"))?;
-            let dir =
-                std::fs::canonicalize(dir).map_err(|e| format!("storage directory {dir}: {e}"))?;
-            Arc::new(
-                object_store::local::LocalFileSystem::new_with_prefix(dir)
-                    .map_err(|e| e.to_string())?,
-            )
+            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create storage directory {dir}: {e}"))?;
+            let dir = std::fs::canonicalize(dir).map_err(|e| format!("storage directory {dir}: {e}"))?;
+            Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir).map_err(|e| e.to_string())?)
         } else if url.starts_with("memory://") {
             Arc::new(object_store::memory::InMemory::new())
         } else {
             cloud(url)?
         };
-        Ok(Store {
-            inner,
-            url: url.to_owned(),
-        })
+        Ok(Store { inner, url: url.to_owned() })
     }
 
     /// The URL the store was opened from.
@@ -109,9 +101,7 @@ impl Store {
 
     /// Writes a whole object: readers see the old object or the new one, never part of it.
     pub async fn put(&self, key: &ObjectKey, bytes: Bytes) -> Result<(), StoreError> {
-        self.inner
-            .put(&Path::from(key.as_str()), PutPayload::from_bytes(bytes))
-            .await?;
+        self.inner.put(&Path::from(key.as_str()), PutPayload::from_bytes(bytes)).await?;
         Ok(())
     }
 
@@ -130,14 +120,9 @@ impl Store {
 /// S3, GCS and Azure, configured from their usual environment variables, with short timeouts
 /// and few retries so a dead backend turns into a 503 in seconds rather than minutes.
 fn cloud(url: &str) -> Result<Arc<dyn ObjectStore>, String> {
-    let options = ClientOptions::new()
-        .with_timeout(Duration::from_secs(30))
-        .with_connect_timeout(Duration::from_secs(3));
-    let retry = RetryConfig {
-        max_retries: 2,
-        retry_timeout: Duration::from_secs(10),
-        ..Default::default()
-    };
+    let options =
+        ClientOptions::new().with_timeout(Duration::from_secs(30)).with_connect_timeout(Duration::from_secs(3));
+    let retry = RetryConfig { max_retries: 2, retry_timeout: Duration::from_secs(10), ..Default::default() };
     let fail = |e: object_store::Error| format!("cannot open {url}: {e}");
     let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
     // The builders take the bucket from the URL and ignore any path; the path becomes a prefix.
@@ -173,7 +158,5 @@ fn cloud(url: &str) -> Result<Arc<dyn ObjectStore>, String> {
     if prefix.is_empty() {
         return Ok(store);
     }
-    Ok(Arc::new(object_store::prefix::PrefixStore::new(
-        store, prefix,
-    )))
+    Ok(Arc::new(object_store::prefix::PrefixStore::new(store, prefix)))
 }

@@ -61,122 +61,32 @@ pub(crate) struct Key {
 }
 
 /// Every top-level key. The variable is `IMG_` + the upper-cased name.
+#[rustfmt::skip]
 pub(crate) const KEYS: &[Key] = &[
-    Key {
-        name: "server_port",
-        flag: "--port",
-        kind: Kind::Int,
-    },
-    Key {
-        name: "status_port",
-        flag: "--status-port",
-        kind: Kind::Int,
-    },
-    Key {
-        name: "listen",
-        flag: "--listen",
-        kind: Kind::Str,
-    },
-    Key {
-        name: "status_listen",
-        flag: "--status-listen",
-        kind: Kind::Str,
-    },
-    Key {
-        name: "storage",
-        flag: "--storage",
-        kind: Kind::Str,
-    },
-    Key {
-        name: "originals_storage",
-        flag: "--originals-storage",
-        kind: Kind::Str,
-    },
-    Key {
-        name: "remote_base_url",
-        flag: "--remote-base-url",
-        kind: Kind::Str,
-    },
-    Key {
-        name: "whitelisted_extensions",
-        flag: "--whitelisted-extensions",
-        kind: Kind::List,
-    },
-    Key {
-        name: "maximum_width",
-        flag: "--maximum-width",
-        kind: Kind::Int,
-    },
-    Key {
-        name: "maximum_height",
-        flag: "--maximum-height",
-        kind: Kind::Int,
-    },
-    Key {
-        name: "default_quality",
-        flag: "--default-quality",
-        kind: Kind::Json,
-    },
-    Key {
-        name: "max_upload_bytes",
-        flag: "--max-upload-bytes",
-        kind: Kind::Bytes,
-    },
-    Key {
-        name: "max_source_pixels",
-        flag: "--max-source-pixels",
-        kind: Kind::Int,
-    },
-    Key {
-        name: "memory_cache_bytes",
-        flag: "--memory-cache-bytes",
-        kind: Kind::Bytes,
-    },
-    Key {
-        name: "workers",
-        flag: "--workers",
-        kind: Kind::Int,
-    },
-    Key {
-        name: "queue_size",
-        flag: "--queue-size",
-        kind: Kind::Int,
-    },
-    Key {
-        name: "source_allow_private",
-        flag: "--source-allow-private",
-        kind: Kind::Bool,
-    },
-    Key {
-        name: "source_timeout_secs",
-        flag: "--source-timeout-secs",
-        kind: Kind::Int,
-    },
-    Key {
-        name: "source_max_redirects",
-        flag: "--source-max-redirects",
-        kind: Kind::Int,
-    },
-    Key {
-        name: "statsd",
-        flag: "--statsd",
-        kind: Kind::Str,
-    },
-    Key {
-        name: "statsd_prefix",
-        flag: "--statsd-prefix",
-        kind: Kind::Str,
-    },
-    Key {
-        name: "profile",
-        flag: "--profile",
-        kind: Kind::Bool,
-    },
-    Key {
-        name: "namespaces",
-        flag: "--namespaces",
-        kind: Kind::Json,
-    },
+    Key { name: "server_port", flag: "--port", kind: Kind::Int },
+    Key { name: "status_port", flag: "--status-port", kind: Kind::Int },
+    Key { name: "listen", flag: "--listen", kind: Kind::Str },
+    Key { name: "status_listen", flag: "--status-listen", kind: Kind::Str },
+    Key { name: "storage", flag: "--storage", kind: Kind::Str },
+    Key { name: "originals_storage", flag: "--originals-storage", kind: Kind::Str },
+    Key { name: "remote_base_url", flag: "--remote-base-url", kind: Kind::Str },
+    Key { name: "whitelisted_extensions", flag: "--whitelisted-extensions", kind: Kind::List },
+    Key { name: "maximum_width", flag: "--maximum-width", kind: Kind::Int },
+    Key { name: "maximum_height", flag: "--maximum-height", kind: Kind::Int },
+    Key { name: "default_quality", flag: "--default-quality", kind: Kind::Json },
+    Key { name: "max_upload_bytes", flag: "--max-upload-bytes", kind: Kind::Bytes },
+    Key { name: "max_source_pixels", flag: "--max-source-pixels", kind: Kind::Int },
+    Key { name: "memory_cache_bytes", flag: "--memory-cache-bytes", kind: Kind::Bytes },
+    Key { name: "workers", flag: "--workers", kind: Kind::Int },
+    Key { name: "queue_size", flag: "--queue-size", kind: Kind::Int },
+    Key { name: "working_copy_max_side", flag: "--working-copy-max-side", kind: Kind::Int },
+    Key { name: "source_allow_private", flag: "--source-allow-private", kind: Kind::Bool },
+    Key { name: "source_timeout_secs", flag: "--source-timeout-secs", kind: Kind::Int },
+    Key { name: "source_max_redirects", flag: "--source-max-redirects", kind: Kind::Int },
+    Key { name: "statsd", flag: "--statsd", kind: Kind::Str },
+    Key { name: "statsd_prefix", flag: "--statsd-prefix", kind: Kind::Str },
+    Key { name: "profile", flag: "--profile", kind: Kind::Bool },
+    Key { name: "namespaces", flag: "--namespaces", kind: Kind::Json },
 ];
 
 pub(crate) fn key(name: &str) -> Option<&'static Key> {
@@ -208,20 +118,11 @@ impl Merged {
 /// Reads a JSON config file: an object of known keys.
 pub(crate) fn read_file(path: &Path, merged: &mut Merged) -> Result<(), ConfigError> {
     let layer = Layer::File(path.to_owned());
-    let fail = |key: &str, message: String| ConfigError {
-        key: key.to_owned(),
-        layer: layer.clone(),
-        message,
-    };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| fail("config", format!("cannot read the file: {e}")))?;
-    let value: Value =
-        serde_json::from_str(&text).map_err(|e| fail("config", format!("not valid JSON: {e}")))?;
+    let fail = |key: &str, message: String| ConfigError { key: key.to_owned(), layer: layer.clone(), message };
+    let text = std::fs::read_to_string(path).map_err(|e| fail("config", format!("cannot read the file: {e}")))?;
+    let value: Value = serde_json::from_str(&text).map_err(|e| fail("config", format!("not valid JSON: {e}")))?;
     let Value::Object(map) = value else {
-        return Err(fail(
-            "config",
-            "the file must hold a JSON object of settings".to_owned(),
-        ));
+        return Err(fail("config", "the file must hold a JSON object of settings".to_owned()));
     };
     for (name, value) in map {
         if key(&name).is_none() {
@@ -234,47 +135,31 @@ pub(crate) fn read_file(path: &Path, merged: &mut Merged) -> Result<(), ConfigEr
 
 /// Parses a string from the environment or a flag into JSON, as the key's kind says.
 pub(crate) fn parse_text(key: &Key, text: &str, layer: &Layer) -> Result<Value, ConfigError> {
-    let fail = |message: String| ConfigError {
-        key: key.name.to_owned(),
-        layer: layer.clone(),
-        message,
-    };
+    let fail = |message: String| ConfigError { key: key.name.to_owned(), layer: layer.clone(), message };
     Ok(match key.kind {
         Kind::Str => Value::String(text.to_owned()),
         Kind::Int => Value::from(
-            text.trim()
-                .parse::<u64>()
-                .map_err(|_| fail(format!("'{text}' is not a non-negative integer")))?,
+            text.trim().parse::<u64>().map_err(|_| fail(format!("'{text}' is not a non-negative integer")))?,
         ),
-        Kind::Bytes => Value::from(parse_bytes(text).ok_or_else(|| {
-            fail(format!(
-                "'{text}' is not a byte size (e.g. 26214400 or 25MiB)"
-            ))
-        })?),
+        Kind::Bytes => Value::from(
+            parse_bytes(text).ok_or_else(|| fail(format!("'{text}' is not a byte size (e.g. 26214400 or 25MiB)")))?,
+        ),
         Kind::Bool => match text.trim() {
             "true" | "1" => Value::Bool(true),
             "false" | "0" => Value::Bool(false),
             _ => return Err(fail(format!("'{text}' is not true or false"))),
         },
         Kind::List => Value::Array(
-            text.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|s| Value::String(s.to_owned()))
-                .collect(),
+            text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| Value::String(s.to_owned())).collect(),
         ),
-        Kind::Json => {
-            serde_json::from_str(text).map_err(|e| fail(format!("not valid JSON: {e}")))?
-        }
+        Kind::Json => serde_json::from_str(text).map_err(|e| fail(format!("not valid JSON: {e}")))?,
     })
 }
 
 /// `26214400`, `25MiB`, `25 MB`, `512k`: binary and decimal units, case-insensitive.
 pub(crate) fn parse_bytes(text: &str) -> Option<u64> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
     let n: u64 = digits.parse().ok()?;
     let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
@@ -294,10 +179,7 @@ pub(crate) fn parse_bytes(text: &str) -> Option<u64> {
 pub(crate) fn to_json(merged: &Merged) -> Value {
     let mut map = Map::new();
     for (name, sourced) in &merged.0 {
-        map.insert(
-            name.clone(),
-            serde_json::json!({ "value": sourced.value, "from": sourced.layer.to_string() }),
-        );
+        map.insert(name.clone(), serde_json::json!({ "value": sourced.value, "from": sourced.layer.to_string() }));
     }
     Value::Object(map)
 }

@@ -101,6 +101,8 @@ pub struct Config {
     pub workers: usize,
     /// Renders that may wait for a thread before requests get 503.
     pub queue_size: usize,
+    /// Long side of the working copies made at upload; 0 turns them off.
+    pub working_copy_max_side: u32,
     /// Whether `?source=` may fetch from loopback and private networks.
     pub source_allow_private: bool,
     /// Whole-request timeout for source downloads.
@@ -129,24 +131,16 @@ fn defaults() -> Merged {
     set("listen", "127.0.0.1".into());
     set("status_listen", "127.0.0.1".into());
     set("storage", "file://./data".into());
-    set(
-        "whitelisted_extensions",
-        Extension::ALL
-            .iter()
-            .map(|e| Value::from(e.as_str()))
-            .collect(),
-    );
+    set("whitelisted_extensions", Extension::ALL.iter().map(|e| Value::from(e.as_str())).collect());
     set("maximum_width", 4096.into());
     set("maximum_height", 4096.into());
-    set(
-        "default_quality",
-        serde_json::json!({ "jpg": 80, "webp": 80 }),
-    );
+    set("default_quality", serde_json::json!({ "jpg": 80, "webp": 80 }));
     set("max_upload_bytes", (25u64 << 20).into());
     set("max_source_pixels", 50_000_000.into());
     set("memory_cache_bytes", (256u64 << 20).into());
     set("workers", cores.into());
     set("queue_size", 128.into());
+    set("working_copy_max_side", 2048.into());
     set("source_allow_private", false.into());
     set("source_timeout_secs", 10.into());
     set("source_max_redirects", 3.into());
@@ -160,17 +154,11 @@ impl Config {
     /// Loads and validates the layers.
     pub fn load(sources: &ConfigSources) -> Result<Config, ConfigError> {
         let mut merged = defaults();
-        let environment = sources
-            .environment
-            .clone()
-            .unwrap_or_else(|| "development".to_owned());
+        let environment = sources.environment.clone().unwrap_or_else(|| "development".to_owned());
         match &sources.config_file {
             Some(path) => layers::read_file(path, &mut merged)?,
             None => {
-                let dir = sources
-                    .config_dir
-                    .clone()
-                    .unwrap_or_else(|| PathBuf::from("config"));
+                let dir = sources.config_dir.clone().unwrap_or_else(|| PathBuf::from("config"));
                 let path = dir.join(format!("{environment}.json"));
                 if path.exists() {
                     layers::read_file(&path, &mut merged)?;
@@ -223,9 +211,7 @@ impl Config {
             status_port: v.int("status_port", 0, 65535)? as u16,
             storage: v.storage_url("storage")?.expect("storage has a default"),
             originals_storage: v.storage_url("originals_storage")?,
-            remote_base_url: v
-                .opt_str("remote_base_url")?
-                .map(|s| s.trim_end_matches('/').to_owned()),
+            remote_base_url: v.opt_str("remote_base_url")?.map(|s| s.trim_end_matches('/').to_owned()),
             whitelisted_extensions: v.extensions("whitelisted_extensions")?,
             maximum_width: v.int("maximum_width", 1, 65535)? as u32,
             maximum_height: v.int("maximum_height", 1, 65535)? as u32,
@@ -235,6 +221,7 @@ impl Config {
             memory_cache_bytes: v.int("memory_cache_bytes", 0, u64::MAX)?,
             workers: v.int("workers", 1, 1024)? as usize,
             queue_size: v.int("queue_size", 0, 1_000_000)? as usize,
+            working_copy_max_side: v.int("working_copy_max_side", 0, 65535)? as u32,
             source_allow_private: v.bool("source_allow_private")?,
             source_timeout: Duration::from_secs(v.int("source_timeout_secs", 1, 3600)?),
             source_max_redirects: v.int("source_max_redirects", 0, 20)? as usize,
@@ -263,37 +250,21 @@ impl Validator<'_> {
     }
 
     fn err(&self, key: &str, message: impl Into<String>) -> ConfigError {
-        let layer = self
-            .0
-            .0
-            .get(key)
-            .map_or(Layer::Default, |s| s.layer.clone());
-        ConfigError {
-            key: key.to_owned(),
-            layer,
-            message: message.into(),
-        }
+        let layer = self.0.0.get(key).map_or(Layer::Default, |s| s.layer.clone());
+        ConfigError { key: key.to_owned(), layer, message: message.into() }
     }
 
     fn int(&self, key: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
-        let s = self
-            .get(key)
-            .ok_or_else(|| self.err(key, "a value is required"))?;
+        let s = self.get(key).ok_or_else(|| self.err(key, "a value is required"))?;
         let n = match &s.value {
             Value::Number(n) => n.as_u64(),
-            Value::String(text)
-                if layers::key(key).is_some_and(|k| k.kind == layers::Kind::Bytes) =>
-            {
+            Value::String(text) if layers::key(key).is_some_and(|k| k.kind == layers::Kind::Bytes) => {
                 layers::parse_bytes(text)
             }
             _ => None,
         };
-        n.filter(|n| (min..=max).contains(n)).ok_or_else(|| {
-            self.err(
-                key,
-                format!("{} is not an integer from {min} to {max}", s.value),
-            )
-        })
+        n.filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| self.err(key, format!("{} is not an integer from {min} to {max}", s.value)))
     }
 
     fn bool(&self, key: &str) -> Result<bool, ConfigError> {
@@ -313,20 +284,9 @@ impl Validator<'_> {
     }
 
     fn ip(&self, key: &str) -> Result<IpAddr, ConfigError> {
-        let text = self
-            .opt_str(key)?
-            .ok_or_else(|| self.err(key, "a value is required"))?;
-        let text = if text == "localhost" {
-            "127.0.0.1"
-        } else {
-            text.as_str()
-        };
-        text.parse().map_err(|_| {
-            self.err(
-                key,
-                format!("'{text}' is not an IP address (e.g. 127.0.0.1 or 0.0.0.0)"),
-            )
-        })
+        let text = self.opt_str(key)?.ok_or_else(|| self.err(key, "a value is required"))?;
+        let text = if text == "localhost" { "127.0.0.1" } else { text.as_str() };
+        text.parse().map_err(|_| self.err(key, format!("'{text}' is not an IP address (e.g. 127.0.0.1 or 0.0.0.0)")))
     }
 
     fn storage_url(&self, key: &str) -> Result<Option<String>, ConfigError> {
@@ -344,21 +304,15 @@ impl Validator<'_> {
         items
             .iter()
             .map(|item| {
-                item.as_str().and_then(|s| s.parse().ok()).ok_or_else(|| {
-                    self.err(
-                        key,
-                        format!("{item} is not one of jpg, jpeg, png, webp, gif"),
-                    )
-                })
+                item.as_str()
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(|| self.err(key, format!("{item} is not one of jpg, jpeg, png, webp, gif")))
             })
             .collect()
     }
 
     fn quality(&self, key: &str) -> Result<DefaultQuality, ConfigError> {
-        let value = &self
-            .get(key)
-            .ok_or_else(|| self.err(key, "a value is required"))?
-            .value;
+        let value = &self.get(key).ok_or_else(|| self.err(key, "a value is required"))?.value;
         let check = |v: &Value| {
             v.as_u64()
                 .filter(|q| (1..=100).contains(q))
@@ -377,18 +331,13 @@ impl Validator<'_> {
                         "jpg" | "jpeg" => out.jpeg = check(q)?,
                         "webp" => out.webp = check(q)?,
                         other => {
-                            return Err(
-                                self.err(key, format!("unknown format '{other}': use jpg or webp"))
-                            );
+                            return Err(self.err(key, format!("unknown format '{other}': use jpg or webp")));
                         }
                     }
                 }
                 Ok(out)
             }
-            other => Err(self.err(
-                key,
-                format!("{other} is neither a quality nor an object of qualities by format"),
-            )),
+            other => Err(self.err(key, format!("{other} is neither a quality nor an object of qualities by format"))),
         }
     }
 
@@ -407,14 +356,8 @@ mod tests {
     fn load(env: &[(&str, &str)], flags: &[(&str, &str)]) -> Result<Config, ConfigError> {
         Config::load(&ConfigSources {
             config_dir: Some(PathBuf::from("/nonexistent")),
-            env: env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            flags: flags
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            flags: flags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             ..Default::default()
         })
     }
@@ -437,21 +380,10 @@ mod tests {
 
     #[test]
     fn flags_beat_environment_beats_defaults() {
-        let c = load(
-            &[("IMG_SERVER_PORT", "8000"), ("IMG_MAXIMUM_WIDTH", "100")],
-            &[("server_port", "9000")],
-        )
-        .unwrap();
+        let c = load(&[("IMG_SERVER_PORT", "8000"), ("IMG_MAXIMUM_WIDTH", "100")], &[("server_port", "9000")]).unwrap();
         assert_eq!(c.server_port, 9000);
         assert_eq!(c.maximum_width, 100);
-        let c = load(
-            &[
-                ("IMG_MAX_UPLOAD_BYTES", "1MiB"),
-                ("IMG_SOURCE_ALLOW_PRIVATE", "true"),
-            ],
-            &[],
-        )
-        .unwrap();
+        let c = load(&[("IMG_MAX_UPLOAD_BYTES", "1MiB"), ("IMG_SOURCE_ALLOW_PRIVATE", "true")], &[]).unwrap();
         assert_eq!(c.max_upload_bytes, 1 << 20);
         assert!(c.source_allow_private);
     }
@@ -462,10 +394,7 @@ mod tests {
         assert_eq!(e.key, "workers");
         assert_eq!(e.layer, Layer::Env("IMG_WORKERS".into()));
         let e = load(&[], &[("server_port", "70000")]).unwrap_err();
-        assert_eq!(
-            (e.key.as_str(), e.layer),
-            ("server_port", Layer::Flag("--port".into()))
-        );
+        assert_eq!((e.key.as_str(), e.layer), ("server_port", Layer::Flag("--port".into())));
         let e = load(&[("IMG_NO_SUCH_THING", "1")], &[]).unwrap_err();
         assert_eq!(e.message, "unknown key");
         let e = load(&[("IMG_WHITELISTED_EXTENSIONS", "jpg,bmp")], &[]).unwrap_err();
@@ -478,11 +407,7 @@ mod tests {
     fn files_are_layered_and_checked() {
         let dir = std::env::temp_dir().join(format!("img-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(
-            dir.join("production.json"),
-            r#"{"server_port": 8080, "default_quality": 70}"#,
-        )
-        .unwrap();
+        std::fs::write(dir.join("production.json"), r#"{"server_port": 8080, "default_quality": 70}"#).unwrap();
         std::fs::write(dir.join("broken.json"), r#"{"server_prot": 8080}"#).unwrap();
         let sources = |env: &str| ConfigSources {
             environment: Some(env.into()),
@@ -497,10 +422,7 @@ mod tests {
         assert!(matches!(e.layer, Layer::File(_)));
         // A missing environment file is not an error; a missing --config file is.
         assert!(Config::load(&sources("staging")).is_ok());
-        let missing = ConfigSources {
-            config_file: Some(dir.join("nope.json")),
-            ..Default::default()
-        };
+        let missing = ConfigSources { config_file: Some(dir.join("nope.json")), ..Default::default() };
         assert!(Config::load(&missing).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }

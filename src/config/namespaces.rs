@@ -44,31 +44,23 @@ pub(super) fn parse(value: &Value) -> Result<BTreeMap<Namespace, NamespaceConfig
     let mut out = BTreeMap::new();
     for (name, block) in map {
         let ns: Namespace = name.parse().map_err(|e| format!("'{name}': {e}"))?;
-        let raw: RawNamespace = serde_json::from_value(block.clone())
-            .map_err(|e| format!("namespace '{name}': {e}"))?;
+        let raw: RawNamespace =
+            serde_json::from_value(block.clone()).map_err(|e| format!("namespace '{name}': {e}"))?;
         let outputs = raw
             .outputs
             .iter()
-            .map(|o| {
-                o.parse::<Variant>()
-                    .map_err(|e| format!("namespace '{name}': output '{o}': {e}"))
-            })
+            .map(|o| o.parse::<Variant>().map_err(|e| format!("namespace '{name}': output '{o}': {e}")))
             .collect::<Result<_, _>>()?;
         let whitelisted_extensions = raw
             .whitelisted_extensions
             .map(|list| {
                 list.iter()
-                    .map(|e| {
-                        e.parse::<Extension>()
-                            .map_err(|err| format!("namespace '{name}': {err}"))
-                    })
+                    .map(|e| e.parse::<Extension>().map_err(|err| format!("namespace '{name}': {err}")))
                     .collect::<Result<Vec<_>, _>>()
             })
             .transpose()?;
         if raw.maximum_width == Some(0) || raw.maximum_height == Some(0) {
-            return Err(format!(
-                "namespace '{name}': maximum sizes must be at least 1"
-            ));
+            return Err(format!("namespace '{name}': maximum sizes must be at least 1"));
         }
         let limits = NamespaceLimits {
             whitelisted_extensions,

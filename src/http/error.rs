@@ -43,9 +43,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BadVariant(VariantError::Malformed) => StatusCode::NOT_FOUND,
             ApiError::BadVariant(
-                VariantError::QualityOutOfRange(_)
-                | VariantError::ZeroSize
-                | VariantError::UnknownExtension(_),
+                VariantError::QualityOutOfRange(_) | VariantError::ZeroSize | VariantError::UnknownExtension(_),
             ) => StatusCode::BAD_REQUEST,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -69,9 +67,9 @@ impl ApiError {
                 "storage is unavailable; retry shortly".to_owned()
             }
             ApiError::Service(ServiceError::Internal(_))
-            | ApiError::Service(ServiceError::Render(
-                RenderError::Internal(_) | RenderError::Encode { .. },
-            )) => "internal error while rendering this image".to_owned(),
+            | ApiError::Service(ServiceError::Render(RenderError::Internal(_) | RenderError::Encode { .. })) => {
+                "internal error while rendering this image".to_owned()
+            }
             other => other.to_string(),
         }
     }
@@ -90,9 +88,7 @@ impl ApiError {
             builder = builder.header(RETRY_AFTER, seconds);
         }
         let mut response = headers::finish(builder, Full::new(Bytes::from(body)));
-        response
-            .extensions_mut()
-            .insert(LoggedError(error_chain(&self)));
+        response.extensions_mut().insert(LoggedError(error_chain(&self)));
         response
     }
 }
@@ -103,21 +99,13 @@ fn service_status(e: &ServiceError) -> StatusCode {
         ServiceError::EmptyUpload | ServiceError::ExtensionNotAllowed(_) => StatusCode::BAD_REQUEST,
         ServiceError::SizeNotAcceptable { .. } => StatusCode::NOT_ACCEPTABLE,
         ServiceError::Render(r) => match r {
-            RenderError::NotAnImage | RenderError::Unsupported(_) => {
-                StatusCode::UNSUPPORTED_MEDIA_TYPE
-            }
-            RenderError::TooManyPixels { .. } | RenderError::Corrupt { .. } => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
-            RenderError::Encode { .. } | RenderError::Internal(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            RenderError::NotAnImage | RenderError::Unsupported(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            RenderError::TooManyPixels { .. } | RenderError::Corrupt { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            RenderError::Encode { .. } | RenderError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         },
         ServiceError::Fetch(f) => match f {
             FetchError::InvalidUrl(_) | FetchError::Refused(_) => StatusCode::BAD_REQUEST,
-            FetchError::Unreachable(_) | FetchError::Upstream(_) | FetchError::Timeout(_) => {
-                StatusCode::BAD_GATEWAY
-            }
+            FetchError::Unreachable(_) | FetchError::Upstream(_) | FetchError::Timeout(_) => StatusCode::BAD_GATEWAY,
             FetchError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         },
         ServiceError::Store(s) => match s {

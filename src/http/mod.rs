@@ -40,17 +40,12 @@ pub async fn handle(service: &ImageService, req: Request<Incoming>) -> HttpRespo
     response
 }
 
-async fn dispatch(
-    service: &ImageService,
-    req: Request<Incoming>,
-) -> Result<HttpResponse, ApiError> {
+async fn dispatch(service: &ImageService, req: Request<Incoming>) -> Result<HttpResponse, ApiError> {
     let head = req.method() == Method::HEAD;
     match router::route(req.method(), req.uri().path())? {
         Route::Upload(ns) => upload::upload(service, &ns, req).await,
         Route::Info(ns, hash) => render::info(service, &ns, &hash, req.headers(), head).await,
-        Route::Variant(ns, hash, variant) => {
-            render::variant(service, &ns, &hash, &variant, req.headers(), head).await
-        }
+        Route::Variant(ns, hash, variant) => render::variant(service, &ns, &hash, &variant, req.headers(), head).await,
     }
 }
 
@@ -62,10 +57,7 @@ fn log_request(method: &Method, path: &str, response: &HttpResponse, started: In
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(0);
-    let cache = response
-        .extensions()
-        .get::<Served>()
-        .map_or("-", |s| s.as_str());
+    let cache = response.extensions().get::<Served>().map_or("-", |s| s.as_str());
     let ms = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
     match response.extensions().get::<LoggedError>() {
         Some(LoggedError(error)) if status >= 500 => {

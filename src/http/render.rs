@@ -19,13 +19,7 @@ pub(crate) async fn variant(
     head: bool,
 ) -> Result<HttpResponse, ApiError> {
     let (obj, served) = service.variant(ns, hash, variant).await?;
-    Ok(answer(
-        &obj,
-        variant.ext.format().mime(),
-        served,
-        request,
-        head,
-    ))
+    Ok(answer(&obj, variant.ext.format().mime(), served, request, head))
 }
 
 pub(crate) async fn info(
@@ -41,30 +35,17 @@ pub(crate) async fn info(
 
 /// 200 with the bytes (none for HEAD, with the full Content-Length), or 304 on a matching
 /// `If-None-Match`.
-fn answer(
-    obj: &CachedObject,
-    content_type: &str,
-    served: Served,
-    request: &HeaderMap,
-    head: bool,
-) -> HttpResponse {
+fn answer(obj: &CachedObject, content_type: &str, served: Served, request: &HeaderMap, head: bool) -> HttpResponse {
     let mut response = if headers::not_modified(request, &obj.etag) {
-        let builder = headers::immutable(
-            Response::builder().status(StatusCode::NOT_MODIFIED),
-            &obj.etag,
-        );
+        let builder = headers::immutable(Response::builder().status(StatusCode::NOT_MODIFIED), &obj.etag);
         let mut r = headers::finish(builder, Full::new(Bytes::new()));
         r.headers_mut().remove(CONTENT_LENGTH);
         r
     } else {
-        let builder = headers::immutable(
-            Response::builder().header(CONTENT_TYPE, content_type),
-            &obj.etag,
-        );
+        let builder = headers::immutable(Response::builder().header(CONTENT_TYPE, content_type), &obj.etag);
         if head {
             let mut r = headers::finish(builder, Full::new(Bytes::new()));
-            r.headers_mut()
-                .insert(CONTENT_LENGTH, obj.bytes.len().into());
+            r.headers_mut().insert(CONTENT_LENGTH, obj.bytes.len().into());
             r
         } else {
             headers::finish(builder, Full::new(obj.bytes.clone()))

@@ -56,14 +56,8 @@ mod tests {
     #[test]
     fn routes_the_grammar() {
         assert!(matches!(route(&Method::POST, "/p"), Ok(Route::Upload(_))));
-        assert!(matches!(
-            route(&Method::GET, &format!("/p/{HASH}/info.json")),
-            Ok(Route::Info(..))
-        ));
-        assert!(matches!(
-            route(&Method::HEAD, &format!("/p/{HASH}/x200-q30.jpg")),
-            Ok(Route::Variant(..))
-        ));
+        assert!(matches!(route(&Method::GET, &format!("/p/{HASH}/info.json")), Ok(Route::Info(..))));
+        assert!(matches!(route(&Method::HEAD, &format!("/p/{HASH}/x200-q30.jpg")), Ok(Route::Variant(..))));
     }
 
     #[test]
@@ -88,18 +82,9 @@ mod tests {
 
     #[test]
     fn bad_values_and_methods() {
-        assert!(matches!(
-            route(&Method::GET, &format!("/p/{HASH}/x200-q0.jpg")),
-            Err(ApiError::BadVariant(_))
-        ));
-        assert!(matches!(
-            route(&Method::GET, &format!("/p/{HASH}/x200.bmp")),
-            Err(ApiError::BadVariant(_))
-        ));
-        assert_eq!(
-            route(&Method::GET, "/p"),
-            Err(ApiError::MethodNotAllowed("POST"))
-        );
+        assert!(matches!(route(&Method::GET, &format!("/p/{HASH}/x200-q0.jpg")), Err(ApiError::BadVariant(_))));
+        assert!(matches!(route(&Method::GET, &format!("/p/{HASH}/x200.bmp")), Err(ApiError::BadVariant(_))));
+        assert_eq!(route(&Method::GET, "/p"), Err(ApiError::MethodNotAllowed("POST")));
         assert_eq!(
             route(&Method::DELETE, &format!("/p/{HASH}/x200.jpg")),
             Err(ApiError::MethodNotAllowed("GET, HEAD"))

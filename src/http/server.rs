@@ -44,9 +44,7 @@ pub async fn run(
             let service = Arc::clone(&service);
             async move { Ok::<_, Infallible>(super::handle(&service, req).await) }
         });
-        let conn = builder
-            .serve_connection(TokioIo::new(stream), handler)
-            .into_owned();
+        let conn = builder.serve_connection(TokioIo::new(stream), handler).into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {
@@ -55,13 +53,7 @@ pub async fn run(
         });
     }
     drop(listener);
-    if tokio::time::timeout(grace, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            ?grace,
-            "grace period over; closing the remaining connections"
-        );
+    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+        tracing::warn!(?grace, "grace period over; closing the remaining connections");
     }
 }

@@ -37,36 +37,22 @@ pub(crate) async fn upload(
             _ => {}
         }
     }
-    let is_json = req
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| {
-            ct.split(';')
-                .next()
-                .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
-        });
+    let is_json = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
+        ct.split(';').next().is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+    });
     let body = read_body(service.config().max_upload_bytes, req).await?;
 
     let ingested = match source {
         Some(url) if body.is_empty() => service.ingest_source(ns, &url, &outputs).await?,
         Some(_) => {
-            return Err(ApiError::BadRequest(
-                "send either a body or ?source=URL, not both".to_owned(),
-            ));
+            return Err(ApiError::BadRequest("send either a body or ?source=URL, not both".to_owned()));
         }
         None if is_json => service.ingest(ns, decode_json(&body)?, &outputs).await?,
         None => service.ingest(ns, body, &outputs).await?,
     };
-    let status = if ingested.created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
+    let status = if ingested.created { StatusCode::CREATED } else { StatusCode::OK };
     let json = serde_json::to_vec(&ingested.info).expect("info serialises");
-    let builder = Response::builder()
-        .status(status)
-        .header(CONTENT_TYPE, "application/json");
+    let builder = Response::builder().status(status).header(CONTENT_TYPE, "application/json");
     Ok(headers::finish(builder, Full::new(Bytes::from(json))))
 }
 
@@ -76,19 +62,14 @@ fn parse_outputs(list: &str) -> Result<Vec<Variant>, ApiError> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(|name| {
-            name.parse::<Variant>()
-                .map_err(|e| ApiError::BadRequest(format!("bad outputs entry '{name}': {e}")))
+            name.parse::<Variant>().map_err(|e| ApiError::BadRequest(format!("bad outputs entry '{name}': {e}")))
         })
         .collect()
 }
 
 /// Reads the body, refusing it as soon as it passes `max` bytes (or says it will).
 async fn read_body(max: u64, req: Request<Incoming>) -> Result<Bytes, ApiError> {
-    let declared = req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max) {
         return Err(ApiError::PayloadTooLarge(max));
     }
@@ -96,18 +77,14 @@ async fn read_body(max: u64, req: Request<Incoming>) -> Result<Bytes, ApiError> 
     match limited.collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::PayloadTooLarge(max)),
-        Err(e) => Err(ApiError::BadRequest(format!(
-            "could not read the request body: {e}"
-        ))),
+        Err(e) => Err(ApiError::BadRequest(format!("could not read the request body: {e}"))),
     }
 }
 
 /// `{"data":{"image":"<base64>"}}`, the base64 optionally as a `data:` URL.
 fn decode_json(body: &[u8]) -> Result<Bytes, ApiError> {
     let upload: JsonUpload = serde_json::from_slice(body).map_err(|e| {
-        ApiError::BadRequest(format!(
-            "JSON upload must be {{\"data\":{{\"image\":\"<base64>\"}}}}: {e}"
-        ))
+        ApiError::BadRequest(format!("JSON upload must be {{\"data\":{{\"image\":\"<base64>\"}}}}: {e}"))
     })?;
     let text = upload.data.image;
     let text = match text.split_once(";base64,") {
@@ -122,10 +99,7 @@ fn decode_json(body: &[u8]) -> Result<Bytes, ApiError> {
     );
     engine
         .decode(cleaned.as_bytes())
-        .or_else(|_| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(cleaned.trim_end_matches('=').as_bytes())
-        })
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cleaned.trim_end_matches('=').as_bytes()))
         .map(Bytes::from)
         .map_err(|e| ApiError::BadRequest(format!("data.image is not valid base64: {e}")))
 }
@@ -144,14 +118,8 @@ mod tests {
 
     #[test]
     fn json_base64_forms() {
-        assert_eq!(
-            decode_json(br#"{"data":{"image":"aGVsbG8="}}"#).unwrap(),
-            Bytes::from_static(b"hello")
-        );
-        assert_eq!(
-            decode_json(br#"{"data":{"image":"aGVsbG8"}}"#).unwrap(),
-            Bytes::from_static(b"hello")
-        );
+        assert_eq!(decode_json(br#"{"data":{"image":"aGVsbG8="}}"#).unwrap(), Bytes::from_static(b"hello"));
+        assert_eq!(decode_json(br#"{"data":{"image":"aGVsbG8"}}"#).unwrap(), Bytes::from_static(b"hello"));
         assert_eq!(
             decode_json(br#"{"data":{"image":"data:image/png;base64,aGVs\nbG8="}}"#).unwrap(),
             Bytes::from_static(b"hello")

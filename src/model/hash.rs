@@ -89,10 +89,7 @@ mod tests {
 
     #[test]
     fn md5_of_bytes() {
-        assert_eq!(
-            ImageHash::of(b"").to_string(),
-            "d41d8cd98f00b204e9800998ecf8427e"
-        );
+        assert_eq!(ImageHash::of(b"").to_string(), "d41d8cd98f00b204e9800998ecf8427e");
     }
 
     #[test]
@@ -105,8 +102,6 @@ mod tests {
         ] {
             assert_eq!(bad.parse::<ImageHash>(), Err(HashError), "{bad}");
         }
-        assert!(
-            ImageHash::from_partitions(["6e00", "72", "682", "e66287b662827da75b244a3"]).is_err()
-        );
+        assert!(ImageHash::from_partitions(["6e00", "72", "682", "e66287b662827da75b244a3"]).is_err());
     }
 }

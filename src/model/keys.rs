@@ -59,17 +59,8 @@ mod tests {
         let ns: Namespace = "p".parse().unwrap();
         let h: ImageHash = "6e0072682e66287b662827da75b244a3".parse().unwrap();
         let v: Variant = "x200-q30.jpg".parse().unwrap();
-        assert_eq!(
-            ObjectKey::original(&ns, &h).as_str(),
-            "p/6e0/072/682/e66287b662827da75b244a3/original"
-        );
-        assert_eq!(
-            ObjectKey::info(&ns, &h).as_str(),
-            "p/6e0/072/682/e66287b662827da75b244a3/info.json"
-        );
-        assert_eq!(
-            ObjectKey::variant(&ns, &h, &v).as_str(),
-            "p/6e0/072/682/e66287b662827da75b244a3/x200-q30.jpg"
-        );
+        assert_eq!(ObjectKey::original(&ns, &h).as_str(), "p/6e0/072/682/e66287b662827da75b244a3/original");
+        assert_eq!(ObjectKey::info(&ns, &h).as_str(), "p/6e0/072/682/e66287b662827da75b244a3/info.json");
+        assert_eq!(ObjectKey::variant(&ns, &h, &v).as_str(), "p/6e0/072/682/e66287b662827da75b244a3/x200-q30.jpg");
     }
 }

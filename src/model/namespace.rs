@@ -23,14 +23,8 @@ impl FromStr for Namespace {
     type Err = NamespaceError;
 
     fn from_str(s: &str) -> Result<Self, NamespaceError> {
-        let ok = (1..=64).contains(&s.len())
-            && s.bytes()
-                .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-'));
-        if ok {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(NamespaceError)
-        }
+        let ok = (1..=64).contains(&s.len()) && s.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-'));
+        if ok { Ok(Self(s.to_owned())) } else { Err(NamespaceError) }
     }
 }
 

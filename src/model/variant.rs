@@ -70,12 +70,7 @@ pub enum OutputFormat {
 
 impl OutputFormat {
     /// Every output format this build can write.
-    pub const ALL: [OutputFormat; 4] = [
-        OutputFormat::Jpeg,
-        OutputFormat::Png,
-        OutputFormat::Webp,
-        OutputFormat::Gif,
-    ];
+    pub const ALL: [OutputFormat; 4] = [OutputFormat::Jpeg, OutputFormat::Png, OutputFormat::Webp, OutputFormat::Gif];
 
     /// The MIME type served with it.
     pub fn mime(self) -> &'static str {
@@ -105,13 +100,7 @@ impl OutputFormat {
 
 impl Extension {
     /// Every extension, in the order `--help` lists them.
-    pub const ALL: [Extension; 5] = [
-        Extension::Jpg,
-        Extension::Jpeg,
-        Extension::Png,
-        Extension::Webp,
-        Extension::Gif,
-    ];
+    pub const ALL: [Extension; 5] = [Extension::Jpg, Extension::Jpeg, Extension::Png, Extension::Webp, Extension::Gif];
 
     /// The extension as spelled in URLs.
     pub fn as_str(self) -> &'static str {
@@ -139,10 +128,7 @@ impl FromStr for Extension {
     type Err = VariantError;
 
     fn from_str(s: &str) -> Result<Self, VariantError> {
-        Extension::ALL
-            .into_iter()
-            .find(|e| e.as_str() == s)
-            .ok_or_else(|| VariantError::UnknownExtension(s.to_owned()))
+        Extension::ALL.into_iter().find(|e| e.as_str() == s).ok_or_else(|| VariantError::UnknownExtension(s.to_owned()))
     }
 }
 
@@ -207,11 +193,7 @@ impl FromStr for Variant {
             return Err(VariantError::Malformed);
         }
         let ext = ext.parse()?;
-        Ok(Variant {
-            geometry,
-            quality,
-            ext,
-        })
+        Ok(Variant { geometry, quality, ext })
     }
 }
 
@@ -235,23 +217,17 @@ fn parse_geometry(s: &str) -> Result<Geometry, VariantError> {
         return Ok(Geometry::Square(size(rest)?));
     }
     let (w, h) = s.split_once('x').ok_or(VariantError::Malformed)?;
-    Ok(Geometry::Rect {
-        width: size(w)?,
-        height: size(h)?,
-    })
+    Ok(Geometry::Rect { width: size(w)?, height: size(h)? })
 }
 
 /// Canonical decimal: ASCII digits, no sign, no leading zero (but "0" itself). Saturates
 /// instead of overflowing, so huge sizes surface as "too large" rather than "malformed".
 fn parse_number(s: &str) -> Result<u64, VariantError> {
-    let canonical =
-        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
+    let canonical = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
     if !canonical {
         return Err(VariantError::Malformed);
     }
-    Ok(s.bytes().fold(0u64, |n, d| {
-        n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
-    }))
+    Ok(s.bytes().fold(0u64, |n, d| n.saturating_mul(10).saturating_add(u64::from(d - b'0'))))
 }
 
 impl fmt::Display for Geometry {
@@ -285,35 +261,14 @@ mod tests {
         let cases = [
             ("w200.jpg", Geometry::Width(200), None, Extension::Jpg),
             ("h150.png", Geometry::Height(150), None, Extension::Png),
-            (
-                "x300-q30.webp",
-                Geometry::Square(300),
-                Some(30),
-                Extension::Webp,
-            ),
-            (
-                "300x200-q100.jpeg",
-                Geometry::Rect {
-                    width: 300,
-                    height: 200,
-                },
-                Some(100),
-                Extension::Jpeg,
-            ),
+            ("x300-q30.webp", Geometry::Square(300), Some(30), Extension::Webp),
+            ("300x200-q100.jpeg", Geometry::Rect { width: 300, height: 200 }, Some(100), Extension::Jpeg),
             ("full.gif", Geometry::Full, None, Extension::Gif),
             ("full-q1.jpg", Geometry::Full, Some(1), Extension::Jpg),
         ];
         for (name, geometry, quality, ext) in cases {
             let v: Variant = name.parse().unwrap();
-            assert_eq!(
-                v,
-                Variant {
-                    geometry,
-                    quality,
-                    ext
-                },
-                "{name}"
-            );
+            assert_eq!(v, Variant { geometry, quality, ext }, "{name}");
         }
     }
 
@@ -323,24 +278,14 @@ mod tests {
             Geometry::Width(1),
             Geometry::Height(4096),
             Geometry::Square(300),
-            Geometry::Rect {
-                width: 300,
-                height: 200,
-            },
-            Geometry::Rect {
-                width: 1,
-                height: 1,
-            },
+            Geometry::Rect { width: 300, height: 200 },
+            Geometry::Rect { width: 1, height: 1 },
             Geometry::Full,
         ];
         for geometry in geometries {
             for quality in [None, Some(1), Some(30), Some(100)] {
                 for ext in Extension::ALL {
-                    let v = Variant {
-                        geometry,
-                        quality,
-                        ext,
-                    };
+                    let v = Variant { geometry, quality, ext };
                     let name = v.to_string();
                     assert_eq!(name.parse::<Variant>(), Ok(v), "{name}");
                 }
@@ -371,34 +316,18 @@ mod tests {
             "w+200.jpg",
             "x200-q80-q80.jpg",
         ] {
-            assert_eq!(
-                bad.parse::<Variant>(),
-                Err(VariantError::Malformed),
-                "{bad:?}"
-            );
+            assert_eq!(bad.parse::<Variant>(), Err(VariantError::Malformed), "{bad:?}");
         }
     }
 
     #[test]
     fn bad_values_are_inside_the_grammar() {
-        assert_eq!(
-            "x200-q0.jpg".parse::<Variant>(),
-            Err(VariantError::QualityOutOfRange(0))
-        );
-        assert_eq!(
-            "x200-q101.jpg".parse::<Variant>(),
-            Err(VariantError::QualityOutOfRange(101))
-        );
+        assert_eq!("x200-q0.jpg".parse::<Variant>(), Err(VariantError::QualityOutOfRange(0)));
+        assert_eq!("x200-q101.jpg".parse::<Variant>(), Err(VariantError::QualityOutOfRange(101)));
         assert_eq!("w0.jpg".parse::<Variant>(), Err(VariantError::ZeroSize));
         assert_eq!("0x10.jpg".parse::<Variant>(), Err(VariantError::ZeroSize));
-        assert_eq!(
-            "x200.bmp".parse::<Variant>(),
-            Err(VariantError::UnknownExtension("bmp".into()))
-        );
-        assert_eq!(
-            "x200.JPG".parse::<Variant>(),
-            Err(VariantError::UnknownExtension("JPG".into()))
-        );
+        assert_eq!("x200.bmp".parse::<Variant>(), Err(VariantError::UnknownExtension("bmp".into())));
+        assert_eq!("x200.JPG".parse::<Variant>(), Err(VariantError::UnknownExtension("JPG".into())));
     }
 
     #[test]

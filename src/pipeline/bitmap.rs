@@ -40,16 +40,8 @@ pub struct Bitmap {
 impl Bitmap {
     /// Wraps `data`, which must hold exactly one image of the given size and layout.
     pub fn new(layout: Layout, width: u32, height: u32, data: Vec<u8>) -> Self {
-        debug_assert_eq!(
-            data.len(),
-            width as usize * height as usize * layout.channels()
-        );
-        Self {
-            layout,
-            width,
-            height,
-            data,
-        }
+        debug_assert_eq!(data.len(), width as usize * height as usize * layout.channels());
+        Self { layout, width, height, data }
     }
 
     /// Drops an alpha channel that is fully opaque everywhere: resizing and encoding three
@@ -58,11 +50,7 @@ impl Bitmap {
         if self.layout != Layout::Rgba || self.data.chunks_exact(4).any(|p| p[3] != 255) {
             return self;
         }
-        let rgb = self
-            .data
-            .chunks_exact(4)
-            .flat_map(|p| [p[0], p[1], p[2]])
-            .collect();
+        let rgb = self.data.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
         Bitmap::new(Layout::Rgb, self.width, self.height, rgb)
     }
 
@@ -83,11 +71,7 @@ impl Bitmap {
         let data = match self.layout {
             Layout::Rgba => return self,
             Layout::Gray => self.data.iter().flat_map(|&g| [g, g, g, 255]).collect(),
-            Layout::Rgb => self
-                .data
-                .chunks_exact(3)
-                .flat_map(|p| [p[0], p[1], p[2], 255])
-                .collect(),
+            Layout::Rgb => self.data.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect(),
             Layout::Cmyk => unreachable!("into_rgba on CMYK"),
         };
         Bitmap::new(Layout::Rgba, self.width, self.height, data)

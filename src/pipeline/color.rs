@@ -14,12 +14,8 @@ pub(crate) fn to_srgb(bitmap: Bitmap, icc: Option<&[u8]>, cmyk_inverted: bool) -
         (Layout::Cmyk, profile) => cmyk_to_rgb(bitmap, profile.as_ref(), cmyk_inverted),
         (_, None) => bitmap,
         (layout, Some(profile)) => match (layout, profile.color_space()) {
-            (Layout::Rgb, ColorSpaceSignature::RgbData) => {
-                transform_rgb(bitmap, &profile, PixelFormat::RGB_8)
-            }
-            (Layout::Rgba, ColorSpaceSignature::RgbData) => {
-                transform_rgb(bitmap, &profile, PixelFormat::RGBA_8)
-            }
+            (Layout::Rgb, ColorSpaceSignature::RgbData) => transform_rgb(bitmap, &profile, PixelFormat::RGB_8),
+            (Layout::Rgba, ColorSpaceSignature::RgbData) => transform_rgb(bitmap, &profile, PixelFormat::RGBA_8),
             (Layout::Gray, ColorSpaceSignature::GrayData) => gray_to_rgb(bitmap, &profile),
             _ => bitmap,
         },
@@ -27,20 +23,12 @@ pub(crate) fn to_srgb(bitmap: Bitmap, icc: Option<&[u8]>, cmyk_inverted: bool) -
 }
 
 fn is_srgb(profile: &Profile) -> bool {
-    profile
-        .info(InfoType::Description, Locale::none())
-        .is_some_and(|d| d.to_ascii_lowercase().contains("srgb"))
+    profile.info(InfoType::Description, Locale::none()).is_some_and(|d| d.to_ascii_lowercase().contains("srgb"))
 }
 
 fn transform_rgb(mut bitmap: Bitmap, profile: &Profile, format: PixelFormat) -> Bitmap {
     // In place: with RGBA_8 on both sides littleCMS leaves the alpha bytes as they are.
-    if let Ok(t) = Transform::<u8, u8>::new(
-        profile,
-        format,
-        &Profile::new_srgb(),
-        format,
-        Intent::Perceptual,
-    ) {
+    if let Ok(t) = Transform::<u8, u8>::new(profile, format, &Profile::new_srgb(), format, Intent::Perceptual) {
         t.transform_in_place(&mut bitmap.data);
     }
     bitmap
@@ -63,34 +51,17 @@ fn gray_to_rgb(bitmap: Bitmap, profile: &Profile) -> Bitmap {
 
 fn cmyk_to_rgb(bitmap: Bitmap, profile: Option<&Profile>, inverted: bool) -> Bitmap {
     let mut rgb = vec![0u8; bitmap.width as usize * bitmap.height as usize * 3];
-    let in_format = if inverted {
-        PixelFormat::CMYK_8_REV
-    } else {
-        PixelFormat::CMYK_8
-    };
-    let transform = profile
-        .filter(|p| p.color_space() == ColorSpaceSignature::CmykData)
-        .and_then(|p| {
-            Transform::<u8, u8>::new(
-                p,
-                in_format,
-                &Profile::new_srgb(),
-                PixelFormat::RGB_8,
-                Intent::Perceptual,
-            )
-            .ok()
-        });
+    let in_format = if inverted { PixelFormat::CMYK_8_REV } else { PixelFormat::CMYK_8 };
+    let transform = profile.filter(|p| p.color_space() == ColorSpaceSignature::CmykData).and_then(|p| {
+        Transform::<u8, u8>::new(p, in_format, &Profile::new_srgb(), PixelFormat::RGB_8, Intent::Perceptual).ok()
+    });
     match transform {
         Some(t) => t.transform_pixels(&bitmap.data, &mut rgb),
         None => {
             // No usable profile: the naive conversion, which is what browsers do too.
             for (px, out) in bitmap.data.chunks_exact(4).zip(rgb.chunks_exact_mut(3)) {
                 let ink = |v: u8| {
-                    if inverted {
-                        255 - u32::from(v)
-                    } else {
-                        u32::from(v)
-                    }
+                    if inverted { 255 - u32::from(v) } else { u32::from(v) }
                 };
                 let k = 255 - ink(px[3]);
                 for c in 0..3 {
@@ -125,12 +96,7 @@ mod tests {
 
     #[test]
     fn flattening_composes_onto_white() {
-        let rgba = Bitmap::new(
-            Layout::Rgba,
-            3,
-            1,
-            vec![0, 0, 0, 0, 0, 0, 0, 255, 255, 0, 0, 128],
-        );
+        let rgba = Bitmap::new(Layout::Rgba, 3, 1, vec![0, 0, 0, 0, 0, 0, 0, 255, 255, 0, 0, 128]);
         let rgb = flatten_onto_white(rgba);
         assert_eq!(rgb.data, vec![255, 255, 255, 0, 0, 0, 255, 127, 127]);
     }
@@ -138,15 +104,7 @@ mod tests {
     #[test]
     fn naive_cmyk_without_a_profile() {
         // Inverted (Adobe) storage: 255 means no ink.
-        let cmyk = Bitmap::new(
-            Layout::Cmyk,
-            2,
-            1,
-            vec![255, 255, 255, 255, 0, 255, 255, 255],
-        );
-        assert_eq!(
-            to_srgb(cmyk, None, true).data,
-            vec![255, 255, 255, 0, 255, 255]
-        );
+        let cmyk = Bitmap::new(Layout::Cmyk, 2, 1, vec![255, 255, 255, 255, 0, 255, 255, 255]);
+        assert_eq!(to_srgb(cmyk, None, true).data, vec![255, 255, 255, 0, 255, 255]);
     }
 }

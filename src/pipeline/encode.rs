@@ -15,15 +15,8 @@ use super::bitmap::{Bitmap, Layout};
 use crate::model::OutputFormat;
 
 /// Encodes `bitmap` (Gray, Rgb or Rgba) as `format` at `quality` (1..=100, lossy formats only).
-pub(crate) fn encode(
-    bitmap: &Bitmap,
-    format: OutputFormat,
-    quality: u8,
-) -> Result<Vec<u8>, RenderError> {
-    let fail = |reason: String| RenderError::Encode {
-        format: format.name(),
-        reason,
-    };
+pub fn encode(bitmap: &Bitmap, format: OutputFormat, quality: u8) -> Result<Vec<u8>, RenderError> {
+    let fail = |reason: String| RenderError::Encode { format: format.name(), reason };
     match format {
         OutputFormat::Jpeg => jpeg(bitmap, quality).map_err(fail),
         OutputFormat::Webp => webp(bitmap, quality).map_err(fail),
@@ -56,11 +49,7 @@ fn jpeg(bitmap: &Bitmap, quality: u8) -> Result<Vec<u8>, String> {
 
 /// Gray expanded to RGB for encoders that only take colour; other layouts borrowed as they are.
 fn in_colour(bitmap: &Bitmap) -> Cow<'_, Bitmap> {
-    if bitmap.layout == Layout::Gray {
-        Cow::Owned(bitmap.clone().into_rgb())
-    } else {
-        Cow::Borrowed(bitmap)
-    }
+    if bitmap.layout == Layout::Gray { Cow::Owned(bitmap.clone().into_rgb()) } else { Cow::Borrowed(bitmap) }
 }
 
 fn webp(bitmap: &Bitmap, quality: u8) -> Result<Vec<u8>, String> {
@@ -89,10 +78,7 @@ fn webp(bitmap: &Bitmap, quality: u8) -> Result<Vec<u8>, String> {
             ),
         };
         if size == 0 || out.is_null() {
-            return Err(
-                "libwebp could not encode the image (larger than 16383 pixels on a side?)"
-                    .to_owned(),
-            );
+            return Err("libwebp could not encode the image (larger than 16383 pixels on a side?)".to_owned());
         }
         let bytes = std::slice::from_raw_parts(out, size).to_vec();
         libwebp_sys::WebPFree(out.cast());
@@ -111,12 +97,7 @@ fn color_type(layout: Layout) -> ExtendedColorType {
 fn png(bitmap: &Bitmap) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Adaptive)
-        .write_image(
-            &bitmap.data,
-            bitmap.width,
-            bitmap.height,
-            color_type(bitmap.layout),
-        )
+        .write_image(&bitmap.data, bitmap.width, bitmap.height, color_type(bitmap.layout))
         .map_err(|e| e.to_string())?;
     Ok(out)
 }
@@ -127,12 +108,7 @@ fn gif(bitmap: &Bitmap) -> Result<Vec<u8>, String> {
     {
         let mut encoder = GifEncoder::new_with_speed(&mut out, 10);
         encoder
-            .encode(
-                &bitmap.data,
-                bitmap.width,
-                bitmap.height,
-                color_type(bitmap.layout),
-            )
+            .encode(&bitmap.data, bitmap.width, bitmap.height, color_type(bitmap.layout))
             .map_err(|e| e.to_string())?;
     }
     Ok(out)

@@ -44,9 +44,6 @@ pub enum RenderError {
 
 impl RenderError {
     pub(crate) fn corrupt(format: &'static str, reason: impl std::fmt::Display) -> Self {
-        RenderError::Corrupt {
-            format,
-            reason: reason.to_string(),
-        }
+        RenderError::Corrupt { format, reason: reason.to_string() }
     }
 }

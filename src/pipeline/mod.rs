@@ -80,21 +80,52 @@ pub fn inspect(bytes: &[u8], limits: &Limits) -> Result<ImageFacts, RenderError>
     Ok(header.facts())
 }
 
-/// Renders one variant of `bytes`.
+/// Renders one variant of an original.
 pub fn render(bytes: &[u8], spec: &RenderSpec, limits: &Limits) -> Result<Rendered, RenderError> {
+    let bitmap = render_bitmap(bytes, spec.geometry, None, limits)?;
+    finish(bitmap, spec)
+}
+
+/// Renders one variant from a working copy of an original that is `original_size` (upright):
+/// the geometry is planned on the original's size, so the output has exactly the size a render
+/// from the original would have.
+pub fn render_from_working_copy(
+    bytes: &[u8],
+    original_size: (u32, u32),
+    spec: &RenderSpec,
+    limits: &Limits,
+) -> Result<Rendered, RenderError> {
+    let bitmap = render_bitmap(bytes, spec.geometry, Some(original_size), limits)?;
+    finish(bitmap, spec)
+}
+
+/// Flattens alpha where the format has none and encodes.
+fn finish(bitmap: Bitmap, spec: &RenderSpec) -> Result<Rendered, RenderError> {
+    let output = if spec.format.has_alpha() { bitmap } else { color::flatten_onto_white(bitmap) };
+    let bytes = encode::encode(&output, spec.format, spec.quality)?;
+    Ok(Rendered { bytes, width: output.width, height: output.height })
+}
+
+/// Decode, crop, resize, convert to sRGB and turn upright: the pixels of a variant, before the
+/// encoder. `logical_size` is the upright size to plan on when `bytes` is a working copy.
+fn render_bitmap(
+    bytes: &[u8],
+    geometry: Geometry,
+    logical_size: Option<(u32, u32)>,
+    limits: &Limits,
+) -> Result<Bitmap, RenderError> {
     let header = decode::read_header(bytes, limits)?;
     let orientation = header.orientation;
     let (upright_w, upright_h) = orientation.upright_size(header.width, header.height);
+    let (plan_w, plan_h) = logical_size.unwrap_or((upright_w, upright_h));
 
-    let plan = plan::plan(upright_w, upright_h, spec.geometry);
-    let crop = orientation.crop_to_stored(plan.crop, header.width, header.height);
+    let plan = plan::plan(plan_w, plan_h, geometry);
+    let crop = plan.crop.scaled(f64::from(upright_w) / f64::from(plan_w), f64::from(upright_h) / f64::from(plan_h));
+    let crop = orientation.crop_to_stored(crop, header.width, header.height);
     let (dst_w, dst_h) = orientation.stored_size(plan.width, plan.height);
 
     // Decode at no less than twice the output's resolution: the rest is left to the resizer.
-    let scale = f64::max(
-        f64::from(dst_w) / crop.width,
-        f64::from(dst_h) / crop.height,
-    );
+    let scale = f64::max(f64::from(dst_w) / crop.width, f64::from(dst_h) / crop.height);
     let decoded = decode::decode(bytes, &header, 2.0 * scale)?;
     let crop = crop.scaled(
         f64::from(decoded.bitmap.width) / f64::from(header.width),
@@ -103,16 +134,71 @@ pub fn render(bytes: &[u8], spec: &RenderSpec, limits: &Limits) -> Result<Render
 
     let resized = resize::resize(decoded.bitmap, crop, dst_w, dst_h)?;
     let srgb = color::to_srgb(resized, decoded.icc.as_deref(), decoded.cmyk_inverted);
-    let upright = orientation.apply(srgb);
-    let output = if spec.format.has_alpha() {
-        upright
-    } else {
-        color::flatten_onto_white(upright)
+    Ok(orientation.apply(srgb))
+}
+
+/// A working copy of an original: upright, sRGB, no metadata, at most `max_side` pixels on its
+/// long side; a JPEG, or a PNG where the original has transparency.
+#[derive(Debug)]
+pub struct WorkingCopy {
+    /// The encoded copy.
+    pub bytes: Vec<u8>,
+    /// Its width.
+    pub width: u32,
+    /// Its height.
+    pub height: u32,
+}
+
+/// JPEG quality of working copies: high enough that variants rendered from them (always with at
+/// least 2x oversampling) match variants rendered from the original.
+pub const WORKING_COPY_QUALITY: u8 = 92;
+
+/// Whether an original of this upright size and format gets a working copy, and its size.
+/// Originals larger than `max_side`, and non-JPEG originals over one megapixel (whose decoders
+/// cannot scale), get one; `max_side` 0 turns working copies off.
+pub fn working_copy_size(width: u32, height: u32, format: SourceFormat, max_side: u32) -> Option<(u32, u32)> {
+    if max_side == 0 {
+        return None;
+    }
+    let long = width.max(height);
+    let slow_decoder = format != SourceFormat::Jpeg && u64::from(width) * u64::from(height) > 1_000_000;
+    if long <= max_side && !slow_decoder {
+        return None;
+    }
+    let geometry = if width >= height { Geometry::Width(max_side) } else { Geometry::Height(max_side) };
+    let p = plan::plan(width, height, geometry);
+    Some((p.width, p.height))
+}
+
+/// Whether a variant can be rendered from a working copy of `working` size made of an original
+/// of `original` size: the copy must hold at least twice the output's resolution over the
+/// variant's crop. `full` always comes from the original.
+pub fn working_copy_suffices(original: (u32, u32), working: (u32, u32), geometry: Geometry) -> bool {
+    if geometry == Geometry::Full {
+        return false;
+    }
+    let plan = plan::plan(original.0, original.1, geometry);
+    let needed = f64::max(f64::from(plan.width) / plan.crop.width, f64::from(plan.height) / plan.crop.height);
+    let available = f64::from(working.0) / f64::from(original.0);
+    2.0 * needed <= available + 1e-9
+}
+
+/// Makes the working copy of an original (see [`working_copy_size`]); this decodes the whole
+/// image, so it also validates it.
+pub fn make_working_copy(bytes: &[u8], size: (u32, u32), limits: &Limits) -> Result<WorkingCopy, RenderError> {
+    let bitmap = render_bitmap(bytes, Geometry::Rect { width: size.0, height: size.1 }, None, limits)?;
+    let (format, quality) = match bitmap.layout {
+        Layout::Rgba => (OutputFormat::Png, 100),
+        _ => (OutputFormat::Jpeg, WORKING_COPY_QUALITY),
     };
-    let bytes = encode::encode(&output, spec.format, spec.quality)?;
-    Ok(Rendered {
-        bytes,
-        width: output.width,
-        height: output.height,
-    })
+    let bytes = encode::encode(&bitmap, format, quality)?;
+    Ok(WorkingCopy { bytes, width: bitmap.width, height: bitmap.height })
+}
+
+/// The pipeline's steps one by one, for the benches to time separately.
+pub mod stages {
+    pub use super::decode::{Decoded, decode, read_header};
+    pub use super::encode::encode;
+    pub use super::plan::CropBox;
+    pub use super::resize::resize;
 }

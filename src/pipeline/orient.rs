@@ -58,14 +58,8 @@ impl Orientation {
     pub fn crop_to_stored(self, crop: CropBox, sw: u32, sh: u32) -> CropBox {
         let (sw, sh) = (f64::from(sw), f64::from(sh));
         let (x0, y0) = self.upright_to_stored(crop.left, crop.top, sw, sh);
-        let (x1, y1) =
-            self.upright_to_stored(crop.left + crop.width, crop.top + crop.height, sw, sh);
-        CropBox {
-            left: x0.min(x1),
-            top: y0.min(y1),
-            width: (x1 - x0).abs(),
-            height: (y1 - y0).abs(),
-        }
+        let (x1, y1) = self.upright_to_stored(crop.left + crop.width, crop.top + crop.height, sw, sh);
+        CropBox { left: x0.min(x1), top: y0.min(y1), width: (x1 - x0).abs(), height: (y1 - y0).abs() }
     }
 
     /// Turns a stored-orientation bitmap upright.
@@ -74,11 +68,7 @@ impl Orientation {
             return src;
         }
         let (sw, sh) = (src.width as usize, src.height as usize);
-        let (uw, uh) = if self.swaps_axes() {
-            (sh, sw)
-        } else {
-            (sw, sh)
-        };
+        let (uw, uh) = if self.swaps_axes() { (sh, sw) } else { (sw, sh) };
         let ch = src.layout.channels();
         let mut out = vec![0u8; src.data.len()];
         for uy in 0..uh {
@@ -129,23 +119,14 @@ mod tests {
     fn every_orientation_comes_out_upright() {
         for o in 1..=8 {
             let up = Orientation::from_exif(o).apply(stored(o as u8));
-            assert_eq!(
-                (up.width, up.height, up.data.as_slice()),
-                (3, 2, &[1, 2, 3, 4, 5, 6][..]),
-                "orientation {o}"
-            );
+            assert_eq!((up.width, up.height, up.data.as_slice()), (3, 2, &[1, 2, 3, 4, 5, 6][..]), "orientation {o}");
         }
     }
 
     #[test]
     fn crops_map_onto_the_pixels_they_show() {
         // The upright crop covering pixel "6" (x 2..3, y 1..2) must land on the stored pixel 6.
-        let crop = CropBox {
-            left: 2.0,
-            top: 1.0,
-            width: 1.0,
-            height: 1.0,
-        };
+        let crop = CropBox { left: 2.0, top: 1.0, width: 1.0, height: 1.0 };
         for o in 1..=8u32 {
             let s = stored(o as u8);
             let c = Orientation::from_exif(o).crop_to_stored(crop, s.width, s.height);

@@ -19,22 +19,12 @@ pub struct CropBox {
 impl CropBox {
     /// The whole of a `width` x `height` image.
     pub fn full(width: u32, height: u32) -> Self {
-        Self {
-            left: 0.0,
-            top: 0.0,
-            width: f64::from(width),
-            height: f64::from(height),
-        }
+        Self { left: 0.0, top: 0.0, width: f64::from(width), height: f64::from(height) }
     }
 
     /// The same region on a copy of the image scaled by `sx` horizontally and `sy` vertically.
     pub fn scaled(self, sx: f64, sy: f64) -> Self {
-        Self {
-            left: self.left * sx,
-            top: self.top * sy,
-            width: self.width * sx,
-            height: self.height * sy,
-        }
+        Self { left: self.left * sx, top: self.top * sy, width: self.width * sx, height: self.height * sy }
     }
 }
 
@@ -60,28 +50,16 @@ pub fn plan(src_w: u32, src_h: u32, geometry: Geometry) -> Plan {
     let full = CropBox::full(src_w, src_h);
     let (sw, sh) = (f64::from(src_w), f64::from(src_h));
     match geometry {
-        Geometry::Full => Plan {
-            crop: full,
-            width: src_w,
-            height: src_h,
-        },
+        Geometry::Full => Plan { crop: full, width: src_w, height: src_h },
         Geometry::Width(w) => {
             let width = w.min(src_w);
             let height = proportional(sh, f64::from(width) / sw);
-            Plan {
-                crop: full,
-                width,
-                height,
-            }
+            Plan { crop: full, width, height }
         }
         Geometry::Height(h) => {
             let height = h.min(src_h);
             let width = proportional(sw, f64::from(height) / sh);
-            Plan {
-                crop: full,
-                width,
-                height,
-            }
+            Plan { crop: full, width, height }
         }
         Geometry::Square(s) => cover(sw, sh, s, s),
         Geometry::Rect { width, height } => cover(sw, sh, width, height),
@@ -94,21 +72,9 @@ fn proportional(side: f64, scale: f64) -> u32 {
 
 fn cover(sw: f64, sh: f64, width: u32, height: u32) -> Plan {
     let scale = f64::max(f64::from(width) / sw, f64::from(height) / sh);
-    let (cw, ch) = (
-        (f64::from(width) / scale).min(sw),
-        (f64::from(height) / scale).min(sh),
-    );
-    let crop = CropBox {
-        left: (sw - cw) / 2.0,
-        top: (sh - ch) / 2.0,
-        width: cw,
-        height: ch,
-    };
-    Plan {
-        crop,
-        width,
-        height,
-    }
+    let (cw, ch) = ((f64::from(width) / scale).min(sw), (f64::from(height) / scale).min(sh));
+    let crop = CropBox { left: (sw - cw) / 2.0, top: (sh - ch) / 2.0, width: cw, height: ch };
+    Plan { crop, width, height }
 }
 
 #[cfg(test)]
@@ -168,15 +134,9 @@ mod tests {
         for src in [PORTRAIT, LANDSCAPE, TINY, HUGE] {
             for n in [1, 2, 199, 200, 1000, 4096, u32::MAX] {
                 let (w, h) = size(src, Geometry::Width(n));
-                assert!(
-                    w <= src.0 && h <= src.1 && w >= 1 && h >= 1,
-                    "{src:?} w{n} -> {w}x{h}"
-                );
+                assert!(w <= src.0 && h <= src.1 && w >= 1 && h >= 1, "{src:?} w{n} -> {w}x{h}");
                 let (w, h) = size(src, Geometry::Height(n));
-                assert!(
-                    w <= src.0 && h <= src.1 && w >= 1 && h >= 1,
-                    "{src:?} h{n} -> {w}x{h}"
-                );
+                assert!(w <= src.0 && h <= src.1 && w >= 1 && h >= 1, "{src:?} h{n} -> {w}x{h}");
             }
         }
     }
@@ -185,14 +145,7 @@ mod tests {
     fn cover_crops_are_centred_inside_the_source_with_the_output_aspect() {
         for src in [PORTRAIT, LANDSCAPE, TINY, HUGE] {
             for (w, h) in [(1, 1), (300, 200), (200, 300), (4096, 4096), (1, 4096)] {
-                let p = plan(
-                    src.0,
-                    src.1,
-                    Geometry::Rect {
-                        width: w,
-                        height: h,
-                    },
-                );
+                let p = plan(src.0, src.1, Geometry::Rect { width: w, height: h });
                 let c = p.crop;
                 assert!(c.left >= 0.0 && c.top >= 0.0, "{src:?} {w}x{h}: {c:?}");
                 assert!(c.left + c.width <= f64::from(src.0) + 1e-9);
@@ -202,15 +155,9 @@ mod tests {
                 let bottom = f64::from(src.1) - c.top - c.height;
                 assert!((c.left - right).abs() < 1e-6 && (c.top - bottom).abs() < 1e-6);
                 // One side is the whole source; the aspect ratio is the output's.
-                assert!(
-                    (c.width - f64::from(src.0)).abs() < 1e-6
-                        || (c.height - f64::from(src.1)).abs() < 1e-6
-                );
+                assert!((c.width - f64::from(src.0)).abs() < 1e-6 || (c.height - f64::from(src.1)).abs() < 1e-6);
                 let aspect = c.width / c.height;
-                assert!(
-                    (aspect - f64::from(w) / f64::from(h)).abs() / aspect < 1e-9,
-                    "{src:?} {w}x{h}: {c:?}"
-                );
+                assert!((aspect - f64::from(w) / f64::from(h)).abs() / aspect < 1e-9, "{src:?} {w}x{h}: {c:?}");
             }
         }
     }

@@ -16,12 +16,7 @@ thread_local! {
 
 /// Cuts `crop` out of `src` and resamples it to `width` x `height`. Alpha is premultiplied while
 /// resampling (no dark fringes); CMYK is four plain channels.
-pub(crate) fn resize(
-    src: Bitmap,
-    crop: CropBox,
-    width: u32,
-    height: u32,
-) -> Result<Bitmap, RenderError> {
+pub fn resize(src: Bitmap, crop: CropBox, width: u32, height: u32) -> Result<Bitmap, RenderError> {
     if crop == CropBox::full(src.width, src.height) && (width, height) == (src.width, src.height) {
         return Ok(src);
     }
@@ -40,14 +35,10 @@ pub(crate) fn resize(
         height: crop.height.min(f64::from(src.height) - top),
     };
     let internal = |e: &dyn std::fmt::Display| RenderError::Internal(format!("resize: {e}"));
-    let src_view =
-        ImageRef::new(src.width, src.height, &src.data, pixel_type).map_err(|e| internal(&e))?;
+    let src_view = ImageRef::new(src.width, src.height, &src.data, pixel_type).map_err(|e| internal(&e))?;
     let mut dst = Image::new(width, height, pixel_type);
-    let options = ResizeOptions::new()
-        .crop(crop.left, crop.top, crop.width, crop.height)
-        .use_alpha(src.layout == Layout::Rgba);
-    RESIZER
-        .with(|r| r.borrow_mut().resize(&src_view, &mut dst, &options))
-        .map_err(|e| internal(&e))?;
+    let options =
+        ResizeOptions::new().crop(crop.left, crop.top, crop.width, crop.height).use_alpha(src.layout == Layout::Rgba);
+    RESIZER.with(|r| r.borrow_mut().resize(&src_view, &mut dst, &options)).map_err(|e| internal(&e))?;
     Ok(Bitmap::new(src.layout, width, height, dst.into_vec()))
 }

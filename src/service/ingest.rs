@@ -22,12 +22,7 @@ impl ImageService {
     /// Stores `bytes` as an original of `ns` (unless stored already) and renders `outputs` plus
     /// the namespace's own outputs. Nothing is written unless the image decodes and every output
     /// is allowed.
-    pub async fn ingest(
-        &self,
-        ns: &Namespace,
-        bytes: Bytes,
-        outputs: &[Variant],
-    ) -> Result<Ingested, ServiceError> {
+    pub async fn ingest(&self, ns: &Namespace, bytes: Bytes, outputs: &[Variant]) -> Result<Ingested, ServiceError> {
         if bytes.is_empty() {
             return Err(ServiceError::EmptyUpload);
         }
@@ -45,9 +40,8 @@ impl ImageService {
         let (info, created) = match self.originals.get_opt(&info_key).await? {
             Some(stored) => {
                 Stats::bump(&self.stats.duplicate_uploads);
-                let info = serde_json::from_slice(&stored).map_err(|e| {
-                    ServiceError::Internal(format!("stored {info_key} is not valid: {e}"))
-                })?;
+                let info = serde_json::from_slice(&stored)
+                    .map_err(|e| ServiceError::Internal(format!("stored {info_key} is not valid: {e}")))?;
                 (info, false)
             }
             None => (self.store_new(ns, &hash, bytes).await?, true),
@@ -63,29 +57,29 @@ impl ImageService {
         url: &str,
         outputs: &[Variant],
     ) -> Result<Ingested, ServiceError> {
-        self.stats
-            .downloads_in_progress
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.stats.downloads_in_progress.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let fetched = self.fetcher.fetch(url).await;
-        self.stats
-            .downloads_in_progress
-            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.stats.downloads_in_progress.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         let bytes = fetched?;
         Stats::bump(&self.stats.originals_downloaded);
         self.ingest(ns, bytes, outputs).await
     }
 
-    async fn store_new(
-        &self,
-        ns: &Namespace,
-        hash: &ImageHash,
-        bytes: Bytes,
-    ) -> Result<ImageInfo, ServiceError> {
+    async fn store_new(&self, ns: &Namespace, hash: &ImageHash, bytes: Bytes) -> Result<ImageInfo, ServiceError> {
         let limits = self.limits;
-        let inspected = bytes.clone();
-        let facts = self
+        let max_side = self.config.working_copy_max_side;
+        let original = bytes.clone();
+        // One job validates the image (a full decode) and, where one is due, makes the working
+        // copy from that decode.
+        let (facts, working) = self
             .pool
-            .run(move || pipeline::inspect(&inspected, &limits))
+            .run(move || {
+                let facts = pipeline::probe(&original, &limits)?;
+                match pipeline::working_copy_size(facts.width, facts.height, facts.format, max_side) {
+                    Some(size) => Ok((facts, Some(pipeline::make_working_copy(&original, size, &limits)?))),
+                    None => pipeline::inspect(&original, &limits).map(|facts| (facts, None)),
+                }
+            })
             .await??;
         let info = ImageInfo {
             hash: hash.to_string(),
@@ -94,16 +88,13 @@ impl ImageService {
             content_type: facts.format.mime().to_owned(),
         };
         let info_json = Bytes::from(serde_json::to_vec(&info).expect("info serialises"));
-        // The original first: an info.json in storage always has its original beside it.
-        self.originals
-            .put(&ObjectKey::original(ns, hash), bytes)
-            .await?;
-        self.originals
-            .put(&ObjectKey::info(ns, hash), info_json.clone())
-            .await?;
-        self.cache
-            .insert(ObjectKey::info(ns, hash), CachedObject::new(info_json))
-            .await;
+        // Info last: an info.json in storage always has its original (and working copy) beside it.
+        self.originals.put(&ObjectKey::original(ns, hash), bytes).await?;
+        if let Some(working) = working {
+            self.originals.put(&ObjectKey::working(ns, hash), Bytes::from(working.bytes)).await?;
+        }
+        self.originals.put(&ObjectKey::info(ns, hash), info_json.clone()).await?;
+        self.cache.insert(ObjectKey::info(ns, hash), CachedObject::new(info_json)).await;
         Stats::bump(&self.stats.uploads);
         Ok(info)
     }

@@ -45,6 +45,9 @@ pub struct ImageService {
     variants: Store,
     originals: Store,
     cache: ObjectCache,
+    /// Originals and working copies recently rendered from, so a burst of misses on one image
+    /// reads it from storage once.
+    sources: ObjectCache,
     pool: CpuPool,
     fetcher: Fetcher,
     stats: Arc<Stats>,
@@ -65,12 +68,13 @@ impl ImageService {
             timeout: config.source_timeout,
             max_redirects: config.source_max_redirects,
         })?;
+        // A quarter of the memory budget holds sources, the rest encoded answers.
+        let source_bytes = config.memory_cache_bytes / 4;
         Ok(ImageService {
-            cache: ObjectCache::new(config.memory_cache_bytes),
+            cache: ObjectCache::new(config.memory_cache_bytes - source_bytes),
+            sources: ObjectCache::new(source_bytes),
             pool: CpuPool::new(config.workers, config.queue_size),
-            limits: Limits {
-                max_source_pixels: config.max_source_pixels,
-            },
+            limits: Limits { max_source_pixels: config.max_source_pixels },
             stats: Arc::new(Stats::default()),
             variants,
             originals,
@@ -103,24 +107,16 @@ impl ImageService {
     /// and sizes above the maximums (406).
     pub fn check_variant(&self, ns: &Namespace, variant: &Variant) -> Result<(), ServiceError> {
         let limits = self.config.namespace(ns).map(|n| &n.limits);
-        let whitelist = limits
-            .and_then(|l| l.whitelisted_extensions.as_ref())
-            .unwrap_or(&self.config.whitelisted_extensions);
+        let whitelist =
+            limits.and_then(|l| l.whitelisted_extensions.as_ref()).unwrap_or(&self.config.whitelisted_extensions);
         if !whitelist.contains(&variant.ext) {
             return Err(ServiceError::ExtensionNotAllowed(variant.ext));
         }
-        let max_w = limits
-            .and_then(|l| l.maximum_width)
-            .unwrap_or(self.config.maximum_width);
-        let max_h = limits
-            .and_then(|l| l.maximum_height)
-            .unwrap_or(self.config.maximum_height);
+        let max_w = limits.and_then(|l| l.maximum_width).unwrap_or(self.config.maximum_width);
+        let max_h = limits.and_then(|l| l.maximum_height).unwrap_or(self.config.maximum_height);
         let (w, h) = variant.geometry.requested_size();
         if w.is_some_and(|w| w > max_w) || h.is_some_and(|h| h > max_h) {
-            return Err(ServiceError::SizeNotAcceptable {
-                max_width: max_w,
-                max_height: max_h,
-            });
+            return Err(ServiceError::SizeNotAcceptable { max_width: max_w, max_height: max_h });
         }
         Ok(())
     }

@@ -4,10 +4,10 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 
-use super::{ImageService, ServiceError};
+use super::{ImageInfo, ImageService, ServiceError};
 use crate::cache::{CachedObject, Lookup};
 use crate::model::{ImageHash, Namespace, ObjectKey, Variant};
-use crate::pipeline::{self, RenderSpec};
+use crate::pipeline::{self, RenderSpec, SourceFormat};
 use crate::stats::Stats;
 use crate::store::StoreError;
 
@@ -49,33 +49,7 @@ impl ImageService {
                 *served.lock().unwrap() = Served::Storage;
                 return Ok(CachedObject::new(bytes));
             }
-            let original = self
-                .originals
-                .get(&ObjectKey::original(ns, hash))
-                .await
-                .map_err(not_found_is_missing_image)?;
-            let spec = RenderSpec {
-                geometry: variant.geometry,
-                format: variant.ext.format(),
-                quality: variant.quality.unwrap_or_else(|| {
-                    self.config.default_quality.for_format(variant.ext.format())
-                }),
-            };
-            let limits = self.limits;
-            let rendered = self
-                .pool
-                .run(move || {
-                    pipeline::render(&original, &spec, &limits)
-                        .map(|r| CachedObject::new(Bytes::from(r.bytes)))
-                })
-                .await?;
-            let obj = match rendered {
-                Ok(obj) => obj,
-                Err(e) => {
-                    Stats::bump(&self.stats.render_failures);
-                    return Err(e.into());
-                }
-            };
+            let obj = self.render(ns, hash, variant).await?;
             if let Err(e) = self.variants.put(&key, obj.bytes.clone()).await {
                 // The image is still good to answer; the next miss renders it again.
                 tracing::warn!(key = %key, error = %e, "could not store a rendered variant");
@@ -84,35 +58,88 @@ impl ImageService {
             *served.lock().unwrap() = Served::Rendered;
             Ok::<_, ServiceError>(obj)
         };
-        let (obj, lookup) = self
-            .cache
-            .get_or_load(key.clone(), load)
-            .await
-            .map_err(|e| (*e).clone())?;
+        let (obj, lookup) = self.cache.get_or_load(key.clone(), load).await.map_err(|e| (*e).clone())?;
         Ok((obj, self.count(lookup, *served.lock().unwrap())))
     }
 
-    /// The info JSON of a stored original.
-    pub async fn info(
+    /// Renders `variant` on the CPU pool, from the working copy where it suffices.
+    async fn render(&self, ns: &Namespace, hash: &ImageHash, variant: &Variant) -> Result<CachedObject, ServiceError> {
+        let format = variant.ext.format();
+        let spec = RenderSpec {
+            geometry: variant.geometry,
+            format,
+            quality: variant.quality.unwrap_or_else(|| self.config.default_quality.for_format(format)),
+        };
+        let limits = self.limits;
+        let (source, original_size) = self.render_source(ns, hash, variant).await?;
+        let rendered = self
+            .pool
+            .run(move || {
+                let rendered = match original_size {
+                    Some(size) => pipeline::render_from_working_copy(&source.bytes, size, &spec, &limits),
+                    None => pipeline::render(&source.bytes, &spec, &limits),
+                };
+                rendered.map(|r| CachedObject::new(Bytes::from(r.bytes)))
+            })
+            .await?;
+        rendered.map_err(|e| {
+            Stats::bump(&self.stats.render_failures);
+            e.into()
+        })
+    }
+
+    /// What to render `variant` from: the working copy (with the original's size to plan on) when
+    /// one is due and holds enough resolution, else the original.
+    async fn render_source(
         &self,
         ns: &Namespace,
         hash: &ImageHash,
-    ) -> Result<(CachedObject, Served), ServiceError> {
+        variant: &Variant,
+    ) -> Result<(CachedObject, Option<(u32, u32)>), ServiceError> {
+        let info = self.image_info(ns, hash).await?;
+        let original_size = (info.width, info.height);
+        let max_side = self.config.working_copy_max_side;
+        let working = SourceFormat::from_mime(&info.content_type)
+            .and_then(|format| pipeline::working_copy_size(info.width, info.height, format, max_side))
+            .filter(|&working| pipeline::working_copy_suffices(original_size, working, variant.geometry));
+        if working.is_some() {
+            match self.source(ObjectKey::working(ns, hash)).await {
+                Ok(bytes) => return Ok((bytes, Some(original_size))),
+                // Uploaded before working copies, or with another working_copy_max_side.
+                Err(ServiceError::ImageNotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((self.source(ObjectKey::original(ns, hash)).await?, None))
+    }
+
+    /// An original or working copy, through the source cache.
+    async fn source(&self, key: ObjectKey) -> Result<CachedObject, ServiceError> {
+        let load = async { self.originals.get(&key).await.map(CachedObject::new).map_err(not_found_is_missing_image) };
+        let (obj, _) = self.sources.get_or_load(key.clone(), load).await.map_err(|e| (*e).clone())?;
+        Ok(obj)
+    }
+
+    /// The parsed info of a stored original (not counted as a request's cache lookup).
+    pub async fn image_info(&self, ns: &Namespace, hash: &ImageHash) -> Result<ImageInfo, ServiceError> {
+        let (obj, _) = self.info_object(ns, hash).await?;
+        serde_json::from_slice(&obj.bytes)
+            .map_err(|e| ServiceError::Internal(format!("stored info.json of {hash} is not valid: {e}")))
+    }
+
+    /// The info JSON of a stored original.
+    pub async fn info(&self, ns: &Namespace, hash: &ImageHash) -> Result<(CachedObject, Served), ServiceError> {
+        let (obj, lookup) = self.info_object(ns, hash).await?;
+        Ok((obj, self.count(lookup, Served::Storage)))
+    }
+
+    async fn info_object(&self, ns: &Namespace, hash: &ImageHash) -> Result<(CachedObject, Lookup), ServiceError> {
         let key = ObjectKey::info(ns, hash);
         let load = async {
-            let bytes = self
-                .originals
-                .get(&key)
-                .await
-                .map_err(not_found_is_missing_image)?;
+            let bytes = self.originals.get(&key).await.map_err(not_found_is_missing_image)?;
             Ok::<_, ServiceError>(CachedObject::new(bytes))
         };
-        let (obj, lookup) = self
-            .cache
-            .get_or_load(key.clone(), load)
-            .await
-            .map_err(|e| (*e).clone())?;
-        Ok((obj, self.count(lookup, Served::Storage)))
+        self.cache.get_or_load(key.clone(), load).await.map_err(|e| (*e).clone())
     }
 
     fn count(&self, lookup: Lookup, loaded: Served) -> Served {

@@ -77,21 +77,12 @@ impl Resolve for PolicyResolver {
         let allow_private = self.allow_private;
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed: Vec<SocketAddr> = addrs
-                .iter()
-                .copied()
-                .filter(|a| allow_private || policy::is_public(a.ip()))
-                .collect();
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<SocketAddr> =
+                addrs.iter().copied().filter(|a| allow_private || policy::is_public(a.ip())).collect();
             if allowed.is_empty() && !addrs.is_empty() {
-                let msg = format!(
-                    "{host} resolves to {}, a loopback or private address",
-                    addrs[0].ip()
-                );
-                return Err(
-                    Box::new(PolicyRefusal(msg)) as Box<dyn std::error::Error + Send + Sync>
-                );
+                let msg = format!("{host} resolves to {}, a loopback or private address", addrs[0].ip());
+                return Err(Box::new(PolicyRefusal(msg)) as Box<dyn std::error::Error + Send + Sync>);
             }
             Ok(Box::new(allowed.into_iter()) as Addrs)
         })
@@ -108,11 +99,7 @@ fn check_url(url: &Url, allow_private: bool) -> Result<(), String> {
         Some(Host::Domain(_)) => return Ok(()),
         None => return Err("no host".to_owned()),
     };
-    if allow_private || policy::is_public(ip) {
-        Ok(())
-    } else {
-        Err(format!("{ip} is a loopback or private address"))
-    }
+    if allow_private || policy::is_public(ip) { Ok(()) } else { Err(format!("{ip} is a loopback or private address")) }
 }
 
 impl Fetcher {
@@ -146,8 +133,7 @@ impl Fetcher {
 
     /// Downloads `url` whole, within the limits.
     pub async fn fetch(&self, url: &str) -> Result<Bytes, FetchError> {
-        let parsed =
-            Url::parse(url).map_err(|e| FetchError::InvalidUrl(format!("'{url}': {e}")))?;
+        let parsed = Url::parse(url).map_err(|e| FetchError::InvalidUrl(format!("'{url}': {e}")))?;
         check_url(&parsed, self.settings.allow_private).map_err(|why| {
             if matches!(parsed.scheme(), "http" | "https") {
                 FetchError::Refused(why)
@@ -155,12 +141,7 @@ impl Fetcher {
                 FetchError::InvalidUrl(why)
             }
         })?;
-        let response = self
-            .client
-            .get(parsed)
-            .send()
-            .await
-            .map_err(|e| self.sort(e))?;
+        let response = self.client.get(parsed).send().await.map_err(|e| self.sort(e))?;
         let status = response.status();
         if !status.is_success() {
             return Err(FetchError::Upstream(status.as_u16()));

@@ -50,8 +50,7 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
 /// The IPv4 address inside IPv4-mapped, IPv4-compatible, 6to4 and NAT64 addresses.
 fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     let s = ip.segments();
-    let from =
-        |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
+    let from = |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
     if let Some(v4) = ip.to_ipv4_mapped() {
         return Some(v4);
     }
@@ -73,13 +72,7 @@ mod tests {
 
     #[test]
     fn classifies_addresses() {
-        let public = [
-            "8.8.8.8",
-            "1.1.1.1",
-            "93.184.216.34",
-            "2606:4700:4700::1111",
-            "2a00:1450:4001::1",
-        ];
+        let public = ["8.8.8.8", "1.1.1.1", "93.184.216.34", "2606:4700:4700::1111", "2a00:1450:4001::1"];
         let private = [
             "127.0.0.1",
             "127.1.2.3",

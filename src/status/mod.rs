@@ -41,31 +41,19 @@ pub async fn run(listener: TcpListener, state: Arc<StatusState>) {
             let state = Arc::clone(&state);
             async move { Ok::<_, Infallible>(answer(&state, &req)) }
         });
-        let conn = builder
-            .serve_connection(TokioIo::new(stream), handler)
-            .into_owned();
+        let conn = builder.serve_connection(TokioIo::new(stream), handler).into_owned();
         tokio::spawn(conn);
     }
 }
 
 fn answer(state: &StatusState, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     let (status, content_type, body) = match req.uri().path() {
-        "/health" if state.shutting_down.load(Ordering::Acquire) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "text/plain",
-            "shutting down\n".to_owned(),
-        ),
+        "/health" if state.shutting_down.load(Ordering::Acquire) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "text/plain", "shutting down\n".to_owned())
+        }
         "/health" => (StatusCode::OK, "text/plain", "ok\n".to_owned()),
-        "/status" => (
-            StatusCode::OK,
-            "application/json",
-            status_json(state).to_string(),
-        ),
-        _ => (
-            StatusCode::NOT_FOUND,
-            "application/json",
-            r#"{"error":"not found: use /health or /status"}"#.to_owned(),
-        ),
+        "/status" => (StatusCode::OK, "application/json", status_json(state).to_string()),
+        _ => (StatusCode::NOT_FOUND, "application/json", r#"{"error":"not found: use /health or /status"}"#.to_owned()),
     };
     Response::builder()
         .status(status)

@@ -7,9 +7,7 @@ use crate::support::server::files_under;
 
 fn image_server(dir: &std::path::Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_image-server"));
-    cmd.current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd.current_dir(dir).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
     cmd
 }
 
@@ -20,13 +18,7 @@ fn process_stores_originals_and_renders_outputs() {
     let other = corpus::dir().join("png/palette_photo_290x442.png");
     let bad = corpus::dir().join("malformed/corrupt_header.jpg");
     let out = image_server(dir.path())
-        .args([
-            "process",
-            "--namespace",
-            "p",
-            "--outputs",
-            "x50.jpg,w80.webp",
-        ])
+        .args(["process", "--namespace", "p", "--outputs", "x50.jpg,w80.webp"])
         .arg(&good)
         .arg(&bad)
         .arg(&other)
@@ -34,25 +26,12 @@ fn process_stores_originals_and_renders_outputs() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "one input failed");
     let stdout = String::from_utf8(out.stdout).unwrap();
-    let lines: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 2, "{stdout}");
-    assert_eq!(
-        (
-            lines[1]["width"].as_u64(),
-            lines[1]["content_type"].as_str()
-        ),
-        (Some(290), Some("image/png"))
-    );
+    assert_eq!((lines[1]["width"].as_u64(), lines[1]["content_type"].as_str()), (Some(290), Some("image/png")));
     assert!(String::from_utf8_lossy(&out.stderr).contains("corrupt_header.jpg"));
     let files = files_under(&dir.path().join("data"));
-    assert_eq!(
-        files.iter().filter(|f| f.ends_with("/x50.jpg")).count(),
-        2,
-        "{files:?}"
-    );
+    assert_eq!(files.iter().filter(|f| f.ends_with("/x50.jpg")).count(), 2, "{files:?}");
     assert_eq!(files.iter().filter(|f| f.ends_with("/w80.webp")).count(), 2);
     assert_eq!(files.iter().filter(|f| f.ends_with("/original")).count(), 2);
 
@@ -74,35 +53,20 @@ fn process_stores_originals_and_renders_outputs() {
 fn bad_configuration_stops_start_up_naming_key_and_layer() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("config")).unwrap();
-    std::fs::write(
-        dir.path().join("config/production.json"),
-        r#"{"maximum_widht": 100}"#,
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("config/production.json"), r#"{"maximum_widht": 100}"#).unwrap();
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a [&'a str]);
     let cases: [Case; 4] = [
         (&["--port", "seventy"], &[], &["server_port", "flag --port"]),
         (&[], &[("IMG_WORKERS", "0")], &["workers", "IMG_WORKERS"]),
-        (
-            &["-e", "production"],
-            &[],
-            &["maximum_widht", "unknown key", "production.json"],
-        ),
+        (&["-e", "production"], &[], &["maximum_widht", "unknown key", "production.json"]),
         (&["--config", "missing.json"], &[], &["missing.json"]),
     ];
     for (args, env, needles) in cases {
-        let out = image_server(dir.path())
-            .args(args)
-            .envs(env.iter().copied())
-            .output()
-            .unwrap();
+        let out = image_server(dir.path()).args(args).envs(env.iter().copied()).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?} {env:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         for needle in needles {
-            assert!(
-                stderr.contains(needle),
-                "{args:?} {env:?}: '{stderr}' should name '{needle}'"
-            );
+            assert!(stderr.contains(needle), "{args:?} {env:?}: '{stderr}' should name '{needle}'");
         }
     }
 }
@@ -111,41 +75,22 @@ fn bad_configuration_stops_start_up_naming_key_and_layer() {
 fn config_prints_the_effective_values_and_their_layers() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("config")).unwrap();
-    std::fs::write(
-        dir.path().join("config/development.json"),
-        r#"{"maximum_width": 2000}"#,
-    )
-    .unwrap();
-    let out = image_server(dir.path())
-        .args(["config", "--port", "8080"])
-        .env("IMG_QUEUE_SIZE", "7")
-        .output()
-        .unwrap();
+    std::fs::write(dir.path().join("config/development.json"), r#"{"maximum_width": 2000}"#).unwrap();
+    let out = image_server(dir.path()).args(["config", "--port", "8080"]).env("IMG_QUEUE_SIZE", "7").output().unwrap();
     assert!(out.status.success());
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["server_port"]["value"], 8080);
     assert_eq!(json["server_port"]["from"], "flag --port");
     assert_eq!(json["queue_size"]["value"], 7);
-    assert_eq!(
-        json["queue_size"]["from"],
-        "environment variable IMG_QUEUE_SIZE"
-    );
+    assert_eq!(json["queue_size"]["from"], "environment variable IMG_QUEUE_SIZE");
     assert_eq!(json["maximum_width"]["value"], 2000);
-    assert!(
-        json["maximum_width"]["from"]
-            .as_str()
-            .unwrap()
-            .contains("development.json")
-    );
+    assert!(json["maximum_width"]["from"].as_str().unwrap().contains("development.json"));
     assert_eq!(json["status_port"]["from"], "the built-in default");
 }
 
 #[test]
 fn help_lists_every_configuration_flag() {
-    let out = image_server(std::path::Path::new("."))
-        .arg("--help")
-        .output()
-        .unwrap();
+    let out = image_server(std::path::Path::new(".")).arg("--help").output().unwrap();
     let help = String::from_utf8(out.stdout).unwrap();
     for flag in [
         "--port",

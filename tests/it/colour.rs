@@ -23,8 +23,7 @@ fn tolerance(file: &str) -> f64 {
 #[test]
 fn icc_and_cmyk_originals_match_the_colour_managed_reference() {
     let golden: serde_json::Value =
-        serde_json::from_str(include_str!("golden/colour_reference.json"))
-            .expect("golden/colour_reference.json");
+        serde_json::from_str(include_str!("golden/colour_reference.json")).expect("golden/colour_reference.json");
     let server = Server::start();
     for (file, grid) in golden["grids"].as_object().unwrap() {
         let reference: Vec<[f64; 3]> = grid
@@ -33,11 +32,7 @@ fn icc_and_cmyk_originals_match_the_colour_managed_reference() {
             .iter()
             .map(|cell| {
                 let c = cell.as_array().unwrap();
-                [
-                    c[0].as_f64().unwrap(),
-                    c[1].as_f64().unwrap(),
-                    c[2].as_f64().unwrap(),
-                ]
+                [c[0].as_f64().unwrap(), c[1].as_f64().unwrap(), c[2].as_f64().unwrap()]
             })
             .collect();
         let path = server.upload("p", corpus::read(file));
@@ -45,9 +40,6 @@ fn icc_and_cmyk_originals_match_the_colour_managed_reference() {
         assert_eq!(reply.status, 200, "{file}");
         let ours = grid_means(&decode(&reply.body, ImageFormat::Png).to_rgb8());
         let distance = grid_distance(&ours, &reference);
-        assert!(
-            distance <= tolerance(file),
-            "{file}: off by {distance:.1} from the colour-managed reference"
-        );
+        assert!(distance <= tolerance(file), "{file}: off by {distance:.1} from the colour-managed reference");
     }
 }

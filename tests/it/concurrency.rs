@@ -24,22 +24,10 @@ fn twenty_concurrent_requests_render_once() {
         .collect();
     let answers: Vec<(u16, Vec<u8>)> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     assert!(answers.iter().all(|(s, _)| *s == 200));
-    assert!(
-        answers.iter().all(|(_, b)| *b == answers[0].1),
-        "every answer has the same bytes"
-    );
-    assert_eq!(
-        server.status()["renders"],
-        1,
-        "one render for twenty requests"
-    );
-    let stored: Vec<_> = files_under(&server.data_dir())
-        .into_iter()
-        .filter(|f| f.ends_with("/333x222-q77.webp"))
-        .collect();
+    assert!(answers.iter().all(|(_, b)| *b == answers[0].1), "every answer has the same bytes");
+    assert_eq!(server.status()["renders"], 1, "one render for twenty requests");
+    let stored: Vec<_> =
+        files_under(&server.data_dir()).into_iter().filter(|f| f.ends_with("/333x222-q77.webp")).collect();
     assert_eq!(stored.len(), 1);
-    assert_eq!(
-        std::fs::read(server.data_dir().join(&stored[0])).unwrap(),
-        answers[0].1
-    );
+    assert_eq!(std::fs::read(server.data_dir().join(&stored[0])).unwrap(), answers[0].1);
 }

@@ -24,11 +24,7 @@ pub fn png_declaring(w: u32, h: u32) -> Vec<u8> {
     ihdr.extend([8, 2, 0, 0, 0]);
     let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
     chunk(&mut out, b"IHDR", &ihdr);
-    chunk(
-        &mut out,
-        b"IDAT",
-        &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
-    );
+    chunk(&mut out, b"IDAT", &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]);
     chunk(&mut out, b"IEND", &[]);
     out
 }
@@ -38,11 +34,7 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
         }
     }
     !crc
@@ -51,10 +43,7 @@ fn crc32(data: &[u8]) -> u32 {
 /// A real JPEG with its frame header patched to `w` x `h`.
 fn jpeg_declaring(w: u16, h: u16) -> Vec<u8> {
     let mut bytes = corpus::read("jpeg/ijg_testorig.jpg");
-    let sof = bytes
-        .windows(2)
-        .position(|m| m == [0xFF, 0xC0])
-        .expect("baseline SOF0");
+    let sof = bytes.windows(2).position(|m| m == [0xFF, 0xC0]).expect("baseline SOF0");
     bytes[sof + 5..sof + 7].copy_from_slice(&h.to_be_bytes());
     bytes[sof + 7..sof + 9].copy_from_slice(&w.to_be_bytes());
     bytes
@@ -71,10 +60,7 @@ fn gif_declaring(w: u16, h: u16) -> Vec<u8> {
 /// A real extended-format WebP with its canvas patched to `w` x `h`.
 fn webp_declaring(w: u32, h: u32) -> Vec<u8> {
     let mut bytes = corpus::read("webp/lossy_alpha_dice_200x150.webp");
-    let vp8x = bytes
-        .windows(4)
-        .position(|c| c == b"VP8X")
-        .expect("extended WebP");
+    let vp8x = bytes.windows(4).position(|c| c == b"VP8X").expect("extended WebP");
     bytes[vp8x + 12..vp8x + 15].copy_from_slice(&(w - 1).to_le_bytes()[..3]);
     bytes[vp8x + 15..vp8x + 18].copy_from_slice(&(h - 1).to_le_bytes()[..3]);
     bytes
@@ -90,11 +76,7 @@ fn refused_and_nothing_stored(server: &Server, what: &str, body: Vec<u8>) -> Rep
         String::from_utf8_lossy(&reply.body)
     );
     assert!(!reply.error().is_empty(), "{what}: the error says nothing");
-    assert_eq!(
-        files_under(&server.data_dir()),
-        before,
-        "{what}: a refused upload left objects behind"
-    );
+    assert_eq!(files_under(&server.data_dir()), before, "{what}: a refused upload left objects behind");
     assert_eq!(server.health(), 200, "{what}: the server stopped serving");
     reply
 }
@@ -108,12 +90,7 @@ fn whole_corpus_truncations_and_bombs_under_512_mb() {
         if bad || entry.format == "avif" || entry.format == "heic" {
             let reply = refused_and_nothing_stored(&server, &entry.file, bytes);
             let want = if bad { [415, 422] } else { [415, 415] };
-            assert!(
-                want.contains(&reply.status),
-                "{}: {}",
-                entry.file,
-                reply.status
-            );
+            assert!(want.contains(&reply.status), "{}: {}", entry.file, reply.status);
             continue;
         }
         let reply = server.post("/p", bytes);
@@ -127,33 +104,17 @@ fn whole_corpus_truncations_and_bombs_under_512_mb() {
         let info = reply.json();
         let hash = info["hash"].as_str().unwrap();
         let path = crate::support::server::image_path("p", hash);
-        for (variant, format) in [
-            ("x100.jpg", ImageFormat::Jpeg),
-            ("w50.png", ImageFormat::Png),
-        ] {
+        for (variant, format) in [("x100.jpg", ImageFormat::Jpeg), ("w50.png", ImageFormat::Png)] {
             let r = server.get(&format!("{path}/{variant}"));
-            assert_eq!(
-                r.status,
-                200,
-                "{} {variant}: {}",
-                entry.file,
-                String::from_utf8_lossy(&r.body)
-            );
+            assert_eq!(r.status, 200, "{} {variant}: {}", entry.file, String::from_utf8_lossy(&r.body));
             let img = decode(&r.body, format);
             if variant == "x100.jpg" {
                 assert_eq!((img.width(), img.height()), (100, 100), "{}", entry.file);
             }
         }
         if let (Some(w), Some(h)) = (entry.width, entry.height) {
-            let (iw, ih) = (
-                info["width"].as_u64().unwrap() as u32,
-                info["height"].as_u64().unwrap() as u32,
-            );
-            assert!(
-                (iw, ih) == (w, h) || (iw, ih) == (h, w),
-                "{}: info says {iw}x{ih}, manifest {w}x{h}",
-                entry.file
-            );
+            let (iw, ih) = (info["width"].as_u64().unwrap() as u32, info["height"].as_u64().unwrap() as u32);
+            assert!((iw, ih) == (w, h) || (iw, ih) == (h, w), "{}: info says {iw}x{ih}, manifest {w}x{h}", entry.file);
         }
     }
 
@@ -167,27 +128,13 @@ fn whole_corpus_truncations_and_bombs_under_512_mb() {
         "webp/lossless_multicolor_300.webp",
     ] {
         let bytes = corpus::read(file);
-        for cut in [
-            20,
-            bytes.len() / 4,
-            bytes.len() / 2,
-            bytes.len() * 3 / 4,
-            bytes.len() * 19 / 20,
-        ] {
-            refused_and_nothing_stored(
-                &server,
-                &format!("{file} cut at {cut}"),
-                bytes[..cut].to_vec(),
-            );
+        for cut in [20, bytes.len() / 4, bytes.len() / 2, bytes.len() * 3 / 4, bytes.len() * 19 / 20] {
+            refused_and_nothing_stored(&server, &format!("{file} cut at {cut}"), bytes[..cut].to_vec());
         }
     }
 
     refused_and_nothing_stored(&server, "zero bytes", Vec::new());
-    refused_and_nothing_stored(
-        &server,
-        "text",
-        b"GIF89a is how this text starts, but it is not a picture".to_vec(),
-    );
+    refused_and_nothing_stored(&server, "text", b"GIF89a is how this text starts, but it is not a picture".to_vec());
     for (what, body) in [
         ("PNG 50000x50000", png_declaring(50_000, 50_000)),
         ("PNG 4294967295x1", png_declaring(u32::MAX >> 1, 1)),
@@ -202,8 +149,5 @@ fn whole_corpus_truncations_and_bombs_under_512_mb() {
     let peak_mib = server.peak_rss_kib() / 1024;
     eprintln!("peak RSS over the corpus, truncations and bombs: {peak_mib} MiB");
     assert!(peak_mib < 512, "peak RSS {peak_mib} MiB");
-    assert!(
-        server.logs().iter().all(|l| !l.contains("panicked")),
-        "a request panicked"
-    );
+    assert!(server.logs().iter().all(|l| !l.contains("panicked")), "a request panicked");
 }

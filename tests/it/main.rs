@@ -14,3 +14,4 @@ mod restart;
 mod source;
 mod statuses;
 mod upload;
+mod working_copy;

@@ -47,16 +47,7 @@ fn every_geometry_gives_the_exact_size() {
                 ("full", (1920, 1280)),
             ],
         ),
-        (
-            TINY,
-            &[
-                ("w200", (1, 1)),
-                ("h200", (1, 1)),
-                ("x200", (200, 200)),
-                ("300x200", (300, 200)),
-                ("full", (1, 1)),
-            ],
-        ),
+        (TINY, &[("w200", (1, 1)), ("h200", (1, 1)), ("x200", (200, 200)), ("300x200", (300, 200)), ("full", (1, 1))]),
         (
             HUGE,
             &[
@@ -75,21 +66,13 @@ fn every_geometry_gives_the_exact_size() {
         let path = server.upload("p", corpus::read(file));
         let info = server.get(&format!("{path}/info.json")).json();
         assert_eq!(
-            (
-                info["width"].as_u64().unwrap() as u32,
-                info["height"].as_u64().unwrap() as u32
-            ),
+            (info["width"].as_u64().unwrap() as u32, info["height"].as_u64().unwrap() as u32),
             (*w, *h),
             "{file}"
         );
         for (geometry, want) in *cases {
             let reply = server.get(&format!("{path}/{geometry}.jpg"));
-            assert_eq!(
-                reply.status,
-                200,
-                "{file} {geometry}: {}",
-                String::from_utf8_lossy(&reply.body)
-            );
+            assert_eq!(reply.status, 200, "{file} {geometry}: {}", String::from_utf8_lossy(&reply.body));
             let img = decode(&reply.body, ImageFormat::Jpeg);
             assert_eq!((img.width(), img.height()), *want, "{file} {geometry}");
         }
@@ -122,11 +105,7 @@ fn every_format_decodes_without_metadata() {
                 } else {
                     assert_eq!(img.width(), 120, "{file} {variant}");
                 }
-                assert_eq!(
-                    metadata_blocks(&reply.body),
-                    Vec::<String>::new(),
-                    "{file} {variant} carries metadata"
-                );
+                assert_eq!(metadata_blocks(&reply.body), Vec::<String>::new(), "{file} {variant} carries metadata");
             }
         }
     }
@@ -137,28 +116,13 @@ fn alpha_is_kept_where_the_format_has_it_and_flattened_onto_white_in_jpeg() {
     let server = Server::start();
     let path = server.upload("p", corpus::read("png/rgba_bug_2048x1536.png"));
     // The top-left corner of this image is fully transparent.
-    let png = decode(
-        &server.get(&format!("{path}/w200.png")).body,
-        ImageFormat::Png,
-    )
-    .to_rgba8();
+    let png = decode(&server.get(&format!("{path}/w200.png")).body, ImageFormat::Png).to_rgba8();
     assert_eq!(png.get_pixel(0, 0)[3], 0, "PNG keeps transparency");
-    let webp = decode(
-        &server.get(&format!("{path}/w200.webp")).body,
-        ImageFormat::WebP,
-    )
-    .to_rgba8();
+    let webp = decode(&server.get(&format!("{path}/w200.webp")).body, ImageFormat::WebP).to_rgba8();
     assert_eq!(webp.get_pixel(0, 0)[3], 0, "WebP keeps transparency");
-    let jpg = decode(
-        &server.get(&format!("{path}/w200.jpg")).body,
-        ImageFormat::Jpeg,
-    )
-    .to_rgb8();
+    let jpg = decode(&server.get(&format!("{path}/w200.jpg")).body, ImageFormat::Jpeg).to_rgb8();
     let p = jpg.get_pixel(0, 0);
-    assert!(
-        p.0.iter().all(|&c| c >= 250),
-        "JPEG corner should be white, is {p:?}"
-    );
+    assert!(p.0.iter().all(|&c| c >= 250), "JPEG corner should be white, is {p:?}");
 }
 
 /// The cover crop of DESIGN.md done by image-rs: the centred box with the output's aspect, an
@@ -167,10 +131,7 @@ fn alpha_is_kept_where_the_format_has_it_and_flattened_onto_white_in_jpeg() {
 fn centre_crop_reference(original: &image::DynamicImage, w: u32, h: u32) -> image::RgbImage {
     let (ow, oh) = (f64::from(original.width()), f64::from(original.height()));
     let scale = f64::max(f64::from(w) / ow, f64::from(h) / oh);
-    let (cw, ch) = (
-        (f64::from(w) / scale).round() as u32,
-        (f64::from(h) / scale).round() as u32,
-    );
+    let (cw, ch) = ((f64::from(w) / scale).round() as u32, (f64::from(h) / scale).round() as u32);
     let (left, top) = ((original.width() - cw) / 2, (original.height() - ch) / 2);
     box_reference(original, (left, top, cw, ch), w, h)
 }
@@ -191,11 +152,8 @@ fn box_reference(
 /// The original decoded and turned upright by image-rs alone, for independent references.
 fn reference_original(file: &str) -> image::DynamicImage {
     let bytes = corpus::read(file);
-    let mut decoder = image::ImageReader::new(std::io::Cursor::new(&bytes))
-        .with_guessed_format()
-        .unwrap()
-        .into_decoder()
-        .unwrap();
+    let mut decoder =
+        image::ImageReader::new(std::io::Cursor::new(&bytes)).with_guessed_format().unwrap().into_decoder().unwrap();
     let orientation = decoder.orientation().unwrap();
     let mut img = image::DynamicImage::from_decoder(decoder).unwrap();
     img.apply_orientation(orientation);
@@ -209,33 +167,17 @@ fn crops_match_an_independent_centre_crop() {
         let path = server.upload("p", corpus::read(file));
         let original = reference_original(file);
         for (w, h) in [(200u32, 200u32), (300, 120), (90, 300)] {
-            let ours = decode(
-                &server.get(&format!("{path}/{w}x{h}.png")).body,
-                ImageFormat::Png,
-            )
-            .to_rgb8();
+            let ours = decode(&server.get(&format!("{path}/{w}x{h}.png")).body, ImageFormat::Png).to_rgb8();
             let reference = centre_crop_reference(&original, w, h);
             let diff = mean_abs_diff(&ours, &reference);
             // Same crop, other resampler: ~1-3 levels. A crop off by a few pixels is 8+ here.
-            assert!(
-                diff < 4.0,
-                "{file} {w}x{h}: mean difference {diff:.2} from the reference crop"
-            );
+            assert!(diff < 4.0, "{file} {w}x{h}: mean difference {diff:.2} from the reference crop");
         }
     }
     // The tolerance is tight enough to see a crop 2 output pixels off centre (30 source pixels).
     let path = server.upload("p", corpus::read(PORTRAIT.0));
-    let ours = decode(
-        &server.get(&format!("{path}/200x200.png")).body,
-        ImageFormat::Png,
-    )
-    .to_rgb8();
-    let shifted = box_reference(
-        &reference_original(PORTRAIT.0),
-        (0, 504 + 30, 3024, 3024),
-        200,
-        200,
-    );
+    let ours = decode(&server.get(&format!("{path}/200x200.png")).body, ImageFormat::Png).to_rgb8();
+    let shifted = box_reference(&reference_original(PORTRAIT.0), (0, 504 + 30, 3024, 3024), 200, 200);
     let diff = mean_abs_diff(&ours, &shifted);
     assert!(diff > 8.0, "a shifted crop differs by only {diff:.2}");
 }
@@ -248,26 +190,11 @@ fn head_has_the_headers_of_get_without_the_body() {
     let head = server.head(&format!("{path}/x100.webp"));
     assert_eq!(head.status, 200);
     assert!(head.body.is_empty());
-    for name in [
-        "content-type",
-        "content-length",
-        "etag",
-        "cache-control",
-        "x-content-type-options",
-    ] {
+    for name in ["content-type", "content-length", "etag", "cache-control", "x-content-type-options"] {
         assert_eq!(head.header(name), get.header(name), "{name}");
     }
-    assert_eq!(
-        get.header("content-length")
-            .unwrap()
-            .parse::<usize>()
-            .unwrap(),
-        get.body.len()
-    );
-    assert_eq!(
-        get.header("cache-control"),
-        Some("public, max-age=31536000, immutable")
-    );
+    assert_eq!(get.header("content-length").unwrap().parse::<usize>().unwrap(), get.body.len());
+    assert_eq!(get.header("cache-control"), Some("public, max-age=31536000, immutable"));
     assert_eq!(get.header("x-content-type-options"), Some("nosniff"));
 }
 
@@ -278,20 +205,12 @@ fn if_none_match_gives_304() {
     for leaf in ["x100.jpg", "info.json"] {
         let first = server.get(&format!("{path}/{leaf}"));
         let etag = first.header("etag").unwrap().to_owned();
-        assert!(
-            etag.starts_with('"') && etag.ends_with('"'),
-            "strong ETag: {etag}"
-        );
+        assert!(etag.starts_with('"') && etag.ends_with('"'), "strong ETag: {etag}");
         let again = server.get_with(&format!("{path}/{leaf}"), "if-none-match", &etag);
         assert_eq!(again.status, 304, "{leaf}");
         assert!(again.body.is_empty());
         assert_eq!(again.header("etag"), Some(etag.as_str()));
-        assert_eq!(
-            server
-                .get_with(&format!("{path}/{leaf}"), "if-none-match", "\"other\"")
-                .status,
-            200
-        );
+        assert_eq!(server.get_with(&format!("{path}/{leaf}"), "if-none-match", "\"other\"").status, 200);
     }
 }
 

@@ -16,15 +16,10 @@ fn raw_upload_answers_info_and_stores_the_original_untouched() {
     let info = reply.json();
     assert_eq!(info["hash"], "f64c942ebf4ffcdbf7cdd578cd3a7e47");
     // EXIF orientation 6: the upright size is portrait.
-    assert_eq!(
-        (info["width"].as_u64(), info["height"].as_u64()),
-        (Some(3024), Some(4032))
-    );
+    assert_eq!((info["width"].as_u64(), info["height"].as_u64()), (Some(3024), Some(4032)));
     assert_eq!(info["content_type"], "image/jpeg");
 
-    let dir = server
-        .data_dir()
-        .join("p/f64/c94/2eb/f4ffcdbf7cdd578cd3a7e47");
+    let dir = server.data_dir().join("p/f64/c94/2eb/f4ffcdbf7cdd578cd3a7e47");
     assert_eq!(std::fs::read(dir.join("original")).unwrap(), bytes);
     let stored_info: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("info.json")).unwrap()).unwrap();
@@ -64,45 +59,23 @@ fn json_base64_upload_is_the_same_image_as_raw() {
     let bytes = corpus::read("webp/lossy_photo_coast_800x534.webp");
     let body = serde_json::json!({ "data": { "image": base64::engine::general_purpose::STANDARD.encode(&bytes) } });
     let reply = server.post_typed("/p", "application/json", body.to_string().into_bytes());
-    assert_eq!(
-        reply.status,
-        201,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    assert_eq!(reply.status, 201, "{}", String::from_utf8_lossy(&reply.body));
     assert_eq!(reply.json()["content_type"], "image/webp");
-    assert_eq!(
-        (
-            reply.json()["width"].as_u64(),
-            reply.json()["height"].as_u64()
-        ),
-        (Some(800), Some(534))
-    );
+    assert_eq!((reply.json()["width"].as_u64(), reply.json()["height"].as_u64()), (Some(800), Some(534)));
     let raw = server.post("/p", bytes);
-    assert_eq!(
-        raw.status, 200,
-        "the raw bytes are the same image, stored already"
-    );
+    assert_eq!(raw.status, 200, "the raw bytes are the same image, stored already");
     assert_eq!(raw.json()["hash"], reply.json()["hash"]);
 }
 
 #[test]
 fn outputs_are_rendered_and_stored_before_the_answer() {
     let server = Server::start();
-    let reply = server.post(
-        "/p?outputs=x300.jpg,x300.webp",
-        corpus::read("jpeg/photo_0.24mp_owl_baseline.jpg"),
-    );
+    let reply = server.post("/p?outputs=x300.jpg,x300.webp", corpus::read("jpeg/photo_0.24mp_owl_baseline.jpg"));
     assert_eq!(reply.status, 201);
     let hash = reply.json()["hash"].as_str().unwrap().to_owned();
     let files = files_under(&server.data_dir());
     for leaf in ["original", "info.json", "x300.jpg", "x300.webp"] {
-        assert!(
-            files
-                .iter()
-                .any(|f| f.ends_with(&format!("{}/{leaf}", &hash[9..]))),
-            "{leaf} not in {files:?}"
-        );
+        assert!(files.iter().any(|f| f.ends_with(&format!("{}/{leaf}", &hash[9..]))), "{leaf} not in {files:?}");
     }
     assert_eq!(server.status()["renders"], 2);
 }
@@ -111,15 +84,8 @@ fn outputs_are_rendered_and_stored_before_the_answer() {
 fn bad_outputs_refuse_the_upload_and_store_nothing() {
     let server = Server::start();
     for outputs in ["x300.bmp", "x300.jpg,nonsense", "x5000.jpg", "x300-q0.jpg"] {
-        let reply = server.post(
-            &format!("/p?outputs={outputs}"),
-            corpus::read("jpeg/photo_0.24mp_owl_baseline.jpg"),
-        );
-        assert!(
-            reply.status == 400 || reply.status == 406,
-            "{outputs}: {}",
-            reply.status
-        );
+        let reply = server.post(&format!("/p?outputs={outputs}"), corpus::read("jpeg/photo_0.24mp_owl_baseline.jpg"));
+        assert!(reply.status == 400 || reply.status == 406, "{outputs}: {}", reply.status);
         assert!(!reply.error().is_empty());
     }
     assert_eq!(files_under(&server.data_dir()), Vec::<String>::new());
@@ -137,20 +103,10 @@ fn namespaces_keep_their_images_apart() {
 
 #[test]
 fn namespace_outputs_from_config_are_rendered_at_upload() {
-    let server = Server::options()
-        .arg("--namespaces")
-        .raw(r#"{"avatars":{"outputs":["x48.png","x96.webp"]}}"#)
-        .start();
+    let server = Server::options().arg("--namespaces").raw(r#"{"avatars":{"outputs":["x48.png","x96.webp"]}}"#).start();
     let path = server.upload("avatars", corpus::read("jpeg/ijg_testorig.jpg"));
     let hash_dir = server.data_dir().join(&path[1..]);
     assert!(hash_dir.join("x48.png").exists() && hash_dir.join("x96.webp").exists());
-    server.upload(
-        "products",
-        corpus::read("jpeg/photo_0.24mp_owl_baseline.jpg"),
-    );
-    assert_eq!(
-        server.status()["renders"],
-        2,
-        "products has no preset outputs"
-    );
+    server.upload("products", corpus::read("jpeg/photo_0.24mp_owl_baseline.jpg"));
+    assert_eq!(server.status()["renders"], 2, "products has no preset outputs");
 }

@@ -16,11 +16,8 @@ pub(super) fn read_header(bytes: &[u8], format: SourceFormat) -> Result<Header, 
     let (width, height, orientation) = match format {
         SourceFormat::Png => {
             let mut d = PngDecoder::new(Cursor::new(bytes)).map_err(fail)?;
-            let orientation = d
-                .exif_metadata()
-                .ok()
-                .flatten()
-                .map_or(Orientation::UPRIGHT, |e| super::exif::orientation(&e));
+            let orientation =
+                d.exif_metadata().ok().flatten().map_or(Orientation::UPRIGHT, |e| super::exif::orientation(&e));
             let (w, h) = d.dimensions();
             (w, h, orientation)
         }
@@ -30,12 +27,7 @@ pub(super) fn read_header(bytes: &[u8], format: SourceFormat) -> Result<Header, 
             (w, h, Orientation::UPRIGHT)
         }
     };
-    Ok(Header {
-        format,
-        width,
-        height,
-        orientation,
-    })
+    Ok(Header { format, width, height, orientation })
 }
 
 pub(super) fn decode(bytes: &[u8], header: &Header) -> Result<Decoded, RenderError> {
@@ -58,11 +50,7 @@ pub(super) fn decode(bytes: &[u8], header: &Header) -> Result<Decoded, RenderErr
             (DynamicImage::from_decoder(d).map_err(fail)?, None)
         }
     };
-    Ok(Decoded {
-        bitmap: from_dynamic(image),
-        icc,
-        cmyk_inverted: false,
-    })
+    Ok(Decoded { bitmap: from_dynamic(image), icc, cmyk_inverted: false })
 }
 
 /// Converts any decoded colour type to the pipeline's 8-bit layouts.

@@ -25,10 +25,7 @@ struct JpegFailure(String);
 
 pub(super) fn read_header(bytes: &[u8]) -> Result<Header, RenderError> {
     guarded(|| {
-        let d = Decompress::with_err(error_manager())
-            .with_markers(MARKERS)
-            .from_mem(bytes)
-            .map_err(corrupt)?;
+        let d = Decompress::with_err(error_manager()).with_markers(MARKERS).from_mem(bytes).map_err(corrupt)?;
         let (width, height) = d.size();
         let orientation = d
             .markers()
@@ -46,20 +43,13 @@ pub(super) fn read_header(bytes: &[u8]) -> Result<Header, RenderError> {
 /// Decodes at the smallest scale n/8 (n in 1..=8) that is at least `min_scale`.
 pub(super) fn decode(bytes: &[u8], min_scale: f64) -> Result<Decoded, RenderError> {
     guarded(|| {
-        let mut d = Decompress::with_err(error_manager())
-            .with_markers(MARKERS)
-            .from_mem(bytes)
-            .map_err(corrupt)?;
+        let mut d = Decompress::with_err(error_manager()).with_markers(MARKERS).from_mem(bytes).map_err(corrupt)?;
         let icc = icc_profile(&d);
-        let adobe = d
-            .markers()
-            .any(|m| m.marker == Marker::APP(14) && m.data.starts_with(b"Adobe"));
+        let adobe = d.markers().any(|m| m.marker == Marker::APP(14) && m.data.starts_with(b"Adobe"));
         d.scale(scale_numerator(min_scale));
         let (layout, started) = match d.color_space() {
             ColorSpace::JCS_GRAYSCALE => (Layout::Gray, d.grayscale()),
-            ColorSpace::JCS_CMYK | ColorSpace::JCS_YCCK => {
-                (Layout::Cmyk, d.to_colorspace(ColorSpace::JCS_CMYK))
-            }
+            ColorSpace::JCS_CMYK | ColorSpace::JCS_YCCK => (Layout::Cmyk, d.to_colorspace(ColorSpace::JCS_CMYK)),
             _ => (Layout::Rgb, d.rgb()),
         };
         let mut started = started.map_err(corrupt)?;
@@ -69,40 +59,27 @@ pub(super) fn decode(bytes: &[u8], min_scale: f64) -> Result<Decoded, RenderErro
         if data.len() != width as usize * height as usize * layout.channels() {
             return Err(RenderError::corrupt("JPEG", "the image data ends early"));
         }
-        Ok(Decoded {
-            bitmap: Bitmap::new(layout, width, height, data),
-            icc,
-            cmyk_inverted: adobe,
-        })
+        Ok(Decoded { bitmap: Bitmap::new(layout, width, height, data), icc, cmyk_inverted: adobe })
     })
 }
 
 /// Smallest n in 1..=8 with n/8 >= `min_scale`.
 fn scale_numerator(min_scale: f64) -> u8 {
-    (1..=8u8)
-        .find(|&n| f64::from(n) / 8.0 >= min_scale)
-        .unwrap_or(8)
+    (1..=8u8).find(|&n| f64::from(n) / 8.0 >= min_scale).unwrap_or(8)
 }
 
 /// The ICC profile, reassembled from its APP2 chunks in sequence order.
 fn icc_profile<R>(d: &Decompress<R>) -> Option<Vec<u8>> {
     let mut chunks: Vec<(u8, &[u8])> = d
         .markers()
-        .filter(|m| {
-            m.marker == Marker::APP(2) && m.data.len() > 14 && m.data.starts_with(b"ICC_PROFILE\0")
-        })
+        .filter(|m| m.marker == Marker::APP(2) && m.data.len() > 14 && m.data.starts_with(b"ICC_PROFILE\0"))
         .map(|m| (m.data[12], &m.data[14..]))
         .collect();
     if chunks.is_empty() {
         return None;
     }
     chunks.sort_by_key(|&(seq, _)| seq);
-    Some(
-        chunks
-            .into_iter()
-            .flat_map(|(_, data)| data.iter().copied())
-            .collect(),
-    )
+    Some(chunks.into_iter().flat_map(|(_, data)| data.iter().copied()).collect())
 }
 
 fn corrupt(e: std::io::Error) -> RenderError {
@@ -122,9 +99,7 @@ fn failure_message(payload: Box<dyn Any + Send>) -> String {
     if let Some(msg) = payload.downcast_ref::<String>() {
         return msg.trim_start_matches("libjpeg fatal error: ").to_owned();
     }
-    payload
-        .downcast_ref::<&str>()
-        .map_or_else(|| "the decoder failed".to_owned(), |s| (*s).to_owned())
+    payload.downcast_ref::<&str>().map_or_else(|| "the decoder failed".to_owned(), |s| (*s).to_owned())
 }
 
 /// libjpeg's standard error manager with our handlers: fatal errors and premature end of data
@@ -147,9 +122,7 @@ extern "C-unwind" fn emit_message(cinfo: &mut jpeg_common_struct, level: c_int) 
     // SAFETY: libjpeg calls this with `err` pointing at the live error manager.
     let code = unsafe { (*cinfo.err).msg_code };
     if level < 0 && code == mozjpeg_sys::JWRN_JPEG_EOF as c_int {
-        resume_unwind(Box::new(JpegFailure(
-            "the file ends before the image data does (truncated)".to_owned(),
-        )));
+        resume_unwind(Box::new(JpegFailure("the file ends before the image data does (truncated)".to_owned())));
     }
 }
 
@@ -161,8 +134,7 @@ fn format_message(cinfo: &mut jpeg_common_struct) -> String {
             return format!("libjpeg error {}", err.msg_code);
         };
         let mut buffer = [0u8; 200];
-        let fmt: unsafe extern "C-unwind" fn(&mut jpeg_common_struct, *mut u8) =
-            mem::transmute(fmt);
+        let fmt: unsafe extern "C-unwind" fn(&mut jpeg_common_struct, *mut u8) = mem::transmute(fmt);
         fmt(cinfo, buffer.as_mut_ptr());
         let end = buffer.iter().position(|&c| c == 0).unwrap_or(buffer.len());
         String::from_utf8_lossy(&buffer[..end]).into_owned()

@@ -36,6 +36,13 @@ impl SourceFormat {
         }
     }
 
+    /// The format of a MIME type given by [`SourceFormat::mime`].
+    pub fn from_mime(mime: &str) -> Option<Self> {
+        [SourceFormat::Jpeg, SourceFormat::Png, SourceFormat::Gif, SourceFormat::Webp]
+            .into_iter()
+            .find(|f| f.mime() == mime)
+    }
+
     /// Short name for messages.
     pub fn name(self) -> &'static str {
         match self {
@@ -63,20 +70,18 @@ pub struct Header {
 impl Header {
     pub(crate) fn facts(&self) -> ImageFacts {
         let (width, height) = self.orientation.upright_size(self.width, self.height);
-        ImageFacts {
-            format: self.format,
-            width,
-            height,
-        }
+        ImageFacts { format: self.format, width, height }
     }
 }
 
 /// Decoded pixels with what the colour step needs to know about them.
-pub(crate) struct Decoded {
-    pub(crate) bitmap: Bitmap,
-    pub(crate) icc: Option<Vec<u8>>,
+pub struct Decoded {
+    /// The pixels, in stored orientation.
+    pub bitmap: Bitmap,
+    /// The embedded ICC profile.
+    pub icc: Option<Vec<u8>>,
     /// Adobe CMYK JPEGs store inverted ink values.
-    pub(crate) cmyk_inverted: bool,
+    pub cmyk_inverted: bool,
 }
 
 /// Identifies the format from the first bytes.
@@ -99,17 +104,7 @@ pub(crate) fn sniff(bytes: &[u8]) -> Result<SourceFormat, RenderError> {
         if brand == b"avif" || brand == b"avis" {
             return Err(RenderError::Unsupported("AVIF"));
         }
-        if [
-            &b"heic"[..],
-            b"heix",
-            b"hevc",
-            b"heim",
-            b"heis",
-            b"mif1",
-            b"msf1",
-        ]
-        .contains(&brand)
-        {
+        if [&b"heic"[..], b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1"].contains(&brand) {
             return Err(RenderError::Unsupported("HEIF/HEIC"));
         }
     }
@@ -126,7 +121,7 @@ pub(crate) fn sniff(bytes: &[u8]) -> Result<SourceFormat, RenderError> {
 }
 
 /// Sniffs and reads the header; refuses images above `max_source_pixels`.
-pub(crate) fn read_header(bytes: &[u8], limits: &Limits) -> Result<Header, RenderError> {
+pub fn read_header(bytes: &[u8], limits: &Limits) -> Result<Header, RenderError> {
     let format = sniff(bytes)?;
     let header = match format {
         SourceFormat::Jpeg => jpeg::read_header(bytes)?,
@@ -134,10 +129,7 @@ pub(crate) fn read_header(bytes: &[u8], limits: &Limits) -> Result<Header, Rende
         SourceFormat::Webp => webp::read_header(bytes)?,
     };
     if header.width == 0 || header.height == 0 {
-        return Err(RenderError::corrupt(
-            format.name(),
-            "the header declares an empty image",
-        ));
+        return Err(RenderError::corrupt(format.name(), "the header declares an empty image"));
     }
     let pixels = u64::from(header.width) * u64::from(header.height);
     if pixels > limits.max_source_pixels {
@@ -154,20 +146,13 @@ pub(crate) fn read_header(bytes: &[u8], limits: &Limits) -> Result<Header, Rende
 /// Decodes the whole image at no less than `min_scale` of its stored size (formats that can
 /// decode scaled pick the cheapest scale at or above it; others decode at full size). Fully
 /// opaque alpha is dropped.
-pub(crate) fn decode(
-    bytes: &[u8],
-    header: &Header,
-    min_scale: f64,
-) -> Result<Decoded, RenderError> {
+pub fn decode(bytes: &[u8], header: &Header, min_scale: f64) -> Result<Decoded, RenderError> {
     let decoded = match header.format {
         SourceFormat::Jpeg => jpeg::decode(bytes, min_scale)?,
         SourceFormat::Png | SourceFormat::Gif => imagers::decode(bytes, header)?,
         SourceFormat::Webp => webp::decode(bytes, header, min_scale)?,
     };
-    Ok(Decoded {
-        bitmap: decoded.bitmap.without_opaque_alpha(),
-        ..decoded
-    })
+    Ok(Decoded { bitmap: decoded.bitmap.without_opaque_alpha(), ..decoded })
 }
 
 #[cfg(test)]
@@ -180,14 +165,8 @@ mod tests {
         assert_eq!(sniff(b"\x89PNG\r\n\x1a\nrest"), Ok(SourceFormat::Png));
         assert_eq!(sniff(b"GIF89a..."), Ok(SourceFormat::Gif));
         assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 "), Ok(SourceFormat::Webp));
-        assert_eq!(
-            sniff(b"\0\0\0\x1cftypavif"),
-            Err(RenderError::Unsupported("AVIF"))
-        );
-        assert_eq!(
-            sniff(b"\0\0\0\x18ftypheic"),
-            Err(RenderError::Unsupported("HEIF/HEIC"))
-        );
+        assert_eq!(sniff(b"\0\0\0\x1cftypavif"), Err(RenderError::Unsupported("AVIF")));
+        assert_eq!(sniff(b"\0\0\0\x18ftypheic"), Err(RenderError::Unsupported("HEIF/HEIC")));
         assert_eq!(sniff(b""), Err(RenderError::NotAnImage));
         assert_eq!(sniff(b"hello, world"), Err(RenderError::NotAnImage));
         assert_eq!(sniff(b"RIFF\0\0\0\0WAVE"), Err(RenderError::NotAnImage));

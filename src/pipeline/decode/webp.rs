@@ -35,11 +35,7 @@ pub(super) fn read_header(bytes: &[u8]) -> Result<Header, RenderError> {
     })
 }
 
-pub(super) fn decode(
-    bytes: &[u8],
-    header: &Header,
-    min_scale: f64,
-) -> Result<Decoded, RenderError> {
+pub(super) fn decode(bytes: &[u8], header: &Header, min_scale: f64) -> Result<Decoded, RenderError> {
     let f = features(bytes)?;
     let icc = chunk(bytes, b"ICCP").map(<[u8]>::to_vec);
     let bitmap = if f.has_animation != 0 {
@@ -47,28 +43,18 @@ pub(super) fn decode(
     } else {
         still(bytes, header, f.has_alpha != 0, min_scale)?
     };
-    Ok(Decoded {
-        bitmap,
-        icc,
-        cmyk_inverted: false,
-    })
+    Ok(Decoded { bitmap, icc, cmyk_inverted: false })
 }
 
 /// Decodes a still image into memory we own, scaled down by libwebp when `min_scale` < 1.
-fn still(
-    bytes: &[u8],
-    header: &Header,
-    alpha: bool,
-    min_scale: f64,
-) -> Result<Bitmap, RenderError> {
+fn still(bytes: &[u8], header: &Header, alpha: bool, min_scale: f64) -> Result<Bitmap, RenderError> {
     let (layout, mode) = if alpha {
         (Layout::Rgba, webp::WEBP_CSP_MODE::MODE_RGBA)
     } else {
         (Layout::Rgb, webp::WEBP_CSP_MODE::MODE_RGB)
     };
     let (mut width, mut height) = (header.width, header.height);
-    let mut config =
-        webp::WebPDecoderConfig::new().map_err(|()| corrupt("libwebp version mismatch"))?;
+    let mut config = webp::WebPDecoderConfig::new().map_err(|()| corrupt("libwebp version mismatch"))?;
     if min_scale < 1.0 {
         let side = |n: u32| ((f64::from(n) * min_scale).ceil() as u32).clamp(1, n);
         (width, height) = (side(width), side(height));
@@ -78,16 +64,11 @@ fn still(
     }
     let stride = width as usize * layout.channels();
     let mut data: Vec<u8> = Vec::new();
-    data.try_reserve_exact(stride * height as usize)
-        .map_err(|_| corrupt("out of memory"))?;
+    data.try_reserve_exact(stride * height as usize).map_err(|_| corrupt("out of memory"))?;
     data.resize(stride * height as usize, 0);
     config.output.colorspace = mode;
     config.output.is_external_memory = 1;
-    config.output.u.RGBA = webp::WebPRGBABuffer {
-        rgba: data.as_mut_ptr(),
-        stride: stride as i32,
-        size: data.len(),
-    };
+    config.output.u.RGBA = webp::WebPRGBABuffer { rgba: data.as_mut_ptr(), stride: stride as i32, size: data.len() };
     // SAFETY: the output buffer points at `data`, which outlives the call and has the size and
     // stride declared; with external memory libwebp allocates nothing we must free.
     let status = unsafe { webp::WebPDecode(bytes.as_ptr(), bytes.len(), &mut config) };
@@ -105,10 +86,7 @@ fn still(
 
 /// The first frame of an animation, composed on its canvas.
 fn first_frame(bytes: &[u8], header: &Header) -> Result<Bitmap, RenderError> {
-    let data = webp::WebPData {
-        bytes: bytes.as_ptr(),
-        size: bytes.len(),
-    };
+    let data = webp::WebPData { bytes: bytes.as_ptr(), size: bytes.len() };
     // SAFETY: options are initialised by libwebp; the decoder borrows `bytes` only while alive
     // and is deleted on every path; the frame buffer it returns is copied before deletion.
     unsafe {
@@ -126,23 +104,12 @@ fn first_frame(bytes: &[u8], header: &Header) -> Result<Bitmap, RenderError> {
         let mut timestamp = 0;
         let ok = webp::WebPAnimDecoderGetNext(dec, &mut buf, &mut timestamp) != 0 && !buf.is_null();
         let len = header.width as usize * header.height as usize * 4;
-        let pixels = if ok {
-            std::slice::from_raw_parts(buf, len).to_vec()
-        } else {
-            Vec::new()
-        };
+        let pixels = if ok { std::slice::from_raw_parts(buf, len).to_vec() } else { Vec::new() };
         webp::WebPAnimDecoderDelete(dec);
         if !ok {
-            return Err(corrupt(
-                "the first frame of the animation cannot be decoded",
-            ));
+            return Err(corrupt("the first frame of the animation cannot be decoded"));
         }
-        Ok(Bitmap::new(
-            Layout::Rgba,
-            header.width,
-            header.height,
-            pixels,
-        ))
+        Ok(Bitmap::new(Layout::Rgba, header.width, header.height, pixels))
     }
 }
 

@@ -4,11 +4,7 @@ use image::{DynamicImage, ImageFormat, RgbImage};
 
 /// Decodes with image-rs (not our pipeline) and checks the sniffed format.
 pub fn decode(bytes: &[u8], format: ImageFormat) -> DynamicImage {
-    assert_eq!(
-        image::guess_format(bytes).ok(),
-        Some(format),
-        "output is not {format:?}"
-    );
+    assert_eq!(image::guess_format(bytes).ok(), Some(format), "output is not {format:?}");
     image::load_from_memory_with_format(bytes, format)
         .unwrap_or_else(|e| panic!("output does not decode as {format:?}: {e}"))
 }
@@ -73,12 +69,7 @@ pub fn metadata_blocks(bytes: &[u8]) -> Vec<String> {
 /// Mean absolute difference per channel between two RGB images of the same size (0..255).
 pub fn mean_abs_diff(a: &RgbImage, b: &RgbImage) -> f64 {
     assert_eq!(a.dimensions(), b.dimensions());
-    let total: u64 = a
-        .as_raw()
-        .iter()
-        .zip(b.as_raw())
-        .map(|(x, y)| u64::from(x.abs_diff(*y)))
-        .sum();
+    let total: u64 = a.as_raw().iter().zip(b.as_raw()).map(|(x, y)| u64::from(x.abs_diff(*y))).sum();
     total as f64 / a.as_raw().len() as f64
 }
 
@@ -107,8 +98,44 @@ pub fn grid_means(img: &RgbImage) -> Vec<[f64; 3]> {
 
 /// The largest difference between two grids, over cells and channels.
 pub fn grid_distance(a: &[[f64; 3]], b: &[[f64; 3]]) -> f64 {
-    a.iter()
-        .zip(b)
-        .flat_map(|(x, y)| (0..3).map(move |c| (x[c] - y[c]).abs()))
-        .fold(0.0, f64::max)
+    a.iter().zip(b).flat_map(|(x, y)| (0..3).map(move |c| (x[c] - y[c]).abs())).fold(0.0, f64::max)
+}
+
+/// Mean SSIM of the luma of two same-sized images over 8x8 windows (step 4), constants of
+/// Wang et al. 2004 for 8-bit data.
+pub fn ssim(a: &RgbImage, b: &RgbImage) -> f64 {
+    assert_eq!(a.dimensions(), b.dimensions());
+    let luma = |img: &RgbImage| -> Vec<f64> {
+        img.pixels().map(|p| 0.299 * f64::from(p[0]) + 0.587 * f64::from(p[1]) + 0.114 * f64::from(p[2])).collect()
+    };
+    let (la, lb) = (luma(a), luma(b));
+    let (w, h) = (a.width() as usize, a.height() as usize);
+    let (c1, c2) = ((0.01f64 * 255.0).powi(2), (0.03f64 * 255.0).powi(2));
+    let win = 8.min(w).min(h);
+    let (mut total, mut count) = (0.0, 0.0);
+    let mut y = 0;
+    while y + win <= h {
+        let mut x = 0;
+        while x + win <= w {
+            let (mut sa, mut sb, mut saa, mut sbb, mut sab) = (0.0, 0.0, 0.0, 0.0, 0.0);
+            for j in y..y + win {
+                for i in x..x + win {
+                    let (p, q) = (la[j * w + i], lb[j * w + i]);
+                    sa += p;
+                    sb += q;
+                    saa += p * p;
+                    sbb += q * q;
+                    sab += p * q;
+                }
+            }
+            let n = (win * win) as f64;
+            let (ma, mb) = (sa / n, sb / n);
+            let (va, vb, cov) = (saa / n - ma * ma, sbb / n - mb * mb, sab / n - ma * mb);
+            total += ((2.0 * ma * mb + c1) * (2.0 * cov + c2)) / ((ma * ma + mb * mb + c1) * (va + vb + c2));
+            count += 1.0;
+            x += 4;
+        }
+        y += 4;
+    }
+    total / count
 }

@@ -52,27 +52,15 @@ fn serve(mut stream: TcpStream, hits: &AtomicUsize) {
         }
     }
     hits.fetch_add(1, Ordering::SeqCst);
-    let path = request_line
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or("/")
-        .to_owned();
+    let path = request_line.split_whitespace().nth(1).unwrap_or("/").to_owned();
     let respond = |stream: &mut TcpStream, status: &str, headers: &str, body: &[u8]| {
-        let head = format!(
-            "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n{headers}\r\n",
-            body.len()
-        );
+        let head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n{headers}\r\n", body.len());
         let _ = stream.write_all(head.as_bytes());
         let _ = stream.write_all(body);
     };
     if let Some(file) = path.strip_prefix("/corpus/") {
         match std::fs::read(super::corpus::dir().join(file)) {
-            Ok(bytes) => respond(
-                &mut stream,
-                "200 OK",
-                "Content-Type: application/octet-stream\r\n",
-                &bytes,
-            ),
+            Ok(bytes) => respond(&mut stream, "200 OK", "Content-Type: application/octet-stream\r\n", &bytes),
             Err(_) => respond(&mut stream, "404 Not Found", "", b"no such file"),
         }
     } else if let Some(code) = path.strip_prefix("/status/") {
@@ -80,24 +68,10 @@ fn serve(mut stream: TcpStream, hits: &AtomicUsize) {
     } else if let Some(rest) = path.strip_prefix("/redirect/") {
         let (n, file) = rest.split_once('/').unwrap();
         let n: u32 = n.parse().unwrap();
-        let next = if n <= 1 {
-            format!("/corpus/{file}")
-        } else {
-            format!("/redirect/{}/{file}", n - 1)
-        };
-        respond(
-            &mut stream,
-            "302 Found",
-            &format!("Location: {next}\r\n"),
-            b"",
-        );
+        let next = if n <= 1 { format!("/corpus/{file}") } else { format!("/redirect/{}/{file}", n - 1) };
+        respond(&mut stream, "302 Found", &format!("Location: {next}\r\n"), b"");
     } else if let Some(url) = path.strip_prefix("/redirect-to/") {
-        respond(
-            &mut stream,
-            "302 Found",
-            &format!("Location: {url}\r\n"),
-            b"",
-        );
+        respond(&mut stream, "302 Found", &format!("Location: {url}\r\n"), b"");
     } else if path == "/slow" {
         std::thread::sleep(Duration::from_secs(60));
         respond(&mut stream, "200 OK", "", b"late");

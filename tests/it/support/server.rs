@@ -32,10 +32,7 @@ impl Reply {
 
     /// The `error` message of a JSON error answer.
     pub fn error(&self) -> String {
-        self.json()["error"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no error field: {:?}", self.json()))
-            .to_owned()
+        self.json()["error"].as_str().unwrap_or_else(|| panic!("no error field: {:?}", self.json())).to_owned()
     }
 }
 
@@ -88,11 +85,7 @@ impl ServerOptions {
 
 pub fn client() -> Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    Client::builder()
-        .timeout(Duration::from_secs(120))
-        .no_proxy()
-        .build()
-        .unwrap()
+    Client::builder().timeout(Duration::from_secs(120)).no_proxy().build().unwrap()
 }
 
 impl Server {
@@ -152,11 +145,8 @@ impl Server {
             }
         };
         let field = |name: &str| -> String {
-            let start = line
-                .find(&format!(" {name}="))
-                .unwrap_or_else(|| panic!("no {name} in {line}"))
-                + name.len()
-                + 2;
+            let start =
+                line.find(&format!(" {name}=")).unwrap_or_else(|| panic!("no {name} in {line}")) + name.len() + 2;
             line[start..].split_whitespace().next().unwrap().to_owned()
         };
         Server {
@@ -191,30 +181,15 @@ impl Server {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let body = resp.bytes().map(|b| b.to_vec()).unwrap_or_default();
-        Reply {
-            status,
-            headers,
-            body,
-        }
+        Reply { status, headers, body }
     }
 
     pub fn get(&self, path: &str) -> Reply {
-        Self::read(
-            self.client
-                .get(self.url(path))
-                .send()
-                .unwrap_or_else(|e| panic!("GET {path}: {e}")),
-        )
+        Self::read(self.client.get(self.url(path)).send().unwrap_or_else(|e| panic!("GET {path}: {e}")))
     }
 
     pub fn get_with(&self, path: &str, header: &str, value: &str) -> Reply {
-        Self::read(
-            self.client
-                .get(self.url(path))
-                .header(header, value)
-                .send()
-                .unwrap(),
-        )
+        Self::read(self.client.get(self.url(path)).header(header, value).send().unwrap())
     }
 
     pub fn head(&self, path: &str) -> Reply {
@@ -228,24 +203,11 @@ impl Server {
 
     /// `POST {path}` with a raw body.
     pub fn post(&self, path: &str, body: Vec<u8>) -> Reply {
-        Self::read(
-            self.client
-                .post(self.url(path))
-                .body(body)
-                .send()
-                .unwrap_or_else(|e| panic!("POST {path}: {e}")),
-        )
+        Self::read(self.client.post(self.url(path)).body(body).send().unwrap_or_else(|e| panic!("POST {path}: {e}")))
     }
 
     pub fn post_typed(&self, path: &str, content_type: &str, body: Vec<u8>) -> Reply {
-        Self::read(
-            self.client
-                .post(self.url(path))
-                .header("content-type", content_type)
-                .body(body)
-                .send()
-                .unwrap(),
-        )
+        Self::read(self.client.post(self.url(path)).header("content-type", content_type).body(body).send().unwrap())
     }
 
     /// Uploads and returns the partitioned-hash path prefix `/{ns}/{a}/{b}/{c}/{d}`.
@@ -262,20 +224,12 @@ impl Server {
     }
 
     pub fn status(&self) -> Value {
-        let r = self
-            .client
-            .get(format!("{}/status", self.status_base))
-            .send()
-            .unwrap();
+        let r = self.client.get(format!("{}/status", self.status_base)).send().unwrap();
         serde_json::from_slice(&r.bytes().unwrap()).unwrap()
     }
 
     pub fn health(&self) -> u16 {
-        match self
-            .client
-            .get(format!("{}/health", self.status_base))
-            .send()
-        {
+        match self.client.get(format!("{}/health", self.status_base)).send() {
             Ok(r) => r.status().as_u16(),
             Err(_) => 0,
         }
@@ -293,19 +247,13 @@ impl Server {
 
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.pid().to_string())
-            .status();
+        let _ = Command::new("kill").arg("-TERM").arg(self.pid().to_string()).status();
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "server did not exit after SIGTERM"
-            );
+            assert!(std::time::Instant::now() < deadline, "server did not exit after SIGTERM");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -320,13 +268,7 @@ impl Drop for Server {
 
 /// `/{ns}/6e0/072/682/e66...` for a hash.
 pub fn image_path(ns: &str, hash: &str) -> String {
-    format!(
-        "/{ns}/{}/{}/{}/{}",
-        &hash[0..3],
-        &hash[3..6],
-        &hash[6..9],
-        &hash[9..]
-    )
+    format!("/{ns}/{}/{}/{}/{}", &hash[0..3], &hash[3..6], &hash[6..9], &hash[9..])
 }
 
 /// Every file under a directory, as paths relative to it, sorted.
