@@ -106,6 +106,9 @@ pub struct ConfigArgs {
     /// Long side of the working copy made at upload; 0 turns working copies off [default: 2048]
     #[arg(long, global = true, value_name = "PIXELS")]
     pub working_copy_max_side: Option<String>,
+    /// Source pixels decoding at once over all renders and uploads [default: 100000000]
+    #[arg(long, global = true, value_name = "N")]
+    pub decode_budget_pixels: Option<String>,
     /// Let ?source= fetch from loopback and private networks
     #[arg(long, global = true)]
     pub source_allow_private: bool,
@@ -155,6 +158,7 @@ impl ConfigArgs {
         add("workers", &self.workers);
         add("queue_size", &self.queue_size);
         add("working_copy_max_side", &self.working_copy_max_side);
+        add("decode_budget_pixels", &self.decode_budget_pixels);
         add("source_timeout_secs", &self.source_timeout_secs);
         add("source_max_redirects", &self.source_max_redirects);
         add("statsd", &self.statsd);

@@ -80,6 +80,7 @@ pub(crate) const KEYS: &[Key] = &[
     Key { name: "workers", flag: "--workers", kind: Kind::Int },
     Key { name: "queue_size", flag: "--queue-size", kind: Kind::Int },
     Key { name: "working_copy_max_side", flag: "--working-copy-max-side", kind: Kind::Int },
+    Key { name: "decode_budget_pixels", flag: "--decode-budget-pixels", kind: Kind::Int },
     Key { name: "source_allow_private", flag: "--source-allow-private", kind: Kind::Bool },
     Key { name: "source_timeout_secs", flag: "--source-timeout-secs", kind: Kind::Int },
     Key { name: "source_max_redirects", flag: "--source-max-redirects", kind: Kind::Int },

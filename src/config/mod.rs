@@ -103,6 +103,8 @@ pub struct Config {
     pub queue_size: usize,
     /// Long side of the working copies made at upload; 0 turns them off.
     pub working_copy_max_side: u32,
+    /// Source pixels that may be decoding at once, over all renders and uploads.
+    pub decode_budget_pixels: u64,
     /// Whether `?source=` may fetch from loopback and private networks.
     pub source_allow_private: bool,
     /// Whole-request timeout for source downloads.
@@ -141,6 +143,7 @@ fn defaults() -> Merged {
     set("workers", cores.into());
     set("queue_size", 128.into());
     set("working_copy_max_side", 2048.into());
+    set("decode_budget_pixels", 100_000_000.into());
     set("source_allow_private", false.into());
     set("source_timeout_secs", 10.into());
     set("source_max_redirects", 3.into());
@@ -222,6 +225,7 @@ impl Config {
             workers: v.int("workers", 1, 1024)? as usize,
             queue_size: v.int("queue_size", 0, 1_000_000)? as usize,
             working_copy_max_side: v.int("working_copy_max_side", 0, 65535)? as u32,
+            decode_budget_pixels: v.int("decode_budget_pixels", 1_000_000, u64::MAX)?,
             source_allow_private: v.bool("source_allow_private")?,
             source_timeout: Duration::from_secs(v.int("source_timeout_secs", 1, 3600)?),
             source_max_redirects: v.int("source_max_redirects", 0, 20)? as usize,

@@ -20,17 +20,27 @@ use crate::model::OutputFormat;
 pub fn encode(bitmap: &Bitmap, format: OutputFormat, quality: u8) -> Result<Vec<u8>, RenderError> {
     let fail = |reason: String| RenderError::Encode { format: format.name(), reason };
     match format {
-        OutputFormat::Jpeg => jpeg(bitmap, quality).map_err(fail),
+        OutputFormat::Jpeg => {
+            let progressive = u64::from(bitmap.width) * u64::from(bitmap.height) >= PROGRESSIVE_FROM_PIXELS;
+            jpeg(bitmap, quality, progressive).map_err(fail)
+        }
         OutputFormat::Webp => webp(bitmap, quality).map_err(fail),
         OutputFormat::Png => png(bitmap).map_err(fail),
         OutputFormat::Gif => gif(bitmap).map_err(fail),
     }
 }
 
+/// Encodes a working copy: a baseline JPEG, because a progressive one is several times slower to
+/// decode (libjpeg keeps the whole coefficient buffer, even when decoding scaled), and working
+/// copies are decoded on every miss.
+pub(crate) fn working_copy_jpeg(bitmap: &Bitmap, quality: u8) -> Result<Vec<u8>, RenderError> {
+    jpeg(bitmap, quality, false).map_err(|reason| RenderError::Encode { format: "jpg", reason })
+}
+
 /// Below this size the progressive script's extra scan headers outweigh what it saves.
 const PROGRESSIVE_FROM_PIXELS: u64 = 50_000;
 
-fn jpeg(bitmap: &Bitmap, quality: u8) -> Result<Vec<u8>, String> {
+fn jpeg(bitmap: &Bitmap, quality: u8, progressive: bool) -> Result<Vec<u8>, String> {
     let color_space = match bitmap.layout {
         Layout::Gray => mozjpeg::ColorSpace::JCS_GRAYSCALE,
         Layout::Rgb => mozjpeg::ColorSpace::JCS_RGB,
@@ -42,7 +52,7 @@ fn jpeg(bitmap: &Bitmap, quality: u8) -> Result<Vec<u8>, String> {
         c.set_size(bitmap.width as usize, bitmap.height as usize);
         c.set_quality(f32::from(quality));
         c.set_optimize_coding(true);
-        if u64::from(bitmap.width) * u64::from(bitmap.height) >= PROGRESSIVE_FROM_PIXELS {
+        if progressive {
             c.set_progressive_mode();
         }
         let mut started = c.start_compress(Vec::with_capacity(bitmap.data.len() / 8))?;

@@ -187,11 +187,10 @@ pub fn working_copy_suffices(original: (u32, u32), working: (u32, u32), geometry
 /// image, so it also validates it.
 pub fn make_working_copy(bytes: &[u8], size: (u32, u32), limits: &Limits) -> Result<WorkingCopy, RenderError> {
     let bitmap = render_bitmap(bytes, Geometry::Rect { width: size.0, height: size.1 }, None, limits)?;
-    let (format, quality) = match bitmap.layout {
-        Layout::Rgba => (OutputFormat::Png, 100),
-        _ => (OutputFormat::Jpeg, WORKING_COPY_QUALITY),
+    let bytes = match bitmap.layout {
+        Layout::Rgba => encode::encode(&bitmap, OutputFormat::Png, 100)?,
+        _ => encode::working_copy_jpeg(&bitmap, WORKING_COPY_QUALITY)?,
     };
-    let bytes = encode::encode(&bitmap, format, quality)?;
     Ok(WorkingCopy { bytes, width: bitmap.width, height: bitmap.height })
 }
 

@@ -34,8 +34,9 @@ impl ImageService {
             self.check_variant(ns, variant)?;
         }
 
-        let hashed = bytes.clone();
-        let hash = self.pool.run(move || ImageHash::of(&hashed)).await?;
+        let (hashed, limits) = (bytes.clone(), self.limits);
+        let (hash, probed) =
+            self.pool.run(0, move || (ImageHash::of(&hashed), pipeline::probe(&hashed, &limits))).await?;
         let info_key = ObjectKey::info(ns, &hash);
         let (info, created) = match self.originals.get_opt(&info_key).await? {
             Some(stored) => {
@@ -44,7 +45,7 @@ impl ImageService {
                     .map_err(|e| ServiceError::Internal(format!("stored {info_key} is not valid: {e}")))?;
                 (info, false)
             }
-            None => (self.store_new(ns, &hash, bytes).await?, true),
+            None => (self.store_new(ns, &hash, bytes, probed?).await?, true),
         };
         try_join_all(all_outputs.iter().map(|v| self.variant(ns, &hash, v))).await?;
         Ok(Ingested { info, created })
@@ -65,7 +66,13 @@ impl ImageService {
         self.ingest(ns, bytes, outputs).await
     }
 
-    async fn store_new(&self, ns: &Namespace, hash: &ImageHash, bytes: Bytes) -> Result<ImageInfo, ServiceError> {
+    async fn store_new(
+        &self,
+        ns: &Namespace,
+        hash: &ImageHash,
+        bytes: Bytes,
+        facts: pipeline::ImageFacts,
+    ) -> Result<ImageInfo, ServiceError> {
         let limits = self.limits;
         let max_side = self.config.working_copy_max_side;
         let original = bytes.clone();
@@ -73,8 +80,7 @@ impl ImageService {
         // copy from that decode.
         let (facts, working) = self
             .pool
-            .run(move || {
-                let facts = pipeline::probe(&original, &limits)?;
+            .run(u64::from(facts.width) * u64::from(facts.height), move || {
                 match pipeline::working_copy_size(facts.width, facts.height, facts.format, max_side) {
                     Some(size) => Ok((facts, Some(pipeline::make_working_copy(&original, size, &limits)?))),
                     None => pipeline::inspect(&original, &limits).map(|facts| (facts, None)),

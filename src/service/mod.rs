@@ -73,7 +73,7 @@ impl ImageService {
         Ok(ImageService {
             cache: ObjectCache::new(config.memory_cache_bytes - source_bytes),
             sources: ObjectCache::new(source_bytes),
-            pool: CpuPool::new(config.workers, config.queue_size),
+            pool: CpuPool::new(config.workers, config.queue_size, config.decode_budget_pixels),
             limits: Limits { max_source_pixels: config.max_source_pixels },
             stats: Arc::new(Stats::default()),
             variants,

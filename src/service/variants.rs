@@ -71,10 +71,10 @@ impl ImageService {
             quality: variant.quality.unwrap_or_else(|| self.config.default_quality.for_format(format)),
         };
         let limits = self.limits;
-        let (source, original_size) = self.render_source(ns, hash, variant).await?;
+        let (source, original_size, source_pixels) = self.render_source(ns, hash, variant).await?;
         let rendered = self
             .pool
-            .run(move || {
+            .run(source_pixels, move || {
                 let rendered = match original_size {
                     Some(size) => pipeline::render_from_working_copy(&source.bytes, size, &spec, &limits),
                     None => pipeline::render(&source.bytes, &spec, &limits),
@@ -89,28 +89,29 @@ impl ImageService {
     }
 
     /// What to render `variant` from: the working copy (with the original's size to plan on) when
-    /// one is due and holds enough resolution, else the original.
+    /// one is due and holds enough resolution, else the original; with its pixel count.
     async fn render_source(
         &self,
         ns: &Namespace,
         hash: &ImageHash,
         variant: &Variant,
-    ) -> Result<(CachedObject, Option<(u32, u32)>), ServiceError> {
+    ) -> Result<(CachedObject, Option<(u32, u32)>, u64), ServiceError> {
         let info = self.image_info(ns, hash).await?;
         let original_size = (info.width, info.height);
         let max_side = self.config.working_copy_max_side;
         let working = SourceFormat::from_mime(&info.content_type)
             .and_then(|format| pipeline::working_copy_size(info.width, info.height, format, max_side))
             .filter(|&working| pipeline::working_copy_suffices(original_size, working, variant.geometry));
-        if working.is_some() {
+        let pixels = |(w, h): (u32, u32)| u64::from(w) * u64::from(h);
+        if let Some(working) = working {
             match self.source(ObjectKey::working(ns, hash)).await {
-                Ok(bytes) => return Ok((bytes, Some(original_size))),
+                Ok(bytes) => return Ok((bytes, Some(original_size), pixels(working))),
                 // Uploaded before working copies, or with another working_copy_max_side.
                 Err(ServiceError::ImageNotFound) => {}
                 Err(e) => return Err(e),
             }
         }
-        Ok((self.source(ObjectKey::original(ns, hash)).await?, None))
+        Ok((self.source(ObjectKey::original(ns, hash)).await?, None, pixels(original_size)))
     }
 
     /// An original or working copy, through the source cache.
