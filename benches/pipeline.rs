@@ -22,6 +22,14 @@ fn input(name: &str) -> Vec<u8> {
 
 const LIMITS: Limits = Limits { max_source_pixels: 50_000_000 };
 
+/// The small-tier working copy of a JPEG, as the server makes it at upload.
+fn working_copies(original: &[u8]) -> Vec<u8> {
+    let facts = pipeline::probe(original, &LIMITS).unwrap();
+    let sizes = pipeline::working_copy_sizes(facts.width, facts.height, facts.format, 2048);
+    let mut copies = pipeline::make_working_copies(original, sizes, &LIMITS).unwrap();
+    copies.pop().expect("a small tier").1.bytes
+}
+
 fn spec(width: u32, format: OutputFormat) -> RenderSpec {
     RenderSpec { geometry: Geometry::Width(width), format, quality: 80 }
 }
@@ -47,13 +55,13 @@ fn decoding(c: &mut Criterion) {
 
     let large = input("large.jpg");
     let header = read_header(&large, &LIMITS).unwrap();
-    let working = pipeline::make_working_copy(&large, (2048, 1152), &LIMITS).unwrap().bytes;
+    let working = working_copies(&large);
     let working_header = read_header(&working, &LIMITS).unwrap();
     let mut g = c.benchmark_group("decode large.jpg for w200");
     g.sample_size(20);
     g.bench_function("original scaled 1/8", |b| b.iter(|| decode(black_box(&large), &header, 0.08).unwrap()));
-    g.bench_function("working copy scaled 1/4", |b| {
-        b.iter(|| decode(black_box(&working), &working_header, 0.2).unwrap())
+    g.bench_function("1024 px working copy scaled 1/2", |b| {
+        b.iter(|| decode(black_box(&working), &working_header, 0.4).unwrap())
     });
     g.finish();
 }
@@ -110,7 +118,8 @@ fn encoding(c: &mut Criterion) {
 
 fn whole_render(c: &mut Criterion) {
     let (medium, large, alpha) = (input("medium.jpg"), input("large.jpg"), input("alpha.png"));
-    let working = pipeline::make_working_copy(&large, (2048, 1152), &LIMITS).unwrap().bytes;
+    let working = working_copies(&large);
+    let medium_working = working_copies(&medium);
     let mut g = c.benchmark_group("render");
     g.sample_size(30).measurement_time(Duration::from_secs(8));
     g.bench_function("medium -> w200.jpg (ours)", |b| {
@@ -123,6 +132,17 @@ fn whole_render(c: &mut Criterion) {
             let mut out = Vec::new();
             JpegEncoder::new_with_quality(&mut out, 80).encode_image(&small).unwrap();
             out
+        })
+    });
+    g.bench_function("medium -> w200.jpg from the working copy (ours)", |b| {
+        b.iter(|| {
+            pipeline::render_from_working_copy(
+                black_box(&medium_working),
+                (1920, 1200),
+                &spec(200, OutputFormat::Jpeg),
+                &LIMITS,
+            )
+            .unwrap()
         })
     });
     g.bench_function("medium -> w400.jpg (ours)", |b| {

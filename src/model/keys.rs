@@ -19,9 +19,10 @@ impl ObjectKey {
         Self::under(ns, hash, "info.json")
     }
 
-    /// `{ns}/{partitioned-hash}/working`: the working copy made once at upload.
-    pub fn working(ns: &Namespace, hash: &ImageHash) -> Self {
-        Self::under(ns, hash, "working")
+    /// `{ns}/{partitioned-hash}/working` (tier 0) and `.../working-small` (tier 1): the working
+    /// copies made once at upload, largest first.
+    pub fn working(ns: &Namespace, hash: &ImageHash, tier: usize) -> Self {
+        Self::under(ns, hash, if tier == 0 { "working" } else { "working-small" })
     }
 
     /// `{ns}/{partitioned-hash}/{variant}`: a rendered variant, named as in its URL.

@@ -18,11 +18,13 @@ mod error;
 mod orient;
 pub mod plan;
 mod resize;
+mod working;
 
 pub use bitmap::{Bitmap, Layout};
 pub use decode::{Header, SourceFormat};
 pub use error::RenderError;
 pub use orient::Orientation;
+pub use working::{WORKING_COPY_QUALITY, WorkingCopy, make_working_copies, working_copy_sizes, working_copy_suffices};
 
 use crate::model::{Geometry, OutputFormat};
 
@@ -102,7 +104,9 @@ pub fn render_from_working_copy(
 /// Flattens alpha where the format has none and encodes.
 fn finish(bitmap: Bitmap, spec: &RenderSpec) -> Result<Rendered, RenderError> {
     let output = if spec.format.has_alpha() { bitmap } else { color::flatten_onto_white(bitmap) };
-    let bytes = encode::encode(&output, spec.format, spec.quality)?;
+    let mut bytes = encode::encode(&output, spec.format, spec.quality)?;
+    // Caches weigh answers by length; a Vec with slack would hold more memory than it says.
+    bytes.shrink_to_fit();
     Ok(Rendered { bytes, width: output.width, height: output.height })
 }
 
@@ -135,63 +139,6 @@ fn render_bitmap(
     let resized = resize::resize(decoded.bitmap, crop, dst_w, dst_h)?;
     let srgb = color::to_srgb(resized, decoded.icc.as_deref(), decoded.cmyk_inverted);
     Ok(orientation.apply(srgb))
-}
-
-/// A working copy of an original: upright, sRGB, no metadata, at most `max_side` pixels on its
-/// long side; a JPEG, or a PNG where the original has transparency.
-#[derive(Debug)]
-pub struct WorkingCopy {
-    /// The encoded copy.
-    pub bytes: Vec<u8>,
-    /// Its width.
-    pub width: u32,
-    /// Its height.
-    pub height: u32,
-}
-
-/// JPEG quality of working copies: high enough that variants rendered from them (always with at
-/// least 2x oversampling) match variants rendered from the original.
-pub const WORKING_COPY_QUALITY: u8 = 92;
-
-/// Whether an original of this upright size and format gets a working copy, and its size.
-/// Originals larger than `max_side`, and non-JPEG originals over one megapixel (whose decoders
-/// cannot scale), get one; `max_side` 0 turns working copies off.
-pub fn working_copy_size(width: u32, height: u32, format: SourceFormat, max_side: u32) -> Option<(u32, u32)> {
-    if max_side == 0 {
-        return None;
-    }
-    let long = width.max(height);
-    let slow_decoder = format != SourceFormat::Jpeg && u64::from(width) * u64::from(height) > 1_000_000;
-    if long <= max_side && !slow_decoder {
-        return None;
-    }
-    let geometry = if width >= height { Geometry::Width(max_side) } else { Geometry::Height(max_side) };
-    let p = plan::plan(width, height, geometry);
-    Some((p.width, p.height))
-}
-
-/// Whether a variant can be rendered from a working copy of `working` size made of an original
-/// of `original` size: the copy must hold at least twice the output's resolution over the
-/// variant's crop. `full` always comes from the original.
-pub fn working_copy_suffices(original: (u32, u32), working: (u32, u32), geometry: Geometry) -> bool {
-    if geometry == Geometry::Full {
-        return false;
-    }
-    let plan = plan::plan(original.0, original.1, geometry);
-    let needed = f64::max(f64::from(plan.width) / plan.crop.width, f64::from(plan.height) / plan.crop.height);
-    let available = f64::from(working.0) / f64::from(original.0);
-    2.0 * needed <= available + 1e-9
-}
-
-/// Makes the working copy of an original (see [`working_copy_size`]); this decodes the whole
-/// image, so it also validates it.
-pub fn make_working_copy(bytes: &[u8], size: (u32, u32), limits: &Limits) -> Result<WorkingCopy, RenderError> {
-    let bitmap = render_bitmap(bytes, Geometry::Rect { width: size.0, height: size.1 }, None, limits)?;
-    let bytes = match bitmap.layout {
-        Layout::Rgba => encode::encode(&bitmap, OutputFormat::Png, 100)?,
-        _ => encode::working_copy_jpeg(&bitmap, WORKING_COPY_QUALITY)?,
-    };
-    Ok(WorkingCopy { bytes, width: bitmap.width, height: bitmap.height })
 }
 
 /// The pipeline's steps one by one, for the benches to time separately.

@@ -76,14 +76,16 @@ impl ImageService {
         let limits = self.limits;
         let max_side = self.config.working_copy_max_side;
         let original = bytes.clone();
-        // One job validates the image (a full decode) and, where one is due, makes the working
-        // copy from that decode.
+        // One job validates the image (a full decode) and, where they are due, makes the working
+        // copies from that decode.
         let (facts, working) = self
             .pool
             .run(u64::from(facts.width) * u64::from(facts.height), move || {
-                match pipeline::working_copy_size(facts.width, facts.height, facts.format, max_side) {
-                    Some(size) => Ok((facts, Some(pipeline::make_working_copy(&original, size, &limits)?))),
-                    None => pipeline::inspect(&original, &limits).map(|facts| (facts, None)),
+                let sizes = pipeline::working_copy_sizes(facts.width, facts.height, facts.format, max_side);
+                if sizes == [None, None] {
+                    pipeline::inspect(&original, &limits).map(|facts| (facts, Vec::new()))
+                } else {
+                    pipeline::make_working_copies(&original, sizes, &limits).map(|copies| (facts, copies))
                 }
             })
             .await??;
@@ -94,10 +96,10 @@ impl ImageService {
             content_type: facts.format.mime().to_owned(),
         };
         let info_json = Bytes::from(serde_json::to_vec(&info).expect("info serialises"));
-        // Info last: an info.json in storage always has its original (and working copy) beside it.
+        // Info last: an info.json in storage always has its original (and working copies) beside it.
         self.originals.put(&ObjectKey::original(ns, hash), bytes).await?;
-        if let Some(working) = working {
-            self.originals.put(&ObjectKey::working(ns, hash), Bytes::from(working.bytes)).await?;
+        for (tier, copy) in working {
+            self.originals.put(&ObjectKey::working(ns, hash, tier), Bytes::from(copy.bytes)).await?;
         }
         self.originals.put(&ObjectKey::info(ns, hash), info_json.clone()).await?;
         self.cache.insert(ObjectKey::info(ns, hash), CachedObject::new(info_json)).await;

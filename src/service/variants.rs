@@ -99,14 +99,19 @@ impl ImageService {
         let info = self.image_info(ns, hash).await?;
         let original_size = (info.width, info.height);
         let max_side = self.config.working_copy_max_side;
-        let working = SourceFormat::from_mime(&info.content_type)
-            .and_then(|format| pipeline::working_copy_size(info.width, info.height, format, max_side))
-            .filter(|&working| pipeline::working_copy_suffices(original_size, working, variant.geometry));
+        let sizes = SourceFormat::from_mime(&info.content_type)
+            .map(|format| pipeline::working_copy_sizes(info.width, info.height, format, max_side))
+            .unwrap_or([None, None]);
         let pixels = |(w, h): (u32, u32)| u64::from(w) * u64::from(h);
-        if let Some(working) = working {
-            match self.source(ObjectKey::working(ns, hash)).await {
-                Ok(bytes) => return Ok((bytes, Some(original_size), pixels(working))),
-                // Uploaded before working copies, or with another working_copy_max_side.
+        // The smallest copy that holds enough resolution; a missing one (uploaded before working
+        // copies, or with another working_copy_max_side) passes to the next larger.
+        for (tier, size) in sizes.into_iter().enumerate().rev() {
+            let Some(size) = size else { continue };
+            if !pipeline::working_copy_suffices(original_size, size, variant.geometry) {
+                continue;
+            }
+            match self.source(ObjectKey::working(ns, hash, tier)).await {
+                Ok(bytes) => return Ok((bytes, Some(original_size), pixels(size))),
                 Err(ServiceError::ImageNotFound) => {}
                 Err(e) => return Err(e),
             }

@@ -225,3 +225,15 @@ fn quality_changes_the_bytes_and_png_ignores_it() {
     let q80 = server.get(&format!("{path}/w400-q80.webp")).body;
     assert_eq!(default, q80, "the default WebP quality is 80");
 }
+
+#[test]
+fn the_metadata_check_finds_what_it_looks_for() {
+    // The hopper GIF carries a comment block; a render of it must not.
+    let gif = corpus::read("gif/static_hopper_128.gif");
+    assert_eq!(metadata_blocks(&gif), vec!["GIF comment".to_owned()]);
+    let server = Server::start();
+    let path = server.upload("p", gif);
+    assert_eq!(metadata_blocks(&server.get(&format!("{path}/x64.gif")).body), Vec::<String>::new());
+    assert!(!metadata_blocks(&corpus::read(PORTRAIT.0)).is_empty(), "EXIF, ICC and XMP of the phone photo");
+    assert!(!metadata_blocks(&corpus::read("png/photo_rgb_exif_icc_drop.png")).is_empty());
+}

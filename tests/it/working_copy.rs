@@ -15,8 +15,20 @@ fn large_originals_get_an_upright_working_copy() {
     assert_eq!((img.width(), img.height()), (1536, 2048), "upright, long side 2048");
     assert_eq!(metadata_blocks(&working), Vec::<String>::new());
 
-    let small = server.upload("p", corpus::read("jpeg/photo_2.5mp_storm_baseline_exif.jpg"));
-    assert!(!server.data_dir().join(&small[1..]).join("working").exists(), "a 1920 px JPEG needs none");
+    let thumbnail_tier = std::fs::read(server.data_dir().join(&path[1..]).join("working-small")).unwrap();
+    assert_eq!(decode(&thumbnail_tier, ImageFormat::Jpeg).height(), 1024);
+
+    let medium = server.upload("p", corpus::read("jpeg/photo_2.5mp_storm_baseline_exif.jpg"));
+    let dir = server.data_dir().join(&medium[1..]);
+    assert!(!dir.join("working").exists(), "a 1920 px JPEG needs no 2048 px copy");
+    let img = decode(&std::fs::read(dir.join("working-small")).unwrap(), ImageFormat::Jpeg);
+    assert_eq!((img.width(), img.height()), (1024, 683));
+
+    let small = server.upload("p", corpus::read("jpeg/photo_0.24mp_owl_baseline.jpg"));
+    assert_eq!(
+        crate::support::server::files_under(&server.data_dir().join(&small[1..])),
+        vec!["info.json", "original"]
+    );
 
     let alpha = server.upload("p", corpus::read("png/rgba_bug_2048x1536.png"));
     let working = std::fs::read(server.data_dir().join(&alpha[1..]).join("working")).unwrap();
@@ -38,7 +50,9 @@ fn variants_from_the_working_copy_match_variants_from_the_original() {
         let (fp, sp) = (fast.upload("p", corpus::read(file)), slow.upload("p", corpus::read(file)));
         assert!(!slow.data_dir().join(&sp[1..]).join("working").exists(), "working copies are off");
         assert!(fast.data_dir().join(&fp[1..]).join("working").exists(), "{file}");
-        for variant in ["w200.png", "x300.png", "250x100.png", "h1000.png"] {
+        assert!(fast.data_dir().join(&fp[1..]).join("working-small").exists(), "{file}");
+        // From the small tier, the large tier, and the original.
+        for variant in ["w200.png", "x300.png", "250x100.png", "w700.png", "h1000.png"] {
             let a = decode(&fast.get(&format!("{fp}/{variant}")).body, ImageFormat::Png).to_rgb8();
             let b = decode(&slow.get(&format!("{sp}/{variant}")).body, ImageFormat::Png).to_rgb8();
             assert_eq!(a.dimensions(), b.dimensions(), "{file} {variant}");

@@ -56,11 +56,36 @@ pub fn metadata_blocks(bytes: &[u8]) -> Vec<String> {
             at += 8 + len + (len & 1);
         }
     } else if bytes.starts_with(b"GIF") {
-        if bytes.windows(2).any(|w| w == [0x21, 0xFE]) {
-            found.push("GIF comment".to_owned());
+        found.extend(gif_metadata(bytes));
+    }
+    found
+}
+
+/// Comment and application-data (XMP, ICC) extensions of a GIF, found by walking its blocks.
+fn gif_metadata(bytes: &[u8]) -> Vec<String> {
+    let mut found = Vec::new();
+    let color_table = |flags: u8| if flags & 0x80 != 0 { 3 << ((flags & 7) + 1) } else { 0 };
+    let skip_sub_blocks = |mut at: usize| {
+        while at < bytes.len() && bytes[at] != 0 {
+            at += 1 + bytes[at] as usize;
         }
-        if bytes.windows(11).any(|w| w == b"XMP DataXMP") {
-            found.push("GIF XMP".to_owned());
+        at + 1
+    };
+    let mut at = 13 + color_table(bytes[10]);
+    while at < bytes.len() {
+        match bytes[at] {
+            0x21 => {
+                let label = bytes[at + 1];
+                if label == 0xFE {
+                    found.push("GIF comment".to_owned());
+                }
+                if label == 0xFF && bytes.get(at + 3..at + 14).is_some_and(|id| id != b"NETSCAPE2.0") {
+                    found.push(format!("GIF application data {}", String::from_utf8_lossy(&bytes[at + 3..at + 14])));
+                }
+                at = skip_sub_blocks(at + 2);
+            }
+            0x2C => at = skip_sub_blocks(at + 10 + color_table(bytes[at + 9]) + 1),
+            _ => break, // 0x3B trailer
         }
     }
     found
