@@ -48,27 +48,35 @@ upload() {
 # The peers first, as the peer bench runs them.
 "$WORK/run-baseline.sh"
 
-# Ours, right after, each scenario on a fresh process and storage (the variant cache of one
-# scenario does not count against the next one's memory). Ours rotates the quality too (30..95),
-# so no URL repeats and our caches never answer; the peers' templates have no {Q} and stay at q80.
+# Ours, right after. Ours rotates the quality too (30..95), so that no URL repeats and our caches
+# never answer; the peers' templates have no {Q} and stay at q80. That gives 201 x 66 = 13,266
+# distinct URLs, fewer than ours serves in a warm-up plus two 15 s runs, so every cold run gets a
+# fresh process on fresh storage and no warm-up (which would spend URLs the run then repeats); the
+# status port's render count is checked against the requests afterwards.
 export QMIN=30 QMAX=95
-start_ours medium 8890
-MEDIUM=$(upload 8890 "$WORK/images/medium.jpg")
-"$WORK/load.sh" project-medium-cold http://127.0.0.1:8890 "$MEDIUM/w{W}-q{Q}.jpg" "$PID_medium"
-WMIN=200 WMAX=200 "$WORK/load.sh" project-medium-warmhit http://127.0.0.1:8890 "$MEDIUM/w200-q80.jpg" "$PID_medium"
-curl -fs -o "$WORK/outputs/project-w200-q80.jpg" "http://127.0.0.1:8890$MEDIUM/w200-q80.jpg"
-kill "$PID_medium"; wait "$PID_medium" 2>/dev/null || true
-
-start_ours large 8892
-LARGE=$(upload 8892 "$WORK/images/large.jpg")
-"$WORK/load.sh" project-large-cold http://127.0.0.1:8892 "$LARGE/w{W}-q{Q}.jpg" "$PID_large"
-kill "$PID_large"; wait "$PID_large" 2>/dev/null || true
-
+cold_run() { # LABEL FILE [FLAGS...]
+  local label=$1 file=$2; shift 2
+  for c in ${CONNS:-4 16}; do
+    start_ours cold 8890 "$@"
+    local path; path=$(upload 8890 "$file")
+    WARMUP=0 CONNS=$c "$WORK/load.sh" "$label" http://127.0.0.1:8890 "$path/w{W}-q{Q}.jpg" "$PID_cold"
+    curl -fs http://127.0.0.1:8891/status |
+      python3 -c "import json,sys; s=json.load(sys.stdin); print(f'$label c=$c: {s[\"renders\"]} renders for {s[\"requests\"][\"2xx\"] - 1} variant answers')" |
+      tee -a "$WORK/results/renders-$STAMP.txt"
+    kill "$PID_cold"; wait "$PID_cold" 2>/dev/null || true
+  done
+}
+cold_run project-medium-cold "$WORK/images/medium.jpg"
+cold_run project-large-cold "$WORK/images/large.jpg"
 # Large with upload-time work disabled: every miss decodes the 14.7 MP original.
-start_ours nowc 8894 --working-copy-max-side 0
-LARGE_NOWC=$(upload 8894 "$WORK/images/large.jpg")
-"$WORK/load.sh" project-large-cold-no-working-copy http://127.0.0.1:8894 "$LARGE_NOWC/w{W}-q{Q}.jpg" "$PID_nowc"
-kill "$PID_nowc"; wait "$PID_nowc" 2>/dev/null || true
+cold_run project-large-cold-no-working-copy "$WORK/images/large.jpg" --working-copy-max-side 0
+
+# Warm hits: one URL, rendered once, then served from memory.
+start_ours warm 8890
+MEDIUM=$(upload 8890 "$WORK/images/medium.jpg")
+curl -fs -o "$WORK/outputs/project-w200-q80.jpg" "http://127.0.0.1:8890$MEDIUM/w200-q80.jpg"
+WMIN=200 WMAX=200 "$WORK/load.sh" project-medium-warmhit http://127.0.0.1:8890 "$MEDIUM/w200-q80.jpg" "$PID_warm"
+kill "$PID_warm"; wait "$PID_warm" 2>/dev/null || true
 
 # nginx serving our w200 bytes as a static file, for the warm-hit comparison.
 NGINX=$(cd "$WORK" && ./start-nginx.sh)
