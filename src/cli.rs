@@ -29,6 +29,9 @@ pub enum Command {
     Process(ProcessArgs),
     /// Print the effective configuration, each key with the layer it came from.
     Config,
+    /// Ask the status port of a running server for /health: exit 0 if it is serving, 1 if not
+    /// (for a Dockerfile HEALTHCHECK).
+    Health,
 }
 
 /// `image-server process`.
@@ -127,6 +130,12 @@ pub struct ConfigArgs {
     /// Serve profiling endpoints on the status port
     #[arg(long, global = true)]
     pub profile: bool,
+    /// Log format: text or json [default: text]
+    #[arg(long, global = true, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+    /// Seconds shutdown waits for requests in flight [default: 30]
+    #[arg(long, global = true, value_name = "SECS")]
+    pub shutdown_grace_secs: Option<String>,
     /// Per-namespace settings as JSON
     #[arg(long, global = true, value_name = "JSON")]
     pub namespaces: Option<String>,
@@ -164,6 +173,8 @@ impl ConfigArgs {
         add("statsd", &self.statsd);
         add("statsd_prefix", &self.statsd_prefix);
         add("namespaces", &self.namespaces);
+        add("log_format", &self.log_format);
+        add("shutdown_grace_secs", &self.shutdown_grace_secs);
         if self.source_allow_private {
             flags.push(("source_allow_private".to_owned(), "true".to_owned()));
         }

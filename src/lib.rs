@@ -9,26 +9,28 @@
 //! - [`config`]: layered configuration (defaults < file < `IMG_*` < flags), validated once.
 //! - [`model`]: the typed URL model (hash, namespace, variant, object keys); parsed once at the edge.
 //! - [`http`]: the main port: router, uploads, variant/info answers, the error-to-status mapping.
-//! - [`status`]: the status port: health and figures.
+//! - [`listen`]: listening sockets (SO_REUSEPORT, or inherited through LISTEN_FDS).
+//! - [`status`]: the status port: health, figures, Prometheus metrics, profiles.
 //! - [`service`]: uploads and lookups (memory -> storage -> render), no HTTP types.
 //! - [`store`]: the object-store adapter (`file://`, `memory://`, `s3://`, ...).
 //! - [`source`]: SSRF-safe downloads of source URLs.
 //! - [`cache`]: the byte-bounded memory cache with joined loads.
 //! - [`pool`]: the bounded CPU pool renders run on.
 //! - [`pipeline`]: pure, synchronous render: sniff, header, scaled decode, resize, colour, orient, encode.
-//! - [`stats`]: in-process counters.
+//! - [`metrics`]: counters, histograms and statsd, read by the status port.
 
 pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod listen;
+pub mod metrics;
 pub mod model;
 pub mod pipeline;
 pub mod pool;
 pub mod run;
 pub mod service;
 pub mod source;
-pub mod stats;
 pub mod status;
 pub mod store;
 mod tls;

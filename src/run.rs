@@ -4,7 +4,7 @@ use std::io::BufRead;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::net::TcpListener;
@@ -32,35 +32,63 @@ impl Exit {
 
 /// Runs the command line.
 pub fn run(cli: Cli) -> Result<(), Exit> {
-    let config = Config::load(&cli.config.sources(std::env::vars().collect())).map_err(|e| Exit::new(2, e))?;
-    init_logging();
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let config = Config::load(&cli.config.sources(env.clone())).map_err(|e| Exit::new(2, e))?;
+    let command = cli.command.unwrap_or(Command::Serve);
+    if matches!(command, Command::Health) {
+        return health(&config);
+    }
+    init_logging(config.log_json);
     let config = Arc::new(config);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| Exit::new(1, e))?;
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => runtime.block_on(serve(config)),
+    match command {
+        Command::Serve => runtime.block_on(serve(config, &env)),
         Command::Process(args) => runtime.block_on(process(config, args)),
         Command::Config => {
             println!("{:#}", config.effective());
             Ok(())
         }
+        Command::Health => unreachable!("answered above"),
     }
 }
 
-fn init_logging() {
+fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).try_init()
+    };
 }
 
-async fn serve(config: Arc<Config>) -> Result<(), Exit> {
+/// `image-server health`: GET /health on the configured status port, exit 0 on 200.
+fn health(config: &Config) -> Result<(), Exit> {
+    use std::io::{Read, Write};
+    let ip = if config.status_listen.is_unspecified() { [127, 0, 0, 1].into() } else { config.status_listen };
+    let addr = SocketAddr::new(ip, config.status_port);
+    let timeout = Duration::from_secs(3);
+    let unhealthy = |e: &dyn std::fmt::Display| Exit::new(1, format!("unhealthy: {addr}: {e}"));
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout).map_err(|e| unhealthy(&e))?;
+    let _ = stream.set_read_timeout(Some(timeout));
+    write!(stream, "GET /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").map_err(|e| unhealthy(&e))?;
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    match answer.split_whitespace().nth(1) {
+        Some("200") => {
+            println!("healthy");
+            Ok(())
+        }
+        other => Err(unhealthy(&format!("/health answered {}", other.unwrap_or("nothing")))),
+    }
+}
+
+async fn serve(config: Arc<Config>, env: &[(String, String)]) -> Result<(), Exit> {
     let service = Arc::new(ImageService::new(Arc::clone(&config)).map_err(|e| Exit::new(1, e))?);
-    let main_addr = SocketAddr::new(config.listen, config.server_port);
-    let status_addr = SocketAddr::new(config.status_listen, config.status_port);
-    let listener =
-        TcpListener::bind(main_addr).await.map_err(|e| Exit::new(1, format!("cannot listen on {main_addr}: {e}")))?;
-    let status_listener = TcpListener::bind(status_addr)
-        .await
-        .map_err(|e| Exit::new(1, format!("cannot listen on {status_addr} (status port): {e}")))?;
+    if config.profile {
+        crate::status::activate_heap_profiling().await.map_err(|e| Exit::new(1, format!("--profile: {e}")))?;
+    }
+    let (listener, status_listener) = listeners(&config, env)?;
     let main_addr = listener.local_addr().map_err(|e| Exit::new(1, e))?;
     let status_addr = status_listener.local_addr().map_err(|e| Exit::new(1, e))?;
     tracing::info!(
@@ -68,11 +96,11 @@ async fn serve(config: Arc<Config>) -> Result<(), Exit> {
         status_addr = %status_addr,
         storage = %config.storage,
         workers = config.workers,
+        profile = config.profile,
         "image-server listening"
     );
 
-    let state =
-        Arc::new(StatusState { service: Arc::clone(&service), started: Instant::now(), shutting_down: false.into() });
+    let state = Arc::new(StatusState::new(Arc::clone(&service), config.profile));
     let status_task = tokio::spawn(crate::status::run(status_listener, Arc::clone(&state)));
     let shutdown = {
         let state = Arc::clone(&state);
@@ -82,10 +110,28 @@ async fn serve(config: Arc<Config>) -> Result<(), Exit> {
             tracing::info!("shutting down: no new connections; finishing requests in flight");
         }
     };
-    crate::http::server::run(listener, service, shutdown, Duration::from_secs(30)).await;
+    crate::http::server::run(listener, service, shutdown, config.shutdown_grace).await;
     status_task.abort();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The main and status listeners: inherited from a supervisor, or bound with SO_REUSEPORT.
+fn listeners(config: &Config, env: &[(String, String)]) -> Result<(TcpListener, TcpListener), Exit> {
+    let inherited = crate::listen::inherited(env).map_err(|e| Exit::new(1, format!("inherited sockets: {e}")))?;
+    let mut inherited = inherited.into_iter();
+    let bind = |addr: SocketAddr, what: &str| {
+        crate::listen::bind(addr).map_err(|e| Exit::new(1, format!("cannot listen on {addr} ({what}): {e}")))
+    };
+    let main = match inherited.next() {
+        Some(listener) => listener,
+        None => bind(SocketAddr::new(config.listen, config.server_port), "main port")?,
+    };
+    let status = match inherited.next() {
+        Some(listener) => listener,
+        None => bind(SocketAddr::new(config.status_listen, config.status_port), "status port")?,
+    };
+    Ok((main, status))
 }
 
 async fn shutdown_signal() {

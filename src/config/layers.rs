@@ -87,6 +87,8 @@ pub(crate) const KEYS: &[Key] = &[
     Key { name: "statsd", flag: "--statsd", kind: Kind::Str },
     Key { name: "statsd_prefix", flag: "--statsd-prefix", kind: Kind::Str },
     Key { name: "profile", flag: "--profile", kind: Kind::Bool },
+    Key { name: "log_format", flag: "--log-format", kind: Kind::Str },
+    Key { name: "shutdown_grace_secs", flag: "--shutdown-grace-secs", kind: Kind::Int },
     Key { name: "namespaces", flag: "--namespaces", kind: Kind::Json },
 ];
 

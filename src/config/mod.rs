@@ -117,6 +117,10 @@ pub struct Config {
     pub statsd_prefix: String,
     /// Whether profiling endpoints are served on the status port.
     pub profile: bool,
+    /// Log lines as JSON objects rather than text.
+    pub log_json: bool,
+    /// How long shutdown waits for requests in flight.
+    pub shutdown_grace: Duration,
     /// Per-namespace settings.
     pub namespaces: BTreeMap<Namespace, NamespaceConfig>,
     /// The environment whose file was read.
@@ -149,6 +153,8 @@ fn defaults() -> Merged {
     set("source_max_redirects", 3.into());
     set("statsd_prefix", "image_server".into());
     set("profile", false.into());
+    set("log_format", "text".into());
+    set("shutdown_grace_secs", 30.into());
     set("namespaces", serde_json::json!({}));
     m
 }
@@ -232,6 +238,8 @@ impl Config {
             statsd: v.opt_str("statsd")?.filter(|s| !s.is_empty()),
             statsd_prefix: v.opt_str("statsd_prefix")?.unwrap_or_default(),
             profile: v.bool("profile")?,
+            log_json: v.log_format("log_format")?,
+            shutdown_grace: Duration::from_secs(v.int("shutdown_grace_secs", 0, 3600)?),
             namespaces: v.namespaces("namespaces")?,
             environment,
             merged: std::sync::Arc::new(merged),
@@ -284,6 +292,14 @@ impl Validator<'_> {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
             Some(other) => Err(self.err(key, format!("{other} is not a string"))),
+        }
+    }
+
+    fn log_format(&self, key: &str) -> Result<bool, ConfigError> {
+        match self.opt_str(key)?.as_deref() {
+            None | Some("text") => Ok(false),
+            Some("json") => Ok(true),
+            Some(other) => Err(self.err(key, format!("'{other}' is not text or json"))),
         }
     }
 

@@ -5,7 +5,7 @@ use http_body_util::Full;
 use hyper::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use hyper::{Response, StatusCode};
 
-use super::{HttpResponse, LoggedError, headers};
+use super::{ErrorFacts, HttpResponse, LoggedError, headers};
 use crate::model::VariantError;
 use crate::pipeline::RenderError;
 use crate::service::ServiceError;
@@ -60,6 +60,21 @@ impl ApiError {
         }
     }
 
+    /// What the metrics count about this failure.
+    fn facts(&self) -> ErrorFacts {
+        let ApiError::Service(e) = self else { return ErrorFacts::default() };
+        ErrorFacts {
+            original_unavailable: matches!(
+                e,
+                ServiceError::ImageNotFound
+                    | ServiceError::Fetch(
+                        FetchError::Upstream(_) | FetchError::Unreachable(_) | FetchError::Timeout(_)
+                    )
+            ),
+            overloaded: matches!(e, ServiceError::Overloaded),
+        }
+    }
+
     /// What the client is told: what went wrong and why, without internals.
     fn public_message(&self) -> String {
         match self {
@@ -89,6 +104,7 @@ impl ApiError {
         }
         let mut response = headers::finish(builder, Full::new(Bytes::from(body)));
         response.extensions_mut().insert(LoggedError(error_chain(&self)));
+        response.extensions_mut().insert(self.facts());
         response
     }
 }

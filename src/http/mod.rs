@@ -7,7 +7,7 @@ mod router;
 pub mod server;
 mod upload;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -16,7 +16,8 @@ use hyper::{Method, Request, Response};
 
 pub use error::ApiError;
 
-use crate::service::{ImageService, Served};
+use crate::metrics::{RequestOutcome, Served};
+use crate::service::ImageService;
 use router::Route;
 
 /// The response type of every handler.
@@ -27,29 +28,57 @@ pub type HttpResponse = Response<Full<Bytes>>;
 #[derive(Clone, Debug)]
 struct LoggedError(String);
 
-/// Answers one request and writes its log line.
+/// What an error answer tells the metrics, carried in the response's extensions.
+#[derive(Clone, Copy, Debug, Default)]
+struct ErrorFacts {
+    original_unavailable: bool,
+    overloaded: bool,
+}
+
+/// Answers one request, then logs it and records its metrics: the one completion hook.
 pub async fn handle(service: &ImageService, req: Request<Incoming>) -> HttpResponse {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let response = match dispatch(service, req).await {
+    let (result, variant) = dispatch(service, req).await;
+    let response = match result {
         Ok(response) => response,
         Err(e) => e.into_response(),
     };
-    log_request(&method, &path, &response, started);
+    let took = started.elapsed();
+    let facts = response.extensions().get::<ErrorFacts>().copied().unwrap_or_default();
+    service.metrics().request_done(RequestOutcome {
+        status: response.status().as_u16(),
+        variant,
+        served: response.extensions().get::<Served>().copied(),
+        original_unavailable: facts.original_unavailable,
+        overloaded: facts.overloaded,
+        took,
+    });
+    log_request(&method, &path, &response, took);
     response
 }
 
-async fn dispatch(service: &ImageService, req: Request<Incoming>) -> Result<HttpResponse, ApiError> {
+/// Routes and answers; also says whether the request asked for a variant (an image).
+async fn dispatch(service: &ImageService, req: Request<Incoming>) -> (Result<HttpResponse, ApiError>, bool) {
     let head = req.method() == Method::HEAD;
-    match router::route(req.method(), req.uri().path())? {
-        Route::Upload(ns) => upload::upload(service, &ns, req).await,
-        Route::Info(ns, hash) => render::info(service, &ns, &hash, req.headers(), head).await,
-        Route::Variant(ns, hash, variant) => render::variant(service, &ns, &hash, &variant, req.headers(), head).await,
+    let route = match router::route(req.method(), req.uri().path()) {
+        Ok(route) => route,
+        Err(e) => {
+            let variant = matches!(e, ApiError::BadVariant(_));
+            return (Err(e), variant);
+        }
+    };
+    match route {
+        Route::Upload(ns) => (upload::upload(service, &ns, req).await, false),
+        Route::Info(ns, hash) => (render::info(service, &ns, &hash, req.headers(), head).await, false),
+        Route::Variant(ns, hash, variant) => {
+            (render::variant(service, &ns, &hash, &variant, req.headers(), head).await, true)
+        }
     }
 }
 
-fn log_request(method: &Method, path: &str, response: &HttpResponse, started: Instant) {
+fn log_request(method: &Method, path: &str, response: &HttpResponse, took: Duration) {
     let status = response.status().as_u16();
     let bytes = response
         .headers()
@@ -58,14 +87,12 @@ fn log_request(method: &Method, path: &str, response: &HttpResponse, started: In
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(0);
     let cache = response.extensions().get::<Served>().map_or("-", |s| s.as_str());
-    let ms = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
+    let ms = (took.as_secs_f64() * 10_000.0).round() / 10.0;
     match response.extensions().get::<LoggedError>() {
         Some(LoggedError(error)) if status >= 500 => {
             tracing::error!(%method, path, status, bytes, ms, cache, error = %error, "request")
         }
-        Some(LoggedError(error)) => {
-            tracing::info!(%method, path, status, bytes, ms, cache, error = %error, "request")
-        }
+        Some(LoggedError(error)) => tracing::info!(%method, path, status, bytes, ms, cache, error = %error, "request"),
         None => tracing::info!(%method, path, status, bytes, ms, cache, "request"),
     }
 }

@@ -7,7 +7,6 @@ use super::{ImageInfo, ImageService, ServiceError};
 use crate::cache::CachedObject;
 use crate::model::{ImageHash, Namespace, ObjectKey, Variant};
 use crate::pipeline;
-use crate::stats::Stats;
 
 /// The result of an upload.
 #[derive(Clone, Debug)]
@@ -40,7 +39,7 @@ impl ImageService {
         let info_key = ObjectKey::info(ns, &hash);
         let (info, created) = match self.originals.get_opt(&info_key).await? {
             Some(stored) => {
-                Stats::bump(&self.stats.duplicate_uploads);
+                self.metrics.uploaded(false);
                 let info = serde_json::from_slice(&stored)
                     .map_err(|e| ServiceError::Internal(format!("stored {info_key} is not valid: {e}")))?;
                 (info, false)
@@ -58,11 +57,13 @@ impl ImageService {
         url: &str,
         outputs: &[Variant],
     ) -> Result<Ingested, ServiceError> {
-        self.stats.downloads_in_progress.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let downloads = &self.metrics.downloads_in_progress;
+        downloads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let started = std::time::Instant::now();
         let fetched = self.fetcher.fetch(url).await;
-        self.stats.downloads_in_progress.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        downloads.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         let bytes = fetched?;
-        Stats::bump(&self.stats.originals_downloaded);
+        self.metrics.original_downloaded(started.elapsed());
         self.ingest(ns, bytes, outputs).await
     }
 
@@ -103,7 +104,7 @@ impl ImageService {
         }
         self.originals.put(&ObjectKey::info(ns, hash), info_json.clone()).await?;
         self.cache.insert(ObjectKey::info(ns, hash), CachedObject::new(info_json)).await;
-        Stats::bump(&self.stats.uploads);
+        self.metrics.uploaded(true);
         Ok(info)
     }
 }

@@ -12,17 +12,17 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::metrics::Served;
 pub use error::ServiceError;
 pub use ingest::Ingested;
-pub use variants::Served;
 
 use crate::cache::ObjectCache;
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::model::{Namespace, Variant};
 use crate::pipeline::Limits;
 use crate::pool::CpuPool;
 use crate::source::{FetchSettings, Fetcher};
-use crate::stats::Stats;
 use crate::store::Store;
 
 /// The facts of a stored original, as info.json and the upload answer give them.
@@ -50,7 +50,7 @@ pub struct ImageService {
     sources: ObjectCache,
     pool: CpuPool,
     fetcher: Fetcher,
-    stats: Arc<Stats>,
+    metrics: Arc<Metrics>,
     limits: Limits,
 }
 
@@ -75,7 +75,7 @@ impl ImageService {
             sources: ObjectCache::new(source_bytes),
             pool: CpuPool::new(config.workers, config.queue_size, config.decode_budget_pixels),
             limits: Limits { max_source_pixels: config.max_source_pixels },
-            stats: Arc::new(Stats::default()),
+            metrics: Arc::new(metrics(&config)),
             variants,
             originals,
             fetcher,
@@ -88,9 +88,9 @@ impl ImageService {
         &self.config
     }
 
-    /// Event counters.
-    pub fn stats(&self) -> &Arc<Stats> {
-        &self.stats
+    /// Counters, histograms and statsd.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// The render pool (for queue figures).
@@ -120,4 +120,14 @@ impl ImageService {
         }
         Ok(())
     }
+}
+
+/// Metrics as configured; a statsd address that cannot be used is reported and left out, since
+/// metrics must never stop the service.
+fn metrics(config: &Config) -> Metrics {
+    let Some(addr) = &config.statsd else { return Metrics::new() };
+    Metrics::with_statsd(addr, &config.statsd_prefix).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "statsd disabled");
+        Metrics::new()
+    })
 }

@@ -6,32 +6,10 @@ use bytes::Bytes;
 
 use super::{ImageInfo, ImageService, ServiceError};
 use crate::cache::{CachedObject, Lookup};
+use crate::metrics::Served;
 use crate::model::{ImageHash, Namespace, ObjectKey, Variant};
 use crate::pipeline::{self, RenderSpec, SourceFormat};
-use crate::stats::Stats;
 use crate::store::StoreError;
-
-/// Where an answer came from, for logs and counters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Served {
-    /// The memory cache (or a load another request was running).
-    Memory,
-    /// Storage.
-    Storage,
-    /// Rendered by this request.
-    Rendered,
-}
-
-impl Served {
-    /// Short name for logs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Served::Memory => "memory",
-            Served::Storage => "storage",
-            Served::Rendered => "rendered",
-        }
-    }
-}
 
 impl ImageService {
     /// The encoded variant, from memory, storage, or rendered now and stored.
@@ -54,7 +32,6 @@ impl ImageService {
                 // The image is still good to answer; the next miss renders it again.
                 tracing::warn!(key = %key, error = %e, "could not store a rendered variant");
             }
-            Stats::bump(&self.stats.renders);
             *served.lock().unwrap() = Served::Rendered;
             Ok::<_, ServiceError>(obj)
         };
@@ -75,17 +52,24 @@ impl ImageService {
         let rendered = self
             .pool
             .run(source_pixels, move || {
+                let started = std::time::Instant::now();
                 let rendered = match original_size {
                     Some(size) => pipeline::render_from_working_copy(&source.bytes, size, &spec, &limits),
                     None => pipeline::render(&source.bytes, &spec, &limits),
                 };
-                rendered.map(|r| CachedObject::new(Bytes::from(r.bytes)))
+                rendered.map(|r| (CachedObject::new(Bytes::from(r.bytes)), started.elapsed()))
             })
             .await?;
-        rendered.map_err(|e| {
-            Stats::bump(&self.stats.render_failures);
-            e.into()
-        })
+        match rendered {
+            Ok((obj, took)) => {
+                self.metrics.rendered(format, took);
+                Ok(obj)
+            }
+            Err(e) => {
+                self.metrics.render_failed();
+                Err(e.into())
+            }
+        }
     }
 
     /// What to render `variant` from: the working copy (with the original's size to plan on) when
@@ -151,14 +135,11 @@ impl ImageService {
     fn count(&self, lookup: Lookup, loaded: Served) -> Served {
         match lookup {
             Lookup::Memory => {
-                Stats::bump(&self.stats.memory_hits);
+                self.metrics.memory_hit();
                 Served::Memory
             }
             Lookup::Loaded => {
-                Stats::bump(&self.stats.memory_misses);
-                if loaded == Served::Storage {
-                    Stats::bump(&self.stats.storage_hits);
-                }
+                self.metrics.memory_miss(loaded == Served::Storage);
                 loaded
             }
         }
