@@ -77,6 +77,11 @@ impl ObjectCache {
         self.inner.insert(key, obj).await;
     }
 
+    /// Finishes the cache's pending bookkeeping, so that the figures below are current.
+    pub async fn settle(&self) {
+        self.inner.run_pending_tasks().await;
+    }
+
     /// Entries held.
     pub fn entries(&self) -> u64 {
         self.inner.entry_count()

@@ -1,59 +1,109 @@
-//! The accept loop: serves a bound listener until the shutdown future resolves, then lets open
-//! connections finish their requests.
+//! The accept loop: serves a bound listener until the shutdown future resolves, then drains.
+//!
+//! Draining, in order: take the connections the kernel already queued for this listener, stop
+//! listening (a second process on the port with SO_REUSEPORT now gets every new connection), answer
+//! the next request on each keep-alive connection with `Connection: close` so that clients move
+//! over instead of racing a close of an idle connection, and after that (or at the latest after
+//! two seconds) close idle connections and wait for requests still in flight, up to `grace`.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
+use hyper::header::{CONNECTION, HeaderValue};
 use hyper::service::service_fn;
+use hyper::{Request, Version};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::service::ImageService;
 
-/// Serves `listener` until `shutdown` resolves; then stops accepting and waits up to `grace`
-/// for in-flight requests.
+/// How long keep-alive clients get to come back for one more answer before idle connections
+/// are closed.
+const KEEP_ALIVE_DRAIN: Duration = Duration::from_secs(2);
+
+struct Connections {
+    graceful: GracefulShutdown,
+    builder: auto::Builder<TokioExecutor>,
+    service: Arc<ImageService>,
+    draining: Arc<AtomicBool>,
+    open: Arc<AtomicUsize>,
+}
+
+impl Connections {
+    fn serve(&self, stream: TcpStream) {
+        let _ = stream.set_nodelay(true);
+        let (service, draining) = (Arc::clone(&self.service), Arc::clone(&self.draining));
+        let handler = service_fn(move |req: Request<hyper::body::Incoming>| {
+            let (service, draining) = (Arc::clone(&service), Arc::clone(&draining));
+            async move {
+                let http1 = matches!(req.version(), Version::HTTP_10 | Version::HTTP_11);
+                let mut response = super::handle(&service, req).await;
+                if http1 && draining.load(Ordering::Acquire) {
+                    response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+                }
+                Ok::<_, Infallible>(response)
+            }
+        });
+        let conn = self.graceful.watch(self.builder.serve_connection(TokioIo::new(stream), handler).into_owned());
+        let open = Arc::clone(&self.open);
+        open.fetch_add(1, Ordering::AcqRel);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            open.fetch_sub(1, Ordering::AcqRel);
+        });
+    }
+}
+
+/// Serves `listener` until `shutdown` resolves; then drains (see the module docs) for at most
+/// `grace`.
 pub async fn run(
     listener: TcpListener,
     service: Arc<ImageService>,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) {
-    let graceful = GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let connections = Connections {
+        graceful: GracefulShutdown::new(),
+        builder: auto::Builder::new(TokioExecutor::new()),
+        service,
+        draining: Arc::new(AtomicBool::new(false)),
+        open: Arc::new(AtomicUsize::new(0)),
+    };
     tokio::pin!(shutdown);
     loop {
-        let (stream, _peer) = tokio::select! {
+        tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok(conn) => conn,
+                Ok((stream, _)) => connections.serve(stream),
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
                     tracing::warn!(error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
                 }
             },
             () = &mut shutdown => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let service = Arc::clone(&service);
-        let handler = service_fn(move |req| {
-            let service = Arc::clone(&service);
-            async move { Ok::<_, Infallible>(super::handle(&service, req).await) }
-        });
-        let conn = builder.serve_connection(TokioIo::new(stream), handler).into_owned();
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-        });
+        }
+    }
+    let deadline = Instant::now() + grace;
+    connections.draining.store(true, Ordering::Release);
+    while let Some(Ok((stream, _))) = listener.accept().now_or_never() {
+        connections.serve(stream);
     }
     drop(listener);
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+
+    let keep_alive_until = Instant::now() + KEEP_ALIVE_DRAIN.min(grace);
+    while connections.open.load(Ordering::Acquire) > 0 && Instant::now() < keep_alive_until {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let rest = deadline.saturating_duration_since(Instant::now());
+    if tokio::time::timeout(rest, connections.graceful.shutdown()).await.is_err() {
         tracing::warn!(?grace, "grace period over; closing the remaining connections");
     }
 }

@@ -79,6 +79,9 @@ fn text(status: StatusCode, body: impl Into<String>) -> Answer {
 }
 
 async fn answer(state: &StatusState, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    if matches!(req.uri().path(), "/status" | "/metrics") {
+        state.service.cache().settle().await;
+    }
     let (status, content_type, body) = match req.uri().path() {
         "/health" if state.shutting_down.load(Ordering::Acquire) => {
             text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")

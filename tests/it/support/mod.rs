@@ -4,6 +4,8 @@
 pub mod corpus;
 pub mod images;
 pub mod origin;
+pub mod prometheus;
 pub mod server;
+pub mod statsd;
 
 pub use server::{Reply, Server};

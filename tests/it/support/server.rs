@@ -109,7 +109,9 @@ impl Server {
         };
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_image-server"));
         cmd.current_dir(&work_dir)
-            .args(["serve", "--port", "0", "--status-port", "0"])
+            .arg("serve")
+            .args(if opts.args.iter().any(|a| a == "--port") { &[][..] } else { &["--port", "0"][..] })
+            .args(if opts.args.iter().any(|a| a == "--status-port") { &[][..] } else { &["--status-port", "0"][..] })
             .args(&opts.args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -144,7 +146,11 @@ impl Server {
                 panic!("server did not start: {:?}", logs.lock().unwrap());
             }
         };
+        let json: Option<serde_json::Value> = serde_json::from_str(&line).ok();
         let field = |name: &str| -> String {
+            if let Some(v) = json.as_ref().and_then(|j| j[name].as_str()) {
+                return v.to_owned();
+            }
             let start =
                 line.find(&format!(" {name}=")).unwrap_or_else(|| panic!("no {name} in {line}")) + name.len() + 2;
             line[start..].split_whitespace().next().unwrap().to_owned()
@@ -226,6 +232,11 @@ impl Server {
     pub fn status(&self) -> Value {
         let r = self.client.get(format!("{}/status", self.status_base)).send().unwrap();
         serde_json::from_slice(&r.bytes().unwrap()).unwrap()
+    }
+
+    /// GET on the status port.
+    pub fn status_get(&self, path: &str) -> Reply {
+        Self::read(self.client.get(format!("{}{path}", self.status_base)).send().unwrap())
     }
 
     pub fn health(&self) -> u16 {
