@@ -16,5 +16,6 @@ ENV IMG_LISTEN=0.0.0.0 \
     IMG_STORAGE=file:///data
 VOLUME ["/data"]
 EXPOSE 7000 7001
+HEALTHCHECK --interval=10s --timeout=5s CMD ["/usr/local/bin/image-server", "health"]
 ENTRYPOINT ["/usr/local/bin/image-server"]
 CMD ["serve"]

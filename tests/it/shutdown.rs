@@ -90,3 +90,37 @@ fn a_second_process_on_the_port_takes_over_without_a_failed_request() {
     assert_eq!(lost, 0, "{lost} of {} requests failed during the restart", answered + lost);
     assert!(new.status()["requests"]["2xx"].as_u64().unwrap() > 0, "the new process served");
 }
+
+#[test]
+fn sockets_inherited_from_systemd_are_served() {
+    // systemd's own socket activator binds both ports, passes them as fds 3 and 4 with
+    // LISTEN_FDS/LISTEN_PID, and starts the server on the first connection. The --port and
+    // --status-port given are ignored in favour of the inherited sockets.
+    let dir = tempfile::tempdir().unwrap();
+    let (port, status_port) = (free_port(), free_port());
+    let mut activator = std::process::Command::new("systemd-socket-activate")
+        .current_dir(dir.path())
+        .args(["-l", &format!("127.0.0.1:{port}"), "-l", &format!("127.0.0.1:{status_port}"), "-E", "RUST_LOG=info"])
+        .arg(env!("CARGO_BIN_EXE_image-server"))
+        .args(["serve", "--port", "1", "--status-port", "2"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("systemd-socket-activate (Debian's systemd package; .ci/run installs it)");
+    let client = crate::support::server::client();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let upload = loop {
+        match client.post(format!("http://127.0.0.1:{port}/p")).body(corpus::read("jpeg/ijg_testorig.jpg")).send() {
+            Ok(r) => break r,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "the activator never listened: {e}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    };
+    assert_eq!(upload.status(), 201);
+    let health = client.get(format!("http://127.0.0.1:{status_port}/health")).send().unwrap();
+    assert_eq!(health.status(), 200, "the status port is the second inherited socket");
+    let _ = std::process::Command::new("kill").arg("-TERM").arg(activator.id().to_string()).status();
+    assert!(activator.wait().unwrap().success(), "the server (exec'd in the activator's place) exits 0");
+}
