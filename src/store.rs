@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use object_store::path::Path;
-use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
 
 use crate::model::ObjectKey;
 
@@ -120,8 +120,10 @@ impl Store {
 /// S3, GCS and Azure, configured from their usual environment variables, with short timeouts
 /// and few retries so a dead backend turns into a 503 in seconds rather than minutes.
 fn cloud(url: &str) -> Result<Arc<dyn ObjectStore>, String> {
-    let options =
-        ClientOptions::new().with_timeout(Duration::from_secs(30)).with_connect_timeout(Duration::from_secs(3));
+    use object_store::ClientConfigKey::{ConnectTimeout, Timeout};
+    // Set key by key: with_client_options would replace what the environment configured
+    // (AWS_ALLOW_HTTP, proxies, certificates).
+    let (timeout, connect_timeout) = ("30s", "3s");
     let retry = RetryConfig { max_retries: 2, retry_timeout: Duration::from_secs(10), ..Default::default() };
     let fail = |e: object_store::Error| format!("cannot open {url}: {e}");
     let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
@@ -129,30 +131,42 @@ fn cloud(url: &str) -> Result<Arc<dyn ObjectStore>, String> {
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
     let url = format!("{scheme}://{bucket}");
     let store: Arc<dyn ObjectStore> = match scheme {
-        "s3" | "s3a" => Arc::new(
-            object_store::aws::AmazonS3Builder::from_env()
-                .with_url(&url)
-                .with_client_options(options)
-                .with_retry(retry)
-                .build()
-                .map_err(fail)?,
-        ),
-        "gs" => Arc::new(
-            object_store::gcp::GoogleCloudStorageBuilder::from_env()
-                .with_url(&url)
-                .with_client_options(options)
-                .with_retry(retry)
-                .build()
-                .map_err(fail)?,
-        ),
-        _ => Arc::new(
-            object_store::azure::MicrosoftAzureBuilder::from_env()
-                .with_url(&url)
-                .with_client_options(options)
-                .with_retry(retry)
-                .build()
-                .map_err(fail)?,
-        ),
+        "s3" | "s3a" => {
+            use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey as K};
+            Arc::new(
+                AmazonS3Builder::from_env()
+                    .with_url(&url)
+                    .with_config(K::Client(Timeout), timeout)
+                    .with_config(K::Client(ConnectTimeout), connect_timeout)
+                    .with_retry(retry)
+                    .build()
+                    .map_err(fail)?,
+            )
+        }
+        "gs" => {
+            use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey as K};
+            Arc::new(
+                GoogleCloudStorageBuilder::from_env()
+                    .with_url(&url)
+                    .with_config(K::Client(Timeout), timeout)
+                    .with_config(K::Client(ConnectTimeout), connect_timeout)
+                    .with_retry(retry)
+                    .build()
+                    .map_err(fail)?,
+            )
+        }
+        _ => {
+            use object_store::azure::{AzureConfigKey as K, MicrosoftAzureBuilder};
+            Arc::new(
+                MicrosoftAzureBuilder::from_env()
+                    .with_url(&url)
+                    .with_config(K::Client(Timeout), timeout)
+                    .with_config(K::Client(ConnectTimeout), connect_timeout)
+                    .with_retry(retry)
+                    .build()
+                    .map_err(fail)?,
+            )
+        }
     };
     let prefix = prefix.trim_matches('/');
     if prefix.is_empty() {

@@ -14,6 +14,11 @@ pub struct NamespaceConfig {
     pub outputs: Vec<Variant>,
     /// Limits that replace the global ones for this namespace.
     pub limits: NamespaceLimits,
+    /// Origin-pull template: `/{ns}/{path}/{variant}` fetches the original from it, `{path}`
+    /// replaced, on the first miss.
+    pub source_url: Option<String>,
+    /// Whether `?source=URL` on a variant request may replace the template.
+    pub allow_source_override: bool,
 }
 
 /// Per-namespace overrides of the global variant limits.
@@ -25,6 +30,8 @@ pub struct NamespaceLimits {
     pub maximum_width: Option<u32>,
     /// Largest height asked for (default: the global maximum).
     pub maximum_height: Option<u32>,
+    /// When set, the only variant names served here.
+    pub allowed_variants: Option<Vec<Variant>>,
 }
 
 #[derive(Deserialize)]
@@ -35,6 +42,10 @@ struct RawNamespace {
     whitelisted_extensions: Option<Vec<String>>,
     maximum_width: Option<u32>,
     maximum_height: Option<u32>,
+    allowed_variants: Option<Vec<String>>,
+    source_url: Option<String>,
+    #[serde(default)]
+    allow_source_override: bool,
 }
 
 pub(super) fn parse(value: &Value) -> Result<BTreeMap<Namespace, NamespaceConfig>, String> {
@@ -62,12 +73,32 @@ pub(super) fn parse(value: &Value) -> Result<BTreeMap<Namespace, NamespaceConfig
         if raw.maximum_width == Some(0) || raw.maximum_height == Some(0) {
             return Err(format!("namespace '{name}': maximum sizes must be at least 1"));
         }
+        let allowed_variants = raw
+            .allowed_variants
+            .map(|list| {
+                list.iter()
+                    .map(|v| {
+                        v.parse::<Variant>().map_err(|e| format!("namespace '{name}': allowed variant '{v}': {e}"))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
+        if let Some(template) = &raw.source_url {
+            let probe = template.replace("{path}", "x");
+            let ok = template.contains("{path}")
+                && url::Url::parse(&probe).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+            if !ok {
+                return Err(format!("namespace '{name}': source_url must be an http(s) URL with {{path}} in it"));
+            }
+        }
         let limits = NamespaceLimits {
             whitelisted_extensions,
             maximum_width: raw.maximum_width,
             maximum_height: raw.maximum_height,
+            allowed_variants,
         };
-        out.insert(ns, NamespaceConfig { outputs, limits });
+        let source = (raw.source_url, raw.allow_source_override);
+        out.insert(ns, NamespaceConfig { outputs, limits, source_url: source.0, allow_source_override: source.1 });
     }
     Ok(out)
 }

@@ -67,6 +67,7 @@ impl ApiError {
             original_unavailable: matches!(
                 e,
                 ServiceError::ImageNotFound
+                    | ServiceError::OriginNotFound
                     | ServiceError::Fetch(
                         FetchError::Upstream(_) | FetchError::Unreachable(_) | FetchError::Timeout(_)
                     )
@@ -112,7 +113,11 @@ impl ApiError {
 fn service_status(e: &ServiceError) -> StatusCode {
     match e {
         ServiceError::ImageNotFound => StatusCode::NOT_FOUND,
-        ServiceError::EmptyUpload | ServiceError::ExtensionNotAllowed(_) => StatusCode::BAD_REQUEST,
+        ServiceError::EmptyUpload
+        | ServiceError::ExtensionNotAllowed(_)
+        | ServiceError::VariantNotAllowed(_)
+        | ServiceError::SourceOverrideNotAllowed => StatusCode::BAD_REQUEST,
+        ServiceError::OriginNotFound => StatusCode::NOT_FOUND,
         ServiceError::SizeNotAcceptable { .. } => StatusCode::NOT_ACCEPTABLE,
         ServiceError::Render(r) => match r {
             RenderError::NotAnImage | RenderError::Unsupported(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,

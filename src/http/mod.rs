@@ -62,7 +62,7 @@ pub async fn handle(service: &ImageService, req: Request<Incoming>) -> HttpRespo
 /// Routes and answers; also says whether the request asked for a variant (an image).
 async fn dispatch(service: &ImageService, req: Request<Incoming>) -> (Result<HttpResponse, ApiError>, bool) {
     let head = req.method() == Method::HEAD;
-    let route = match router::route(req.method(), req.uri().path()) {
+    let route = match router::route(req.method(), req.uri().path(), |ns| service.is_origin_pull(ns)) {
         Ok(route) => route,
         Err(e) => {
             let variant = matches!(e, ApiError::BadVariant(_));
@@ -71,10 +71,8 @@ async fn dispatch(service: &ImageService, req: Request<Incoming>) -> (Result<Htt
     };
     match route {
         Route::Upload(ns) => (upload::upload(service, &ns, req).await, false),
-        Route::Info(ns, hash) => (render::info(service, &ns, &hash, req.headers(), head).await, false),
-        Route::Variant(ns, hash, variant) => {
-            (render::variant(service, &ns, &hash, &variant, req.headers(), head).await, true)
-        }
+        Route::Info(ns, id) => (render::info(service, &ns, &id, &req, head).await, false),
+        Route::Variant(ns, id, variant) => (render::variant(service, &ns, &id, &variant, &req, head).await, true),
     }
 }
 

@@ -3,48 +3,54 @@
 use hyper::Method;
 
 use super::ApiError;
-use crate::model::{ImageHash, Namespace, Variant, VariantError};
+use crate::model::{ImageHash, ImageId, Namespace, Variant, VariantError};
 
 /// What a request asks for.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Route {
     /// `POST /{ns}`
     Upload(Namespace),
-    /// `GET|HEAD /{ns}/{hash}/info.json`
-    Info(Namespace, ImageHash),
-    /// `GET|HEAD /{ns}/{hash}/{variant}`
-    Variant(Namespace, ImageHash, Variant),
+    /// `GET|HEAD /{ns}/{id}/info.json`
+    Info(Namespace, ImageId),
+    /// `GET|HEAD /{ns}/{id}/{variant}`
+    Variant(Namespace, ImageId, Variant),
 }
 
-pub(crate) fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
+/// Routes a request. The id between namespace and leaf is a partitioned hash (3/3/3/23), or, in
+/// namespaces for which `origin_pull` says so, any origin path.
+pub(crate) fn route(method: &Method, path: &str, origin_pull: impl Fn(&Namespace) -> bool) -> Result<Route, ApiError> {
     let rest = path.strip_prefix('/').ok_or(ApiError::NotFound)?;
     let segments: Vec<&str> = rest.split('/').collect();
     let ns: Namespace = segments[0].parse().map_err(|_| ApiError::NotFound)?;
-    match segments.as_slice() {
+    let (id, leaf) = match segments.as_slice() {
         [_] => {
             if method != Method::POST {
                 return Err(ApiError::MethodNotAllowed("POST"));
             }
-            Ok(Route::Upload(ns))
+            return Ok(Route::Upload(ns));
         }
-        [_, a, b, c, d, leaf] => {
-            let hash = ImageHash::from_partitions([a, b, c, d]).map_err(|_| ApiError::NotFound)?;
-            let route = if *leaf == "info.json" {
-                Route::Info(ns, hash)
-            } else {
-                let variant = leaf.parse::<Variant>().map_err(|e| match e {
-                    VariantError::Malformed => ApiError::NotFound,
-                    other => ApiError::BadVariant(other),
-                })?;
-                Route::Variant(ns, hash, variant)
-            };
-            if method != Method::GET && method != Method::HEAD {
-                return Err(ApiError::MethodNotAllowed("GET, HEAD"));
-            }
-            Ok(route)
+        [_, a, b, c, d, leaf] if ImageHash::from_partitions([a, b, c, d]).is_ok() => {
+            (ImageId::Hash(ImageHash::from_partitions([a, b, c, d]).expect("checked")), *leaf)
         }
-        _ => Err(ApiError::NotFound),
+        [_, middle @ .., leaf] if !middle.is_empty() && origin_pull(&ns) => {
+            let path = middle.join("/").parse().map_err(|_| ApiError::NotFound)?;
+            (ImageId::Path(path), *leaf)
+        }
+        _ => return Err(ApiError::NotFound),
+    };
+    let route = if leaf == "info.json" {
+        Route::Info(ns, id)
+    } else {
+        let variant = leaf.parse::<Variant>().map_err(|e| match e {
+            VariantError::Malformed => ApiError::NotFound,
+            other => ApiError::BadVariant(other),
+        })?;
+        Route::Variant(ns, id, variant)
+    };
+    if method != Method::GET && method != Method::HEAD {
+        return Err(ApiError::MethodNotAllowed("GET, HEAD"));
     }
+    Ok(route)
 }
 
 #[cfg(test)]
@@ -53,11 +59,32 @@ mod tests {
 
     const HASH: &str = "6e0/072/682/e66287b662827da75b244a3";
 
+    fn no_pull(_: &Namespace) -> bool {
+        false
+    }
+
+    #[test]
+    fn origin_pull_namespaces_take_any_path() {
+        let pull = |ns: &Namespace| ns.as_str() == "user";
+        let Ok(Route::Variant(_, ImageId::Path(path), v)) = route(&Method::GET, "/user/avatar/3589782/w500.jpg", pull)
+        else {
+            panic!("not an origin-pull variant")
+        };
+        assert_eq!((path.as_str(), v.to_string().as_str()), ("avatar/3589782", "w500.jpg"));
+        assert!(matches!(route(&Method::GET, "/user/a/info.json", pull), Ok(Route::Info(_, ImageId::Path(_)))));
+        assert!(matches!(
+            route(&Method::GET, &format!("/user/{HASH}/x1.jpg"), pull),
+            Ok(Route::Variant(_, ImageId::Hash(_), _))
+        ));
+        assert_eq!(route(&Method::GET, "/user/a/../b/x1.jpg", pull), Err(ApiError::NotFound));
+        assert_eq!(route(&Method::GET, "/other/avatar/3589782/w500.jpg", pull), Err(ApiError::NotFound));
+    }
+
     #[test]
     fn routes_the_grammar() {
-        assert!(matches!(route(&Method::POST, "/p"), Ok(Route::Upload(_))));
-        assert!(matches!(route(&Method::GET, &format!("/p/{HASH}/info.json")), Ok(Route::Info(..))));
-        assert!(matches!(route(&Method::HEAD, &format!("/p/{HASH}/x200-q30.jpg")), Ok(Route::Variant(..))));
+        assert!(matches!(route(&Method::POST, "/p", no_pull), Ok(Route::Upload(_))));
+        assert!(matches!(route(&Method::GET, &format!("/p/{HASH}/info.json"), no_pull), Ok(Route::Info(..))));
+        assert!(matches!(route(&Method::HEAD, &format!("/p/{HASH}/x200-q30.jpg"), no_pull), Ok(Route::Variant(..))));
     }
 
     #[test]
@@ -76,17 +103,20 @@ mod tests {
             "/p/6e00/72/682/e66287b662827da75b244a3/x200.jpg",
             &format!("/p/{HASH}/w0200.jpg"),
         ] {
-            assert_eq!(route(&Method::GET, path), Err(ApiError::NotFound), "{path}");
+            assert_eq!(route(&Method::GET, path, no_pull), Err(ApiError::NotFound), "{path}");
         }
     }
 
     #[test]
     fn bad_values_and_methods() {
-        assert!(matches!(route(&Method::GET, &format!("/p/{HASH}/x200-q0.jpg")), Err(ApiError::BadVariant(_))));
-        assert!(matches!(route(&Method::GET, &format!("/p/{HASH}/x200.bmp")), Err(ApiError::BadVariant(_))));
-        assert_eq!(route(&Method::GET, "/p"), Err(ApiError::MethodNotAllowed("POST")));
+        assert!(matches!(
+            route(&Method::GET, &format!("/p/{HASH}/x200-q0.jpg"), no_pull),
+            Err(ApiError::BadVariant(_))
+        ));
+        assert!(matches!(route(&Method::GET, &format!("/p/{HASH}/x200.bmp"), no_pull), Err(ApiError::BadVariant(_))));
+        assert_eq!(route(&Method::GET, "/p", no_pull), Err(ApiError::MethodNotAllowed("POST")));
         assert_eq!(
-            route(&Method::DELETE, &format!("/p/{HASH}/x200.jpg")),
+            route(&Method::DELETE, &format!("/p/{HASH}/x200.jpg"), no_pull),
             Err(ApiError::MethodNotAllowed("GET, HEAD"))
         );
     }

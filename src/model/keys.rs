@@ -2,32 +2,32 @@
 
 use std::fmt;
 
-use super::{ImageHash, Namespace, Variant};
+use super::{ImageId, Namespace, Variant};
 
 /// A key in the object store, relative to the store's root or prefix.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct ObjectKey(String);
 
 impl ObjectKey {
-    /// `{ns}/{partitioned-hash}/original`: the bytes as uploaded.
-    pub fn original(ns: &Namespace, hash: &ImageHash) -> Self {
-        Self::under(ns, hash, "original")
+    /// `{ns}/{id}/original`: the bytes as uploaded.
+    pub fn original(ns: &Namespace, id: &ImageId) -> Self {
+        Self::under(ns, id, "original")
     }
 
-    /// `{ns}/{partitioned-hash}/info.json`: the image's facts.
-    pub fn info(ns: &Namespace, hash: &ImageHash) -> Self {
-        Self::under(ns, hash, "info.json")
+    /// `{ns}/{id}/info.json`: the image's facts.
+    pub fn info(ns: &Namespace, id: &ImageId) -> Self {
+        Self::under(ns, id, "info.json")
     }
 
-    /// `{ns}/{partitioned-hash}/working` (tier 0) and `.../working-small` (tier 1): the working
+    /// `{ns}/{id}/working` (tier 0) and `.../working-small` (tier 1): the working
     /// copies made once at upload, largest first.
-    pub fn working(ns: &Namespace, hash: &ImageHash, tier: usize) -> Self {
-        Self::under(ns, hash, if tier == 0 { "working" } else { "working-small" })
+    pub fn working(ns: &Namespace, id: &ImageId, tier: usize) -> Self {
+        Self::under(ns, id, if tier == 0 { "working" } else { "working-small" })
     }
 
-    /// `{ns}/{partitioned-hash}/{variant}`: a rendered variant, named as in its URL.
-    pub fn variant(ns: &Namespace, hash: &ImageHash, variant: &Variant) -> Self {
-        Self::under(ns, hash, &variant.to_string())
+    /// `{ns}/{id}/{variant}`: a rendered variant, named as in its URL.
+    pub fn variant(ns: &Namespace, id: &ImageId, variant: &Variant) -> Self {
+        Self::under(ns, id, &variant.to_string())
     }
 
     /// `{ns}/`: the prefix under which every object of a namespace lives.
@@ -35,9 +35,17 @@ impl ObjectKey {
         Self(format!("{ns}/"))
     }
 
-    fn under(ns: &Namespace, hash: &ImageHash, leaf: &str) -> Self {
-        Self(format!("{ns}/{}/{leaf}", hash.partitioned()))
+    fn under(ns: &Namespace, id: &ImageId, leaf: &str) -> Self {
+        Self(format!("{ns}/{id}/{leaf}"))
     }
+
+    /// `{ns}/{id}/`: the prefix of every object of one image.
+    pub fn image_prefix(ns: &Namespace, id: &ImageId) -> Self {
+        Self(format!("{ns}/{id}/"))
+    }
+
+    /// The names an image's own objects have under its prefix (not variants).
+    pub const NON_VARIANT_LEAVES: [&'static str; 4] = ["original", "info.json", "working", "working-small"];
 
     /// The key as a string slice.
     pub fn as_str(&self) -> &str {
@@ -58,10 +66,12 @@ mod tests {
     #[test]
     fn layout_of_design_section_3() {
         let ns: Namespace = "p".parse().unwrap();
-        let h: ImageHash = "6e0072682e66287b662827da75b244a3".parse().unwrap();
+        let h: ImageId = ImageId::Hash("6e0072682e66287b662827da75b244a3".parse().unwrap());
         let v: Variant = "x200-q30.jpg".parse().unwrap();
         assert_eq!(ObjectKey::original(&ns, &h).as_str(), "p/6e0/072/682/e66287b662827da75b244a3/original");
         assert_eq!(ObjectKey::info(&ns, &h).as_str(), "p/6e0/072/682/e66287b662827da75b244a3/info.json");
         assert_eq!(ObjectKey::variant(&ns, &h, &v).as_str(), "p/6e0/072/682/e66287b662827da75b244a3/x200-q30.jpg");
+        let pulled = ImageId::Path("user/avatar/3589782".parse().unwrap());
+        assert_eq!(ObjectKey::original(&ns, &pulled).as_str(), "p/user/avatar/3589782/original");
     }
 }

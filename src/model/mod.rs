@@ -4,11 +4,13 @@
 //! other module handles raw path strings. This module depends on nothing else in the crate.
 
 mod hash;
+mod image_id;
 mod keys;
 mod namespace;
 mod variant;
 
 pub use hash::{HashError, ImageHash};
+pub use image_id::{ImageId, OriginPath, OriginPathError};
 pub use keys::ObjectKey;
 pub use namespace::{Namespace, NamespaceError};
 pub use variant::{Extension, Geometry, OutputFormat, Variant, VariantError};

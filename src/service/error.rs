@@ -1,6 +1,6 @@
 //! `ServiceError`: every way a service call fails, wrapping the adapters' own errors.
 
-use crate::model::Extension;
+use crate::model::{Extension, Variant};
 use crate::pipeline::RenderError;
 use crate::pool::PoolError;
 use crate::source::FetchError;
@@ -20,6 +20,15 @@ pub enum ServiceError {
     /// The extension is not whitelisted here.
     #[error("extension '{0}' is not allowed here")]
     ExtensionNotAllowed(Extension),
+    /// This namespace serves only some variants, not this one.
+    #[error("variant {0} is not allowed in this namespace")]
+    VariantNotAllowed(Variant),
+    /// An origin-pull namespace whose origin does not have the original.
+    #[error("image not found at its origin")]
+    OriginNotFound,
+    /// `?source=` on a namespace that does not allow replacing its origin.
+    #[error("this namespace does not allow ?source= to replace its origin")]
+    SourceOverrideNotAllowed,
     /// The asked size is above the maximums.
     #[error("requested size is too large: the maximum is {max_width}x{max_height}")]
     SizeNotAcceptable {

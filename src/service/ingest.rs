@@ -1,12 +1,16 @@
-//! Uploads: validate, store the original and its info, then render the asked outputs.
+//! Uploads: validate, store the original, its working copies and its info, then render the asked
+//! outputs. Also the downloads of source URLs, shared with origin pulls.
+
+use std::time::Instant;
 
 use bytes::Bytes;
 use futures_util::future::try_join_all;
 
 use super::{ImageInfo, ImageService, ServiceError};
 use crate::cache::CachedObject;
-use crate::model::{ImageHash, Namespace, ObjectKey, Variant};
-use crate::pipeline;
+use crate::model::{ImageHash, ImageId, Namespace, ObjectKey, Variant};
+use crate::pipeline::{self, ImageFacts, RenderError};
+use crate::source::FetchError;
 
 /// The result of an upload.
 #[derive(Clone, Debug)]
@@ -33,10 +37,9 @@ impl ImageService {
             self.check_variant(ns, variant)?;
         }
 
-        let (hashed, limits) = (bytes.clone(), self.limits);
-        let (hash, probed) =
-            self.pool.run(0, move || (ImageHash::of(&hashed), pipeline::probe(&hashed, &limits))).await?;
-        let info_key = ObjectKey::info(ns, &hash);
+        let (hash, probed) = self.hash_and_probe(bytes.clone()).await?;
+        let id = ImageId::Hash(hash);
+        let info_key = ObjectKey::info(ns, &id);
         let (info, created) = match self.originals.get_opt(&info_key).await? {
             Some(stored) => {
                 self.metrics.uploaded(false);
@@ -44,9 +47,14 @@ impl ImageService {
                     .map_err(|e| ServiceError::Internal(format!("stored {info_key} is not valid: {e}")))?;
                 (info, false)
             }
-            None => (self.store_new(ns, &hash, bytes, probed?).await?, true),
+            None => {
+                let info = self.store_original(ns, &id, &hash, bytes, probed?).await?;
+                self.metrics.uploaded(true);
+                (info, true)
+            }
         };
-        try_join_all(all_outputs.iter().map(|v| self.variant(ns, &hash, v))).await?;
+        try_join_all(all_outputs.iter().map(|v| self.variant(ns, &id, v, None))).await?;
+        let info = self.with_public_urls(ns, &id, info).await?;
         Ok(Ingested { info, created })
     }
 
@@ -57,36 +65,54 @@ impl ImageService {
         url: &str,
         outputs: &[Variant],
     ) -> Result<Ingested, ServiceError> {
-        let downloads = &self.metrics.downloads_in_progress;
-        downloads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let started = std::time::Instant::now();
-        let fetched = self.fetcher.fetch(url).await;
-        downloads.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        let bytes = fetched?;
-        self.metrics.original_downloaded(started.elapsed());
+        let bytes = self.download(url).await?;
         self.ingest(ns, bytes, outputs).await
     }
 
-    async fn store_new(
+    /// Downloads a source URL through the SSRF-safe fetcher, with its metrics.
+    pub(super) async fn download(&self, url: &str) -> Result<Bytes, FetchError> {
+        let downloads = &self.metrics.downloads_in_progress;
+        downloads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let started = Instant::now();
+        let fetched = self.fetcher.fetch(url).await;
+        downloads.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        if fetched.is_ok() {
+            self.metrics.original_downloaded(started.elapsed());
+        }
+        fetched
+    }
+
+    /// The md5 of `bytes` and what their header says, on the CPU pool.
+    pub(super) async fn hash_and_probe(
+        &self,
+        bytes: Bytes,
+    ) -> Result<(ImageHash, Result<ImageFacts, RenderError>), ServiceError> {
+        let limits = self.limits;
+        Ok(self.pool.run(0, move || (ImageHash::of(&bytes), pipeline::probe(&bytes, &limits))).await?)
+    }
+
+    /// Validates an original (a full decode), makes its working copies, and stores it: original
+    /// first, working copies next, info last, so that an info.json in storage always has the rest
+    /// beside it.
+    pub(super) async fn store_original(
         &self,
         ns: &Namespace,
+        id: &ImageId,
         hash: &ImageHash,
         bytes: Bytes,
-        facts: pipeline::ImageFacts,
+        facts: ImageFacts,
     ) -> Result<ImageInfo, ServiceError> {
         let limits = self.limits;
         let max_side = self.config.working_copy_max_side;
         let original = bytes.clone();
-        // One job validates the image (a full decode) and, where they are due, makes the working
-        // copies from that decode.
-        let (facts, working) = self
+        let working = self
             .pool
             .run(u64::from(facts.width) * u64::from(facts.height), move || {
                 let sizes = pipeline::working_copy_sizes(facts.width, facts.height, facts.format, max_side);
                 if sizes == [None, None] {
-                    pipeline::inspect(&original, &limits).map(|facts| (facts, Vec::new()))
+                    pipeline::inspect(&original, &limits).map(|_| Vec::new())
                 } else {
-                    pipeline::make_working_copies(&original, sizes, &limits).map(|copies| (facts, copies))
+                    pipeline::make_working_copies(&original, sizes, &limits)
                 }
             })
             .await??;
@@ -95,16 +121,15 @@ impl ImageService {
             width: facts.width,
             height: facts.height,
             content_type: facts.format.mime().to_owned(),
+            urls: None,
         };
         let info_json = Bytes::from(serde_json::to_vec(&info).expect("info serialises"));
-        // Info last: an info.json in storage always has its original (and working copies) beside it.
-        self.originals.put(&ObjectKey::original(ns, hash), bytes).await?;
+        self.originals.put(&ObjectKey::original(ns, id), bytes).await?;
         for (tier, copy) in working {
-            self.originals.put(&ObjectKey::working(ns, hash, tier), Bytes::from(copy.bytes)).await?;
+            self.originals.put(&ObjectKey::working(ns, id, tier), Bytes::from(copy.bytes)).await?;
         }
-        self.originals.put(&ObjectKey::info(ns, hash), info_json.clone()).await?;
-        self.cache.insert(ObjectKey::info(ns, hash), CachedObject::new(info_json)).await;
-        self.metrics.uploaded(true);
+        self.originals.put(&ObjectKey::info(ns, id), info_json.clone()).await?;
+        self.cache.insert(ObjectKey::info(ns, id), CachedObject::new(info_json)).await;
         Ok(info)
     }
 }

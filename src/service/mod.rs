@@ -6,8 +6,10 @@
 
 mod error;
 mod ingest;
+mod pull;
 mod variants;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -19,7 +21,7 @@ pub use ingest::Ingested;
 use crate::cache::ObjectCache;
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::model::{Namespace, Variant};
+use crate::model::{ImageId, Namespace, ObjectKey, Variant};
 use crate::pipeline::Limits;
 use crate::pool::CpuPool;
 use crate::source::{FetchSettings, Fetcher};
@@ -36,6 +38,9 @@ pub struct ImageInfo {
     pub height: u32,
     /// MIME type of the original.
     pub content_type: String,
+    /// With `remote_base_url`: the public URL of each stored variant, by name. Never stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub urls: Option<BTreeMap<String, String>>,
 }
 
 /// Everything a request needs, shared by all requests.
@@ -112,6 +117,9 @@ impl ImageService {
         if !whitelist.contains(&variant.ext) {
             return Err(ServiceError::ExtensionNotAllowed(variant.ext));
         }
+        if limits.and_then(|l| l.allowed_variants.as_ref()).is_some_and(|allowed| !allowed.contains(variant)) {
+            return Err(ServiceError::VariantNotAllowed(*variant));
+        }
         let max_w = limits.and_then(|l| l.maximum_width).unwrap_or(self.config.maximum_width);
         let max_h = limits.and_then(|l| l.maximum_height).unwrap_or(self.config.maximum_height);
         let (w, h) = variant.geometry.requested_size();
@@ -119,6 +127,34 @@ impl ImageService {
             return Err(ServiceError::SizeNotAcceptable { max_width: max_w, max_height: max_h });
         }
         Ok(())
+    }
+}
+
+impl ImageService {
+    /// Whether `ns` pulls its originals from an origin.
+    pub fn is_origin_pull(&self, ns: &Namespace) -> bool {
+        self.config.namespace(ns).is_some_and(|c| c.source_url.is_some())
+    }
+
+    /// With `remote_base_url`, adds the public URL of each variant stored for the image (one
+    /// listing of its prefix in the variant storage); without, the info as it is.
+    pub(crate) async fn with_public_urls(
+        &self,
+        ns: &Namespace,
+        id: &ImageId,
+        mut info: ImageInfo,
+    ) -> Result<ImageInfo, ServiceError> {
+        let Some(base) = &self.config.remote_base_url else { return Ok(info) };
+        let prefix = ObjectKey::image_prefix(ns, id);
+        let mut urls = BTreeMap::new();
+        for key in self.variants.list(&prefix).await? {
+            let Some(name) = key.strip_prefix(prefix.as_str()) else { continue };
+            if !name.contains('/') && !ObjectKey::NON_VARIANT_LEAVES.contains(&name) {
+                urls.insert(name.to_owned(), format!("{base}/{key}"));
+            }
+        }
+        info.urls = Some(urls);
+        Ok(info)
     }
 }
 

@@ -7,27 +7,29 @@ use bytes::Bytes;
 use super::{ImageInfo, ImageService, ServiceError};
 use crate::cache::{CachedObject, Lookup};
 use crate::metrics::Served;
-use crate::model::{ImageHash, Namespace, ObjectKey, Variant};
+use crate::model::{ImageId, Namespace, ObjectKey, Variant};
 use crate::pipeline::{self, RenderSpec, SourceFormat};
 use crate::store::StoreError;
 
 impl ImageService {
-    /// The encoded variant, from memory, storage, or rendered now and stored.
+    /// The encoded variant, from memory, storage, or rendered now and stored. In an origin-pull
+    /// namespace a missing original is fetched first (from `source_override` where allowed).
     pub async fn variant(
         &self,
         ns: &Namespace,
-        hash: &ImageHash,
+        id: &ImageId,
         variant: &Variant,
+        source_override: Option<&str>,
     ) -> Result<(CachedObject, Served), ServiceError> {
         self.check_variant(ns, variant)?;
-        let key = ObjectKey::variant(ns, hash, variant);
+        let key = ObjectKey::variant(ns, id, variant);
         let served = Mutex::new(Served::Memory);
         let load = async {
             if let Some(bytes) = self.variants.get_opt(&key).await? {
                 *served.lock().unwrap() = Served::Storage;
                 return Ok(CachedObject::new(bytes));
             }
-            let obj = self.render(ns, hash, variant).await?;
+            let obj = self.render(ns, id, variant, source_override).await?;
             if let Err(e) = self.variants.put(&key, obj.bytes.clone()).await {
                 // The image is still good to answer; the next miss renders it again.
                 tracing::warn!(key = %key, error = %e, "could not store a rendered variant");
@@ -40,7 +42,13 @@ impl ImageService {
     }
 
     /// Renders `variant` on the CPU pool, from the working copy where it suffices.
-    async fn render(&self, ns: &Namespace, hash: &ImageHash, variant: &Variant) -> Result<CachedObject, ServiceError> {
+    async fn render(
+        &self,
+        ns: &Namespace,
+        id: &ImageId,
+        variant: &Variant,
+        source_override: Option<&str>,
+    ) -> Result<CachedObject, ServiceError> {
         let format = variant.ext.format();
         let spec = RenderSpec {
             geometry: variant.geometry,
@@ -48,7 +56,7 @@ impl ImageService {
             quality: variant.quality.unwrap_or_else(|| self.config.default_quality.for_format(format)),
         };
         let limits = self.limits;
-        let (source, original_size, source_pixels) = self.render_source(ns, hash, variant).await?;
+        let (source, original_size, source_pixels) = self.render_source(ns, id, variant, source_override).await?;
         let rendered = self
             .pool
             .run(source_pixels, move || {
@@ -77,10 +85,11 @@ impl ImageService {
     async fn render_source(
         &self,
         ns: &Namespace,
-        hash: &ImageHash,
+        id: &ImageId,
         variant: &Variant,
+        source_override: Option<&str>,
     ) -> Result<(CachedObject, Option<(u32, u32)>, u64), ServiceError> {
-        let info = self.image_info(ns, hash).await?;
+        let info = self.image_info(ns, id, source_override).await?;
         let original_size = (info.width, info.height);
         let max_side = self.config.working_copy_max_side;
         let sizes = SourceFormat::from_mime(&info.content_type)
@@ -94,13 +103,13 @@ impl ImageService {
             if !pipeline::working_copy_suffices(original_size, size, variant.geometry) {
                 continue;
             }
-            match self.source(ObjectKey::working(ns, hash, tier)).await {
+            match self.source(ObjectKey::working(ns, id, tier)).await {
                 Ok(bytes) => return Ok((bytes, Some(original_size), pixels(size))),
                 Err(ServiceError::ImageNotFound) => {}
                 Err(e) => return Err(e),
             }
         }
-        Ok((self.source(ObjectKey::original(ns, hash)).await?, None, pixels(original_size)))
+        Ok((self.source(ObjectKey::original(ns, id)).await?, None, pixels(original_size)))
     }
 
     /// An original or working copy, through the source cache.
@@ -110,24 +119,56 @@ impl ImageService {
         Ok(obj)
     }
 
-    /// The parsed info of a stored original (not counted as a request's cache lookup).
-    pub async fn image_info(&self, ns: &Namespace, hash: &ImageHash) -> Result<ImageInfo, ServiceError> {
-        let (obj, _) = self.info_object(ns, hash).await?;
+    /// The parsed info of a stored original (not counted as a request's cache lookup); in an
+    /// origin-pull namespace, pulled from the origin if it is not stored yet.
+    pub async fn image_info(
+        &self,
+        ns: &Namespace,
+        id: &ImageId,
+        source_override: Option<&str>,
+    ) -> Result<ImageInfo, ServiceError> {
+        let (obj, _) = self.info_object(ns, id, source_override).await?;
         serde_json::from_slice(&obj.bytes)
-            .map_err(|e| ServiceError::Internal(format!("stored info.json of {hash} is not valid: {e}")))
+            .map_err(|e| ServiceError::Internal(format!("stored info.json of {id} is not valid: {e}")))
     }
 
-    /// The info JSON of a stored original.
-    pub async fn info(&self, ns: &Namespace, hash: &ImageHash) -> Result<(CachedObject, Served), ServiceError> {
-        let (obj, lookup) = self.info_object(ns, hash).await?;
-        Ok((obj, self.count(lookup, Served::Storage)))
+    /// The info JSON answered for an image, and whether it is immutable: it is, unless
+    /// `remote_base_url` makes it list the variants stored so far.
+    pub async fn info(
+        &self,
+        ns: &Namespace,
+        id: &ImageId,
+        source_override: Option<&str>,
+    ) -> Result<(CachedObject, Served, bool), ServiceError> {
+        let (obj, lookup) = self.info_object(ns, id, source_override).await?;
+        let served = self.count(lookup, Served::Storage);
+        if self.config.remote_base_url.is_none() {
+            return Ok((obj, served, true));
+        }
+        let info: ImageInfo = serde_json::from_slice(&obj.bytes)
+            .map_err(|e| ServiceError::Internal(format!("stored info.json of {id} is not valid: {e}")))?;
+        let info = self.with_public_urls(ns, id, info).await?;
+        let json = serde_json::to_vec(&info).expect("info serialises");
+        Ok((CachedObject::new(Bytes::from(json)), served, false))
     }
 
-    async fn info_object(&self, ns: &Namespace, hash: &ImageHash) -> Result<(CachedObject, Lookup), ServiceError> {
-        let key = ObjectKey::info(ns, hash);
+    /// The stored info.json through the memory cache; pulls the original first where that is due.
+    async fn info_object(
+        &self,
+        ns: &Namespace,
+        id: &ImageId,
+        source_override: Option<&str>,
+    ) -> Result<(CachedObject, Lookup), ServiceError> {
+        let key = ObjectKey::info(ns, id);
         let load = async {
-            let bytes = self.originals.get(&key).await.map_err(not_found_is_missing_image)?;
-            Ok::<_, ServiceError>(CachedObject::new(bytes))
+            match (self.originals.get(&key).await, id) {
+                (Ok(bytes), _) => Ok(CachedObject::new(bytes)),
+                (Err(StoreError::NotFound), ImageId::Path(path)) if self.is_origin_pull(ns) => {
+                    let info = self.pull(ns, path, source_override).await?;
+                    Ok(CachedObject::new(Bytes::from(serde_json::to_vec(&info).expect("info serialises"))))
+                }
+                (Err(e), _) => Err(not_found_is_missing_image(e)),
+            }
         };
         self.cache.get_or_load(key.clone(), load).await.map_err(|e| (*e).clone())
     }
