@@ -27,6 +27,9 @@ pub enum Command {
     /// Store originals and render variants into the configured storage, without a server;
     /// prints one info JSON a line.
     Process(ProcessArgs),
+    /// Render variants for every original stored in a namespace, in parallel on the render
+    /// pool, with a progress bar; safe to interrupt and resume (with --missing-only).
+    Regenerate(RegenerateArgs),
     /// Print the effective configuration, each key with the layer it came from.
     Config,
     /// Ask the status port of a running server for /health: exit 0 if it is serving, 1 if not
@@ -46,6 +49,20 @@ pub struct ProcessArgs {
     /// Variants to render, comma-separated (e.g. x300.jpg,x300.webp).
     #[arg(long, default_value = "")]
     pub outputs: String,
+}
+
+/// `image-server regenerate`.
+#[derive(Args, Debug)]
+pub struct RegenerateArgs {
+    /// Namespace whose originals to render.
+    #[arg(long, short = 'n')]
+    pub namespace: String,
+    /// Variants to render for each original, comma-separated (e.g. x300.jpg,x300.webp).
+    #[arg(long)]
+    pub outputs: String,
+    /// Skip variants already in storage (to resume an interrupted run).
+    #[arg(long)]
+    pub missing_only: bool,
 }
 
 /// Every configuration key as a flag (DESIGN.md §7). Values are parsed by the config layer, so

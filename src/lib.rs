@@ -5,7 +5,8 @@
 //! `cache`, `pool`, `pipeline`} -> `model`.
 //!
 //! - [`cli`]: clap flags for `serve`, `process`, `config`; no logic.
-//! - [`run`]: wiring of a parsed command line into a server or a batch job.
+//! - [`run`]: wiring of a parsed command line into a server (or a batch job).
+//! - [`batch`]: `process` and `regenerate`, without a server.
 //! - [`config`]: layered configuration (defaults < file < `IMG_*` < flags), validated once.
 //! - [`model`]: the typed URL model (hash, namespace, variant, object keys); parsed once at the edge.
 //! - [`http`]: the main port: router, uploads, variant/info answers, the error-to-status mapping.
@@ -19,6 +20,7 @@
 //! - [`pipeline`]: pure, synchronous render: sniff, header, scaled decode, resize, colour, orient, encode.
 //! - [`metrics`]: counters, histograms and statsd, read by the status port.
 
+pub mod batch;
 pub mod cache;
 pub mod cli;
 pub mod config;

@@ -1,17 +1,14 @@
 //! Wiring: turns a parsed command line into a running server or a batch job.
 
-use std::io::BufRead;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use bytes::Bytes;
 use tokio::net::TcpListener;
 
-use crate::cli::{Cli, Command, ProcessArgs};
+use crate::cli::{Cli, Command};
 use crate::config::Config;
-use crate::model::{Namespace, Variant};
 use crate::service::ImageService;
 use crate::status::StatusState;
 
@@ -25,7 +22,7 @@ pub struct Exit {
 }
 
 impl Exit {
-    fn new(code: u8, message: impl std::fmt::Display) -> Self {
+    pub(crate) fn new(code: u8, message: impl std::fmt::Display) -> Self {
         Exit { code, message: message.to_string() }
     }
 }
@@ -43,7 +40,8 @@ pub fn run(cli: Cli) -> Result<(), Exit> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| Exit::new(1, e))?;
     match command {
         Command::Serve => runtime.block_on(serve(config, &env)),
-        Command::Process(args) => runtime.block_on(process(config, args)),
+        Command::Process(args) => runtime.block_on(crate::batch::process(config, args)),
+        Command::Regenerate(args) => runtime.block_on(crate::batch::regenerate(config, args)),
         Command::Config => {
             println!("{:#}", config.effective());
             Ok(())
@@ -147,54 +145,4 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
-}
-
-async fn process(config: Arc<Config>, args: ProcessArgs) -> Result<(), Exit> {
-    let ns: Namespace = args.namespace.parse().map_err(|e| Exit::new(2, format!("--namespace: {e}")))?;
-    let outputs = args
-        .outputs
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|name| name.parse::<Variant>().map_err(|e| Exit::new(2, format!("--outputs: '{name}': {e}"))))
-        .collect::<Result<Vec<_>, _>>()?;
-    let service = ImageService::new(config).map_err(|e| Exit::new(1, e))?;
-    for v in &outputs {
-        service.check_variant(&ns, v).map_err(|e| Exit::new(2, format!("--outputs: '{v}': {e}")))?;
-    }
-    let mut inputs = Vec::new();
-    for input in args.inputs {
-        if input == "-" {
-            for line in std::io::stdin().lock().lines() {
-                let line = line.map_err(|e| Exit::new(1, format!("reading standard input: {e}")))?;
-                if !line.trim().is_empty() {
-                    inputs.push(line.trim().to_owned());
-                }
-            }
-        } else {
-            inputs.push(input);
-        }
-    }
-    let mut failures = 0;
-    for input in &inputs {
-        let result = if input.starts_with("http://") || input.starts_with("https://") {
-            service.ingest_source(&ns, input, &outputs).await.map_err(|e| e.to_string())
-        } else {
-            match tokio::fs::read(input).await {
-                Ok(bytes) => service.ingest(&ns, Bytes::from(bytes), &outputs).await.map_err(|e| e.to_string()),
-                Err(e) => Err(format!("cannot read: {e}")),
-            }
-        };
-        match result {
-            Ok(ingested) => println!("{}", serde_json::to_string(&ingested.info).expect("info serialises")),
-            Err(e) => {
-                failures += 1;
-                eprintln!("{input}: {e}");
-            }
-        }
-    }
-    if failures > 0 {
-        return Err(Exit::new(1, format!("{failures} of {} inputs failed", inputs.len())));
-    }
-    Ok(())
 }

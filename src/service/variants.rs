@@ -41,6 +41,36 @@ impl ImageService {
         Ok((obj, self.count(lookup, *served.lock().unwrap())))
     }
 
+    /// Renders `variant` and stores it, whether or not a copy exists (for `regenerate`).
+    pub async fn rerender(&self, ns: &Namespace, id: &ImageId, variant: &Variant) -> Result<(), ServiceError> {
+        self.check_variant(ns, variant)?;
+        let key = ObjectKey::variant(ns, id, variant);
+        let obj = self.render(ns, id, variant, None).await?;
+        self.variants.put(&key, obj.bytes.clone()).await?;
+        self.cache.insert(key, obj).await;
+        Ok(())
+    }
+
+    /// Whether a variant is in storage.
+    pub async fn variant_stored(&self, ns: &Namespace, id: &ImageId, variant: &Variant) -> Result<bool, ServiceError> {
+        Ok(self.variants.exists(&ObjectKey::variant(ns, id, variant)).await?)
+    }
+
+    /// Every image stored in a namespace: those whose info.json (written last) is in storage.
+    pub async fn list_images(&self, ns: &Namespace) -> Result<Vec<ImageId>, ServiceError> {
+        let prefix = ObjectKey::namespace_prefix(ns);
+        let mut ids: Vec<ImageId> = self
+            .originals
+            .list(&prefix)
+            .await?
+            .iter()
+            .filter_map(|key| key.strip_prefix(prefix.as_str())?.strip_suffix("/info.json"))
+            .filter_map(ImageId::parse)
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
     /// Renders `variant` on the CPU pool, from the working copy where it suffices.
     async fn render(
         &self,

@@ -16,5 +16,6 @@ mod restart;
 mod shutdown;
 mod source;
 mod statuses;
+mod store_conformance;
 mod upload;
 mod working_copy;

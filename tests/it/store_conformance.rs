@@ -1,0 +1,235 @@
+//! One storage conformance suite, run against `memory://`, `file://` and `s3://` (a real
+//! S3-compatible server): upload, idempotent re-upload, info, render and write-back, a restart,
+//! missing objects, a backend that is down, and no partial objects after failures.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use image::ImageFormat;
+
+use crate::support::server::{ServerOptions, files_under, image_path};
+use crate::support::s3 as s3_server;
+use crate::support::{Server, corpus};
+
+/// Where a test's server keeps its objects, and how the test looks inside.
+enum Backend {
+    Memory,
+    File,
+    S3(String),
+}
+
+impl Backend {
+    fn memory() -> Backend {
+        Backend::Memory
+    }
+
+    fn file() -> Backend {
+        Backend::File
+    }
+
+    fn s3() -> Backend {
+        Backend::S3(s3_server::prefix())
+    }
+
+    /// A server on this backend, its working directory `dir`. The memory cache is off, so every
+    /// lookup goes to storage.
+    fn server(&self, dir: &Path) -> ServerOptions {
+        let opts = Server::options().in_dir(dir).arg("--memory-cache-bytes 0");
+        match self {
+            Backend::Memory => opts.arg("--storage memory://"),
+            Backend::File => opts.arg("--storage file://./data"),
+            Backend::S3(prefix) => {
+                let opts = opts.arg(&format!("--storage s3://{}/{prefix}", s3_server::BUCKET));
+                s3_server::env().into_iter().fold(opts, |o, (k, v)| o.env(k, &v))
+            }
+        }
+    }
+
+    /// Every object key, or `None` where the objects cannot be seen from outside (memory).
+    fn keys(&self, dir: &Path) -> Option<Vec<String>> {
+        match self {
+            Backend::Memory => None,
+            // Files with '#' are object_store's staging files, not objects.
+            Backend::File => Some(files_under(&dir.join("data")).into_iter().filter(|f| !f.contains('#')).collect()),
+            Backend::S3(prefix) => Some(s3_server::keys(prefix)),
+        }
+    }
+
+    fn read(&self, dir: &Path, key: &str) -> Option<Vec<u8>> {
+        match self {
+            Backend::Memory => None,
+            Backend::File => std::fs::read(dir.join("data").join(key)).ok(),
+            Backend::S3(prefix) => s3_server::get(prefix, key),
+        }
+    }
+
+    fn survives_restarts(&self) -> bool {
+        !matches!(self, Backend::Memory)
+    }
+}
+
+fn leaves(keys: &[String]) -> Vec<String> {
+    let mut leaves: Vec<String> = keys.iter().map(|k| k.rsplit('/').next().unwrap().to_owned()).collect();
+    leaves.sort();
+    leaves
+}
+
+fn upload_reupload_info_render_and_write_back(b: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = b.server(dir.path()).start();
+    let bytes = corpus::read("jpeg/photo_0.24mp_owl_baseline.jpg");
+    let first = server.post("/p", bytes.clone());
+    assert_eq!(first.status, 201);
+    let path = image_path("p", first.json()["hash"].as_str().unwrap());
+    if let Some(keys) = b.keys(dir.path()) {
+        assert_eq!(leaves(&keys), vec!["info.json", "original"]);
+        assert_eq!(b.read(dir.path(), &keys[1]).unwrap(), bytes, "the original is stored as uploaded");
+    }
+    let again = server.post("/p", bytes);
+    assert_eq!((again.status, again.json()), (200, first.json()));
+    assert_eq!(server.status()["uploads"], 1);
+
+    assert_eq!(server.get(&format!("{path}/info.json")).json(), first.json());
+    let variant = server.get(&format!("{path}/x64.webp"));
+    assert_eq!(variant.status, 200);
+    if let Some(keys) = b.keys(dir.path()) {
+        let key = keys.iter().find(|k| k.ends_with("/x64.webp")).expect("the variant is written back");
+        assert_eq!(b.read(dir.path(), key).unwrap(), variant.body);
+    }
+    // With the memory cache off, the second answer proves the write-back on every backend.
+    assert_eq!(server.get(&format!("{path}/x64.webp")).body, variant.body);
+    let status = server.status();
+    assert_eq!((status["renders"].as_u64(), status["cache"]["storage_hits"].as_u64()), (Some(1), Some(2)));
+}
+
+fn a_restart_reads_what_was_stored(b: Backend) {
+    if !b.survives_restarts() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let first = b.server(dir.path()).start();
+    let path = first.upload("p", corpus::read("png/palette_photo_290x442.png"));
+    let before = first.get(&format!("{path}/x50.png")).body;
+    assert!(first.terminate().success());
+    let second = b.server(dir.path()).start();
+    assert_eq!(second.get(&format!("{path}/x50.png")).body, before);
+    assert_eq!(second.get(&format!("{path}/info.json")).status, 200);
+    assert_eq!(second.status()["renders"], 0);
+}
+
+fn missing_objects_are_404(b: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = b.server(dir.path()).start();
+    let unknown = image_path("p", "6e0072682e66287b662827da75b244a3");
+    for leaf in ["x10.jpg", "info.json"] {
+        let r = server.get(&format!("{unknown}/{leaf}"));
+        assert_eq!(r.status, 404, "{leaf}: {:?}", server.logs());
+        assert_eq!(r.error(), "image not found");
+    }
+}
+
+fn a_backend_that_is_down_is_503(b: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = match &b {
+        // Nothing can take memory away from under the process.
+        Backend::Memory => return,
+        // The storage directory is replaced by a file once the server runs.
+        Backend::File => {
+            let server = b.server(dir.path()).start();
+            std::fs::remove_dir_all(dir.path().join("data")).unwrap();
+            std::fs::write(dir.path().join("data"), b"not a directory").unwrap();
+            server
+        }
+        // The same bucket through an endpoint where nothing listens.
+        Backend::S3(prefix) => Server::options()
+            .in_dir(dir.path())
+            .arg(&format!("--storage s3://{}/{prefix}", s3_server::BUCKET))
+            .env("AWS_ENDPOINT", "http://127.0.0.1:9")
+            .env("AWS_ALLOW_HTTP", "true")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .start(),
+    };
+    for reply in [
+        server.get(&format!("{}/x10.jpg", image_path("p", "6e0072682e66287b662827da75b244a3"))),
+        server.post("/p", corpus::read("jpeg/ijg_testorig.jpg")),
+    ] {
+        assert_eq!(reply.status, 503, "{}", String::from_utf8_lossy(&reply.body));
+        assert_eq!(reply.error(), "storage is unavailable; retry shortly");
+        assert!(reply.header("retry-after").is_some());
+    }
+}
+
+/// A 20000x100 PNG: small to upload and decode, too wide for WebP (16383 at most).
+fn too_wide_for_webp() -> Vec<u8> {
+    let img = image::RgbImage::from_fn(20_000, 100, |x, y| image::Rgb([(x % 256) as u8, (y * 2) as u8, 128]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+fn a_failed_render_stores_nothing(b: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = b.server(dir.path()).start();
+    let path = server.upload("p", too_wide_for_webp());
+    let before = b.keys(dir.path());
+    let failed = server.get(&format!("{path}/full.webp"));
+    assert_eq!(failed.status, 500, "{}", String::from_utf8_lossy(&failed.body));
+    assert_eq!(b.keys(dir.path()), before, "no object for the failed render");
+    assert_eq!(server.status()["render_failures"], 1);
+    assert_eq!(server.get(&format!("{path}/w500.jpg")).status, 200, "the server renders on");
+}
+
+fn a_killed_process_leaves_only_whole_objects(b: Backend) {
+    if !b.survives_restarts() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = b.server(dir.path()).arg("--workers 2").start();
+    let path = server.upload("p", corpus::read("png/large_rgb_3840x2160_cascade.png"));
+    // Large renders and their writes in flight; SIGKILL once the first has been written.
+    let renders: Vec<_> = ["full.png", "full-q100.webp", "full-q99.jpg", "full-q98.jpg", "3000x2000.png"]
+        .into_iter()
+        .map(|v| {
+            let url = server.url(&format!("{path}/{v}"));
+            std::thread::spawn(move || crate::support::server::client().get(url).send().map(|r| r.status()))
+        })
+        .collect();
+    let is_variant = |k: &String| !["original", "info.json", "working", "working-small"].iter().any(|l| k.ends_with(l));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !b.keys(dir.path()).unwrap().iter().any(is_variant) {
+        assert!(Instant::now() < deadline, "no render was stored");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let _ = std::process::Command::new("kill").arg("-KILL").arg(server.pid().to_string()).status();
+    for r in renders {
+        let _ = r.join();
+    }
+    let keys = b.keys(dir.path()).unwrap();
+    for key in keys.iter().filter(|k| is_variant(k)) {
+        let bytes = b.read(dir.path(), key).unwrap();
+        let format = image::guess_format(&bytes).unwrap_or_else(|_| panic!("{key} is not an image"));
+        image::load_from_memory_with_format(&bytes, format).unwrap_or_else(|e| panic!("{key} is cut short: {e}"));
+    }
+    // A restart serves what is there and renders the rest.
+    let again = b.server(dir.path()).start();
+    assert_eq!(again.get(&format!("{path}/3000x2000.png")).status, 200);
+}
+
+macro_rules! conformance {
+    ($($backend:ident),*) => {$(
+        mod $backend {
+            use super::*;
+            #[test] fn upload_reupload_info_render_and_write_back() { super::upload_reupload_info_render_and_write_back(Backend::$backend()) }
+            #[test] fn a_restart_reads_what_was_stored() { super::a_restart_reads_what_was_stored(Backend::$backend()) }
+            #[test] fn missing_objects_are_404() { super::missing_objects_are_404(Backend::$backend()) }
+            #[test] fn a_backend_that_is_down_is_503() { super::a_backend_that_is_down_is_503(Backend::$backend()) }
+            #[test] fn a_failed_render_stores_nothing() { super::a_failed_render_stores_nothing(Backend::$backend()) }
+            #[test] fn a_killed_process_leaves_only_whole_objects() { super::a_killed_process_leaves_only_whole_objects(Backend::$backend()) }
+        }
+    )*};
+}
+
+conformance!(memory, file, s3);
+
