@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use image::ImageFormat;
 
-use crate::support::server::{ServerOptions, files_under, image_path};
 use crate::support::s3 as s3_server;
+use crate::support::server::{ServerOptions, files_under, image_path};
 use crate::support::{Server, corpus};
 
 /// Where a test's server keeps its objects, and how the test looks inside.
@@ -232,4 +232,3 @@ macro_rules! conformance {
 }
 
 conformance!(memory, file, s3);
-

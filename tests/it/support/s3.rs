@@ -44,9 +44,9 @@ fn start_moto() -> String {
             std::thread::park();
         }
     });
-    rx.recv()
-        .unwrap()
-        .unwrap_or_else(|e| panic!("moto_server, the S3 server of the tests ({e}): pip install 'moto[server]' (.ci/run does)"));
+    rx.recv().unwrap().unwrap_or_else(|e| {
+        panic!("moto_server, the S3 server of the tests ({e}): pip install 'moto[server]' (.ci/run does)")
+    });
     let endpoint = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {

@@ -234,6 +234,16 @@ impl Server {
         serde_json::from_slice(&r.bytes().unwrap()).unwrap()
     }
 
+    /// GET of a path sent byte for byte (HTTP clients normalise `..` away), returning the status.
+    pub fn raw_get_status(&self, path: &str) -> u16 {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(self.base.trim_start_matches("http://")).unwrap();
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        answer.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+    }
+
     /// GET on the status port.
     pub fn status_get(&self, path: &str) -> Reply {
         Self::read(self.client.get(format!("{}{path}", self.status_base)).send().unwrap())

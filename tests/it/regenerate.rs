@@ -1,0 +1,116 @@
+//! `image-server regenerate`: renders variants for every stored original of a namespace, with a
+//! progress bar; `--missing-only` resumes an interrupted run.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use crate::support::corpus;
+use crate::support::server::files_under;
+
+fn image_server(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_image-server"));
+    cmd.current_dir(dir).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd
+}
+
+/// Fifty distinct, valid originals from the corpus, stored with `process`.
+fn gallery(dir: &Path) {
+    let files: Vec<_> = corpus::manifest()
+        .into_iter()
+        .filter(|e| !e.file.starts_with("malformed/") && !e.file.starts_with("pngsuite/x"))
+        .filter(|e| e.format != "avif" && e.format != "heic")
+        .take(50)
+        .map(|e| corpus::dir().join(e.file))
+        .collect();
+    assert_eq!(files.len(), 50);
+    let out = image_server(dir).args(["process", "--namespace", "gallery"]).args(&files).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 50);
+}
+
+fn variants(dir: &Path) -> Vec<String> {
+    files_under(&dir.join("data")).into_iter().filter(|f| f.ends_with("/x40.jpg") || f.ends_with("/w30.webp")).collect()
+}
+
+fn summary(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn regenerate_renders_a_namespace_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    gallery(dir.path());
+    let regenerate = |extra: &[&str]| {
+        image_server(dir.path())
+            .args(["regenerate", "--namespace", "gallery", "--outputs", "x40.jpg,w30.webp"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = regenerate(&[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        summary(&out).contains("50 images, 100 variants rendered, 0 already stored, 0 failed"),
+        "{}",
+        summary(&out)
+    );
+    let stored = variants(dir.path());
+    assert_eq!(stored.len(), 100);
+
+    for key in stored.iter().take(7) {
+        std::fs::remove_file(dir.path().join("data").join(key)).unwrap();
+    }
+    let out = regenerate(&["--missing-only"]);
+    assert!(summary(&out).contains("7 variants rendered, 93 already stored"), "{}", summary(&out));
+    assert_eq!(variants(dir.path()).len(), 100);
+
+    let out = regenerate(&[]);
+    assert!(
+        summary(&out).contains("100 variants rendered, 0 already stored"),
+        "without --missing-only everything is rendered again"
+    );
+}
+
+#[test]
+fn an_interrupted_run_resumes_with_missing_only() {
+    let dir = tempfile::tempdir().unwrap();
+    gallery(dir.path());
+    let mut child = image_server(dir.path())
+        .args(["regenerate", "--namespace", "gallery", "--outputs", "x40.jpg,w30.webp", "--workers", "1"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while variants(dir.path()).len() < 10 {
+        assert!(Instant::now() < deadline, "regenerate made no progress");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = Command::new("kill").arg("-INT").arg(child.id().to_string()).status();
+    let _ = child.wait();
+    let done = variants(dir.path()).len();
+    assert!((10..100).contains(&done), "interrupted part-way ({done} of 100)");
+    for key in variants(dir.path()) {
+        let bytes = std::fs::read(dir.path().join("data").join(&key)).unwrap();
+        image::load_from_memory(&bytes).unwrap_or_else(|e| panic!("{key} is not whole: {e}"));
+    }
+    let out = image_server(dir.path())
+        .args(["regenerate", "--namespace", "gallery", "--outputs", "x40.jpg,w30.webp", "--missing-only"])
+        .output()
+        .unwrap();
+    let expected = format!("{} variants rendered, {done} already stored", 100 - done);
+    assert!(summary(&out).contains(&expected), "{} (expected {expected})", summary(&out));
+}
+
+#[test]
+fn the_progress_bar_shows_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    gallery(dir.path());
+    // `script` runs the command on a pseudo-terminal, where indicatif draws.
+    let cmd = format!("{} regenerate --namespace gallery --outputs x40.jpg", env!("CARGO_BIN_EXE_image-server"));
+    let out = Command::new("script").current_dir(dir.path()).args(["-qec", &cmd, "/dev/null"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("/50 variants"), "no progress bar in:\n{text}");
+    assert!(text.contains('█'), "no bar drawn in:\n{text}");
+}
