@@ -1,15 +1,7 @@
 //! The command line: `process`, configuration errors, `config`, `--help`.
 
-use std::process::Command;
-
 use crate::support::corpus;
-use crate::support::server::files_under;
-
-fn image_server(dir: &std::path::Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_image-server"));
-    cmd.current_dir(dir).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
-    cmd
-}
+use crate::support::server::{cli_in as image_server, files_under};
 
 #[test]
 fn process_stores_originals_and_renders_outputs() {

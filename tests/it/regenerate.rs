@@ -6,13 +6,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use crate::support::corpus;
-use crate::support::server::files_under;
-
-fn image_server(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_image-server"));
-    cmd.current_dir(dir).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
-    cmd
-}
+use crate::support::server::{cli_in as image_server, files_under};
 
 /// Fifty distinct, valid originals from the corpus, stored with `process`.
 fn gallery(dir: &Path) {
@@ -108,7 +102,15 @@ fn the_progress_bar_shows_on_a_terminal() {
     gallery(dir.path());
     // `script` runs the command on a pseudo-terminal, where indicatif draws.
     let cmd = format!("{} regenerate --namespace gallery --outputs x40.jpg", env!("CARGO_BIN_EXE_image-server"));
-    let out = Command::new("script").current_dir(dir.path()).args(["-qec", &cmd, "/dev/null"]).output().unwrap();
+    let out = Command::new("script")
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        // indicatif hides its bar on a terminal without TERM or with TERM=dumb, as CI may have.
+        .env("TERM", "xterm")
+        .args(["-qec", &cmd, "/dev/null"])
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("/50 variants"), "no progress bar in:\n{text}");

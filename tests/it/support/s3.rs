@@ -1,4 +1,4 @@
-//! A real S3-compatible server for the tests: the one `.ci/run` starts (`IMG_TEST_S3_ENDPOINT`),
+//! A real S3-compatible server for the tests: the one `.ci/run` starts (`TEST_S3_ENDPOINT`),
 //! or else moto's server (`pip install 'moto[server]'`) started here on a free loopback port and
 //! stopped with the test process. Every test works under a prefix of its own in one bucket.
 
@@ -13,7 +13,7 @@ pub const BUCKET: &str = "image-server-test";
 pub fn endpoint() -> &'static str {
     static ENDPOINT: OnceLock<String> = OnceLock::new();
     ENDPOINT.get_or_init(|| {
-        let endpoint = std::env::var("IMG_TEST_S3_ENDPOINT").unwrap_or_else(|_| start_moto());
+        let endpoint = std::env::var("TEST_S3_ENDPOINT").unwrap_or_else(|_| start_moto());
         let client = crate::support::server::client();
         // Idempotent: an existing bucket is fine.
         let r = client.put(format!("{endpoint}/{BUCKET}")).send().expect("the S3 test server answers");

@@ -12,6 +12,14 @@ use reqwest::blocking::Client;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 
+/// The binary as a command-line tool in `dir`, with nothing of the test process's environment
+/// but `PATH`: an `IMG_*` variable of the caller would otherwise become configuration.
+pub fn cli_in(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_image-server"));
+    cmd.current_dir(dir).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd
+}
+
 /// An HTTP answer, read whole.
 #[derive(Debug)]
 pub struct Reply {
