@@ -50,6 +50,10 @@ fn decoding(c: &mut Criterion) {
     g.bench_function("libjpeg-turbo scaled 1/4 (w200 path)", |b| {
         b.iter(|| decode(black_box(&medium), &header, 0.21).unwrap())
     });
+    // What Pillow's draft() picks for w200: the smallest scale not below the target, 240x150.
+    g.bench_function("libjpeg-turbo scaled 1/8 (Pillow draft's choice for w200)", |b| {
+        b.iter(|| decode(black_box(&medium), &header, 0.1).unwrap())
+    });
     g.bench_function("image-rs (zune-jpeg) full", |b| b.iter(|| image::load_from_memory(black_box(&medium)).unwrap()));
     g.finish();
 

@@ -29,11 +29,11 @@ BIN=$REPO/target/release/image-server
 export OUT=$WORK/results/run-$STAMP.tsv
 mkdir -p "$WORK/results" "$WORK/run/ours"
 
-# start_ours NAME PORT [FLAGS...]: a server on fresh storage; sets PID_<NAME>.
+# start_ours NAME PORT [FLAGS...]: a server on new, empty storage (a new directory every call, so no
+# run reads what an earlier one stored); sets PID_<NAME>.
 start_ours() {
   local name=$1 port=$2; shift 2
-  local dir="$WORK/run/ours/$name-$STAMP"
-  mkdir -p "$dir"
+  local dir; dir=$(mktemp -d "$WORK/run/ours/$name-$STAMP-XXXX")
   (cd "$dir" && exec "$BIN" serve --port "$port" --status-port $((port + 1)) "$@") > "$dir/server.log" 2>&1 &
   local pid=$!
   for _ in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:$((port + 1))/health" && break; sleep 0.1; done
@@ -61,7 +61,7 @@ cold_run() { # LABEL FILE [FLAGS...]
     local path; path=$(upload 8890 "$file")
     WARMUP=0 CONNS=$c "$WORK/load.sh" "$label" http://127.0.0.1:8890 "$path/w{W}-q{Q}.jpg" "$PID_cold"
     curl -fs http://127.0.0.1:8891/status |
-      python3 -c "import json,sys; s=json.load(sys.stdin); print(f'$label c=$c: {s[\"renders\"]} renders for {s[\"requests\"][\"2xx\"] - 1} variant answers')" |
+      python3 -c "import json,sys; s=json.load(sys.stdin); n=s[\"requests\"][\"2xx\"] - 1; r=s[\"renders\"]; print(f'$label c=$c: {r} renders for {n} variant answers' + ('' if r >= n else ' -- NOT A COLD RUN'))" |
       tee -a "$WORK/results/renders-$STAMP.txt"
     kill "$PID_cold"; wait "$PID_cold" 2>/dev/null || true
   done
