@@ -7,6 +7,7 @@ mod support;
 mod cli;
 mod colour;
 mod concurrency;
+mod fast_path;
 mod hostile;
 mod namespaces;
 mod nodes;
