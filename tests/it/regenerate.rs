@@ -23,8 +23,14 @@ fn gallery(dir: &Path) {
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 50);
 }
 
+/// The stored variants named in `outputs` (a comma-separated list, as `--outputs` takes it).
+fn variants_of(dir: &Path, outputs: &str) -> Vec<String> {
+    let names: Vec<String> = outputs.split(',').map(|name| format!("/{name}")).collect();
+    files_under(&dir.join("data")).into_iter().filter(|f| names.iter().any(|n| f.ends_with(n.as_str()))).collect()
+}
+
 fn variants(dir: &Path) -> Vec<String> {
-    files_under(&dir.join("data")).into_iter().filter(|f| f.ends_with("/x40.jpg") || f.ends_with("/w30.webp")).collect()
+    variants_of(dir, "x40.jpg,w30.webp")
 }
 
 fn summary(out: &Output) -> String {
@@ -68,31 +74,34 @@ fn regenerate_renders_a_namespace_and_resumes() {
 
 #[test]
 fn an_interrupted_run_resumes_with_missing_only() {
+    // Enough work (200 renders on one worker, two of them 640 px PNGs, some seconds) that the
+    // interrupt, sent once 10 are stored, always lands part-way.
+    const OUTPUTS: &str = "x40.jpg,w30.webp,w640.png,w480.webp";
     let dir = tempfile::tempdir().unwrap();
     gallery(dir.path());
     let mut child = image_server(dir.path())
-        .args(["regenerate", "--namespace", "gallery", "--outputs", "x40.jpg,w30.webp", "--workers", "1"])
+        .args(["regenerate", "--namespace", "gallery", "--outputs", OUTPUTS, "--workers", "1"])
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while variants(dir.path()).len() < 10 {
+    while variants_of(dir.path(), OUTPUTS).len() < 10 {
         assert!(Instant::now() < deadline, "regenerate made no progress");
         std::thread::sleep(Duration::from_millis(5));
     }
     let _ = Command::new("kill").arg("-INT").arg(child.id().to_string()).status();
     let _ = child.wait();
-    let done = variants(dir.path()).len();
-    assert!((10..100).contains(&done), "interrupted part-way ({done} of 100)");
-    for key in variants(dir.path()) {
+    let done = variants_of(dir.path(), OUTPUTS).len();
+    assert!((10..200).contains(&done), "interrupted part-way ({done} of 200)");
+    for key in variants_of(dir.path(), OUTPUTS) {
         let bytes = std::fs::read(dir.path().join("data").join(&key)).unwrap();
         image::load_from_memory(&bytes).unwrap_or_else(|e| panic!("{key} is not whole: {e}"));
     }
     let out = image_server(dir.path())
-        .args(["regenerate", "--namespace", "gallery", "--outputs", "x40.jpg,w30.webp", "--missing-only"])
+        .args(["regenerate", "--namespace", "gallery", "--outputs", OUTPUTS, "--missing-only"])
         .output()
         .unwrap();
-    let expected = format!("{} variants rendered, {done} already stored", 100 - done);
+    let expected = format!("{} variants rendered, {done} already stored", 200 - done);
     assert!(summary(&out).contains(&expected), "{} (expected {expected})", summary(&out));
 }
 
