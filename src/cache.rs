@@ -1,4 +1,5 @@
-//! The in-memory cache of encoded objects (variants and info JSON), bounded by bytes.
+//! The in-memory caches, bounded by bytes: encoded answers (variants and info JSON, with their
+//! ETags) and the sources renders read (originals and working copies, bytes only).
 //!
 //! Concurrent lookups of one key join a single load: the first caller's loader runs (storage,
 //! then render), the others wait for its result.
@@ -28,6 +29,25 @@ impl CachedObject {
     }
 }
 
+/// What a cache holds: a value that knows how many bytes it keeps alive.
+pub trait Weighed: Clone + Send + Sync + 'static {
+    /// Bytes held.
+    fn weight(&self) -> usize;
+}
+
+impl Weighed for CachedObject {
+    fn weight(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+/// Sources are read by renders only, so they go without an ETag (no md5 of a whole original).
+impl Weighed for Bytes {
+    fn weight(&self) -> usize {
+        self.len()
+    }
+}
+
 /// Whether a lookup was answered from memory or loaded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lookup {
@@ -37,34 +57,34 @@ pub enum Lookup {
     Loaded,
 }
 
-/// The byte-bounded cache.
+/// A byte-bounded cache of `V` by object key.
 #[derive(Clone)]
-pub struct ObjectCache {
-    inner: Cache<ObjectKey, CachedObject>,
+pub struct ObjectCache<V: Weighed = CachedObject> {
+    inner: Cache<ObjectKey, V>,
 }
 
-impl std::fmt::Debug for ObjectCache {
+impl<V: Weighed> std::fmt::Debug for ObjectCache<V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ObjectCache").field("entries", &self.inner.entry_count()).finish()
     }
 }
 
-impl ObjectCache {
+impl<V: Weighed> ObjectCache<V> {
     /// A cache holding at most `max_bytes` of objects.
     pub fn new(max_bytes: u64) -> Self {
         let inner = Cache::builder()
             .max_capacity(max_bytes)
-            .weigher(|key: &ObjectKey, obj: &CachedObject| {
-                u32::try_from(obj.bytes.len() + key.as_str().len() + 64).unwrap_or(u32::MAX)
+            .weigher(|key: &ObjectKey, value: &V| {
+                u32::try_from(value.weight() + key.as_str().len() + 64).unwrap_or(u32::MAX)
             })
             .build();
         ObjectCache { inner }
     }
 
     /// The cached object, or the result of `load` (run once however many callers wait).
-    pub async fn get_or_load<E, F>(&self, key: ObjectKey, load: F) -> Result<(CachedObject, Lookup), Arc<E>>
+    pub async fn get_or_load<E, F>(&self, key: ObjectKey, load: F) -> Result<(V, Lookup), Arc<E>>
     where
-        F: Future<Output = Result<CachedObject, E>>,
+        F: Future<Output = Result<V, E>>,
         E: Send + Sync + 'static,
     {
         let entry = self.inner.entry(key).or_try_insert_with(load).await?;
@@ -73,7 +93,7 @@ impl ObjectCache {
     }
 
     /// Puts an object in the cache.
-    pub async fn insert(&self, key: ObjectKey, obj: CachedObject) {
+    pub async fn insert(&self, key: ObjectKey, obj: V) {
         self.inner.insert(key, obj).await;
     }
 

@@ -367,86 +367,75 @@ impl Metrics {
     /// `/metrics` in the Prometheus text exposition format (version 0.0.4).
     pub fn prometheus(&self, g: Gauges) -> String {
         let mut out = String::new();
-        let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, f64)]| {
+        let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, f64)]| {
             let _ = writeln!(out, "# HELP image_server_{name} {help}\n# TYPE image_server_{name} {kind}");
             for (labels, value) in samples {
                 let _ = writeln!(out, "image_server_{name}{labels} {value}");
             }
         };
-        let one = |v: u64| [("", v as f64)];
-        metric(
-            "info",
-            "gauge",
-            "Build information.",
-            &[(&format!("{{version=\"{}\"}}", env!("CARGO_PKG_VERSION")), 1.0)],
-        );
+        let one = |v: u64| [(String::new(), v as f64)];
+        let info = [(format!("{{version=\"{}\"}}", env!("CARGO_PKG_VERSION")), 1.0)];
+        metric("info", "gauge", "Build information.", &info);
         metric("uptime_seconds", "gauge", "Seconds since the process started.", &one(g.uptime_seconds));
         let classes: Vec<(String, f64)> =
             self.requests_by_class().iter().map(|(c, v)| (format!("{{class=\"{c}\"}}"), *v as f64)).collect();
-        let classes: Vec<(&str, f64)> = classes.iter().map(|(l, v)| (l.as_str(), *v)).collect();
         metric("requests_total", "counter", "Requests answered, by status class.", &classes);
         let formats: Vec<(String, f64)> = OutputFormat::ALL
             .iter()
             .map(|f| (format!("{{format=\"{}\"}}", f.name()), read(&self.renders_by_format[format_index(*f)]) as f64))
             .collect();
-        let formats: Vec<(&str, f64)> = formats.iter().map(|(l, v)| (l.as_str(), *v)).collect();
         metric("renders_total", "counter", "Variants rendered and stored, by output format.", &formats);
-        metric("render_failures_total", "counter", "Renders that failed.", &one(read(&self.render_failures)));
-        metric("renders_in_progress", "gauge", "Renders running now.", &one(g.renders_in_progress as u64));
-        metric("render_queue_depth", "gauge", "Renders waiting for a worker.", &one(g.render_queue_depth as u64));
-        metric("render_workers", "gauge", "Render threads.", &one(g.render_workers as u64));
-        metric("uploads_total", "counter", "New originals stored.", &one(read(&self.uploads)));
-        metric(
-            "duplicate_uploads_total",
-            "counter",
-            "Uploads of bytes stored already.",
-            &one(read(&self.duplicate_uploads)),
-        );
-        metric(
-            "originals_downloaded_total",
-            "counter",
-            "Originals fetched from source URLs.",
-            &one(read(&self.originals_downloaded)),
-        );
-        metric(
-            "originals_unavailable_total",
-            "counter",
-            "Originals missing, or whose source answered an error.",
-            &one(read(&self.originals_unavailable)),
-        );
-        metric(
-            "source_downloads_in_progress",
-            "gauge",
-            "Source downloads running now.",
-            &one(read(&self.downloads_in_progress)),
-        );
-        metric(
-            "image_requests_failed_total",
-            "counter",
-            "Requests for images that failed.",
-            &one(read(&self.image_requests_failed)),
-        );
-        metric(
-            "overloaded_total",
-            "counter",
-            "Requests refused because the render queue was full.",
-            &one(read(&self.overloaded)),
-        );
-        metric("cache_entries", "gauge", "Objects in the memory cache.", &one(g.cache_entries));
-        metric("cache_bytes", "gauge", "Bytes in the memory cache.", &one(g.cache_bytes));
-        metric(
-            "cache_lookups_total",
-            "counter",
-            "Cache lookups by outcome.",
-            &[
-                ("{outcome=\"memory_hit\"}", read(&self.memory_hits) as f64),
-                ("{outcome=\"storage_hit\"}", read(&self.storage_hits) as f64),
-                (
-                    "{outcome=\"miss\"}",
-                    (read(&self.memory_misses) - read(&self.storage_hits).min(read(&self.memory_misses))) as f64,
-                ),
-            ],
-        );
+        let single: [(&str, &str, &str, u64); 13] = [
+            ("render_failures_total", "counter", "Renders that failed.", read(&self.render_failures)),
+            ("renders_in_progress", "gauge", "Renders running now.", g.renders_in_progress as u64),
+            ("render_queue_depth", "gauge", "Renders waiting for a worker.", g.render_queue_depth as u64),
+            ("render_workers", "gauge", "Render threads.", g.render_workers as u64),
+            ("uploads_total", "counter", "New originals stored.", read(&self.uploads)),
+            ("duplicate_uploads_total", "counter", "Uploads of bytes stored already.", read(&self.duplicate_uploads)),
+            (
+                "originals_downloaded_total",
+                "counter",
+                "Originals fetched from source URLs.",
+                read(&self.originals_downloaded),
+            ),
+            (
+                "originals_unavailable_total",
+                "counter",
+                "Originals missing, or whose source answered an error.",
+                read(&self.originals_unavailable),
+            ),
+            (
+                "source_downloads_in_progress",
+                "gauge",
+                "Source downloads running now.",
+                read(&self.downloads_in_progress),
+            ),
+            (
+                "image_requests_failed_total",
+                "counter",
+                "Requests for images that failed.",
+                read(&self.image_requests_failed),
+            ),
+            (
+                "overloaded_total",
+                "counter",
+                "Requests refused because the render queue was full.",
+                read(&self.overloaded),
+            ),
+            ("cache_entries", "gauge", "Objects in the memory cache.", g.cache_entries),
+            ("cache_bytes", "gauge", "Bytes in the memory cache.", g.cache_bytes),
+        ];
+        for (name, kind, help, value) in single {
+            metric(name, kind, help, &one(value));
+        }
+        let (memory_hits, storage_hits, memory_misses) =
+            (read(&self.memory_hits), read(&self.storage_hits), read(&self.memory_misses));
+        let lookups = [
+            ("{outcome=\"memory_hit\"}".to_owned(), memory_hits as f64),
+            ("{outcome=\"storage_hit\"}".to_owned(), storage_hits as f64),
+            ("{outcome=\"miss\"}".to_owned(), memory_misses.saturating_sub(storage_hits) as f64),
+        ];
+        metric("cache_lookups_total", "counter", "Cache lookups by outcome.", &lookups);
         self.request_duration.write_prometheus(
             &mut out,
             "image_server_request_duration_seconds",

@@ -74,7 +74,7 @@ impl CpuPool {
                 })
                 .expect("spawn render worker");
         }
-        let budget_megapixels = u32::try_from(decode_budget_pixels.div_ceil(1_000_000)).unwrap_or(u32::MAX).max(1);
+        let budget_megapixels = megapixels(decode_budget_pixels).max(1);
         CpuPool {
             sender,
             counters,
@@ -101,7 +101,7 @@ impl CpuPool {
         let permit = if decode_pixels == 0 {
             None
         } else {
-            let cost = u32::try_from(decode_pixels.div_ceil(1_000_000)).unwrap_or(u32::MAX).min(self.budget_megapixels);
+            let cost = megapixels(decode_pixels).min(self.budget_megapixels);
             Some(Arc::clone(&self.budget).acquire_many_owned(cost).await.expect("the budget is never closed"))
         };
         let (tx, rx) = oneshot::channel();
@@ -132,6 +132,11 @@ impl CpuPool {
     pub fn workers(&self) -> usize {
         self.workers
     }
+}
+
+/// Whole megapixels, rounded up: the unit of the decode budget.
+fn megapixels(pixels: u64) -> u32 {
+    u32::try_from(pixels.div_ceil(1_000_000)).unwrap_or(u32::MAX)
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {

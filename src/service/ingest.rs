@@ -43,9 +43,7 @@ impl ImageService {
         let (info, created) = match self.originals.get_opt(&info_key).await? {
             Some(stored) => {
                 self.metrics.uploaded(false);
-                let info = serde_json::from_slice(&stored)
-                    .map_err(|e| ServiceError::Internal(format!("stored {info_key} is not valid: {e}")))?;
-                (info, false)
+                (ImageInfo::from_stored(&stored, &id)?, false)
             }
             None => {
                 let info = self.store_original(ns, &id, &hash, bytes, probed?).await?;

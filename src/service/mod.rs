@@ -12,6 +12,7 @@ mod variants;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 pub use crate::metrics::Served;
@@ -43,6 +44,14 @@ pub struct ImageInfo {
     pub urls: Option<BTreeMap<String, String>>,
 }
 
+impl ImageInfo {
+    /// Reads the stored info.json of image `id`.
+    fn from_stored(json: &[u8], id: &ImageId) -> Result<ImageInfo, ServiceError> {
+        serde_json::from_slice(json)
+            .map_err(|e| ServiceError::Internal(format!("stored info.json of {id} is not valid: {e}")))
+    }
+}
+
 /// Everything a request needs, shared by all requests.
 #[derive(Clone, Debug)]
 pub struct ImageService {
@@ -52,7 +61,7 @@ pub struct ImageService {
     cache: ObjectCache,
     /// Originals and working copies recently rendered from, so a burst of misses on one image
     /// reads it from storage once.
-    sources: ObjectCache,
+    sources: ObjectCache<Bytes>,
     pool: CpuPool,
     fetcher: Fetcher,
     metrics: Arc<Metrics>,

@@ -92,8 +92,8 @@ impl ImageService {
             .run(source_pixels, move || {
                 let started = std::time::Instant::now();
                 let rendered = match original_size {
-                    Some(size) => pipeline::render_from_working_copy(&source.bytes, size, &spec, &limits),
-                    None => pipeline::render(&source.bytes, &spec, &limits),
+                    Some(size) => pipeline::render_from_working_copy(&source, size, &spec, &limits),
+                    None => pipeline::render(&source, &spec, &limits),
                 };
                 rendered.map(|r| (CachedObject::new(Bytes::from(r.bytes)), started.elapsed()))
             })
@@ -118,7 +118,7 @@ impl ImageService {
         id: &ImageId,
         variant: &Variant,
         source_override: Option<&str>,
-    ) -> Result<(CachedObject, Option<(u32, u32)>, u64), ServiceError> {
+    ) -> Result<(Bytes, Option<(u32, u32)>, u64), ServiceError> {
         let info = self.image_info(ns, id, source_override).await?;
         let original_size = (info.width, info.height);
         let max_side = self.config.working_copy_max_side;
@@ -143,8 +143,8 @@ impl ImageService {
     }
 
     /// An original or working copy, through the source cache.
-    async fn source(&self, key: ObjectKey) -> Result<CachedObject, ServiceError> {
-        let load = async { self.originals.get(&key).await.map(CachedObject::new).map_err(not_found_is_missing_image) };
+    async fn source(&self, key: ObjectKey) -> Result<Bytes, ServiceError> {
+        let load = async { self.originals.get(&key).await.map_err(not_found_is_missing_image) };
         let (obj, _) = self.sources.get_or_load(key.clone(), load).await.map_err(|e| (*e).clone())?;
         Ok(obj)
     }
@@ -158,8 +158,7 @@ impl ImageService {
         source_override: Option<&str>,
     ) -> Result<ImageInfo, ServiceError> {
         let (obj, _) = self.info_object(ns, id, source_override).await?;
-        serde_json::from_slice(&obj.bytes)
-            .map_err(|e| ServiceError::Internal(format!("stored info.json of {id} is not valid: {e}")))
+        ImageInfo::from_stored(&obj.bytes, id)
     }
 
     /// The info JSON answered for an image, and whether it is immutable: it is, unless
@@ -175,9 +174,7 @@ impl ImageService {
         if self.config.remote_base_url.is_none() {
             return Ok((obj, served, true));
         }
-        let info: ImageInfo = serde_json::from_slice(&obj.bytes)
-            .map_err(|e| ServiceError::Internal(format!("stored info.json of {id} is not valid: {e}")))?;
-        let info = self.with_public_urls(ns, id, info).await?;
+        let info = self.with_public_urls(ns, id, ImageInfo::from_stored(&obj.bytes, id)?).await?;
         let json = serde_json::to_vec(&info).expect("info serialises");
         Ok((CachedObject::new(Bytes::from(json)), served, false))
     }
