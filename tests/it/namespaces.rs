@@ -1,7 +1,7 @@
 //! Namespace presets and the two-store layout: variants a namespace allows, public variants
 //! beside private originals, and the public URLs of stored variants.
 
-use crate::support::server::files_under;
+use crate::support::server::{files_under, image_path};
 use crate::support::{Server, corpus};
 
 #[test]
@@ -54,11 +54,10 @@ fn info_lists_public_urls_of_stored_variants() {
     let reply = server.post("/p?outputs=x30.jpg", corpus::read("jpeg/ijg_testorig.jpg"));
     assert_eq!(reply.status, 201);
     let hash = reply.json()["hash"].as_str().unwrap().to_owned();
-    let base =
-        format!("https://cdn.example.com/images/p/{}/{}/{}/{}", &hash[..3], &hash[3..6], &hash[6..9], &hash[9..]);
+    let path = image_path("p", &hash);
+    let base = format!("https://cdn.example.com/images{path}");
     assert_eq!(reply.json()["urls"], serde_json::json!({ "x30.jpg": format!("{base}/x30.jpg") }));
 
-    let path = crate::support::server::image_path("p", &hash);
     assert_eq!(server.get(&format!("{path}/w20.webp")).status, 200);
     let info = server.get(&format!("{path}/info.json"));
     assert_eq!(

@@ -103,14 +103,18 @@ fn status_and_metrics_move_with_requests() {
     assert_eq!(after.get("image_server_render_duration_seconds_count"), 3.0);
     assert!(after.get("image_server_render_duration_seconds_sum") > 0.0);
     assert!(after.get("image_server_cache_entries") >= 3.0);
-    // Buckets are cumulative.
-    let buckets: Vec<f64> = after
+    // Buckets are cumulative: counts never fall as the bound rises.
+    let mut buckets: Vec<(f64, f64)> = after
         .samples
         .iter()
-        .filter(|(k, _)| k.starts_with("image_server_request_duration_seconds_bucket"))
-        .map(|(_, v)| *v)
+        .filter_map(|(k, v)| {
+            let le = k.strip_prefix("image_server_request_duration_seconds_bucket{le=\"")?.strip_suffix("\"}")?;
+            Some((if le == "+Inf" { f64::INFINITY } else { le.parse().expect("a numeric bound") }, *v))
+        })
         .collect();
-    assert!(buckets.iter().all(|&b| b <= 6.0) && buckets.contains(&6.0));
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    assert!(buckets.len() > 2, "{buckets:?}");
+    assert!(buckets.windows(2).all(|w| w[0].1 <= w[1].1), "not cumulative: {buckets:?}");
 
     let status = server.status();
     assert_eq!(status["renders"], 3);
@@ -129,13 +133,20 @@ fn one_log_line_a_request_in_json_when_asked() {
     assert_eq!(server.get(&format!("{path}/x30.jpg")).status, 200);
     assert_eq!(server.get(&format!("{path}/x30.jpg")).status, 200);
     assert_eq!(server.get(&format!("{UNKNOWN}/x30.jpg")).status, 404);
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    let requests: Vec<serde_json::Value> = server
-        .logs()
-        .iter()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|j| j["message"] == "request")
-        .collect();
+    // The server logs before it answers; the thread reading its stderr may still be behind.
+    let request_lines = || -> Vec<serde_json::Value> {
+        server
+            .logs()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|j| j["message"] == "request")
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while request_lines().len() < 4 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let requests = request_lines();
     assert_eq!(requests.len(), 4, "{requests:?}");
     let get = |i: usize, k: &str| requests[i][k].clone();
     assert_eq!((get(1, "method"), get(1, "status"), get(1, "cache")), ("GET".into(), 200.into(), "rendered".into()));

@@ -62,10 +62,6 @@ impl Backend {
             Backend::S3(prefix) => s3_server::get(prefix, key),
         }
     }
-
-    fn survives_restarts(&self) -> bool {
-        !matches!(self, Backend::Memory)
-    }
 }
 
 fn leaves(keys: &[String]) -> Vec<String> {
@@ -103,9 +99,6 @@ fn upload_reupload_info_render_and_write_back(b: Backend) {
 }
 
 fn a_restart_reads_what_was_stored(b: Backend) {
-    if !b.survives_restarts() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let first = b.server(dir.path()).start();
     let path = first.upload("p", corpus::read("png/palette_photo_290x442.png"));
@@ -131,8 +124,7 @@ fn missing_objects_are_404(b: Backend) {
 fn a_backend_that_is_down_is_503(b: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let server = match &b {
-        // Nothing can take memory away from under the process.
-        Backend::Memory => return,
+        Backend::Memory => unreachable!("nothing can take memory away from under the process"),
         // The storage directory is replaced by a file once the server runs.
         Backend::File => {
             let server = b.server(dir.path()).start();
@@ -176,15 +168,15 @@ fn a_failed_render_stores_nothing(b: Backend) {
     let before = b.keys(dir.path());
     let failed = server.get(&format!("{path}/full.webp"));
     assert_eq!(failed.status, 500, "{}", String::from_utf8_lossy(&failed.body));
-    assert_eq!(b.keys(dir.path()), before, "no object for the failed render");
+    // Memory cannot be looked into from outside; there the figures below are the whole check.
+    if let Some(before) = before {
+        assert_eq!(b.keys(dir.path()).unwrap(), before, "no object for the failed render");
+    }
     assert_eq!(server.status()["render_failures"], 1);
     assert_eq!(server.get(&format!("{path}/w500.jpg")).status, 200, "the server renders on");
 }
 
 fn a_killed_process_leaves_only_whole_objects(b: Backend) {
-    if !b.survives_restarts() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let server = b.server(dir.path()).arg("--workers 2").start();
     let path = server.upload("p", corpus::read("png/large_rgb_3840x2160_cascade.png"));
@@ -217,18 +209,19 @@ fn a_killed_process_leaves_only_whole_objects(b: Backend) {
     assert_eq!(again.get(&format!("{path}/3000x2000.png")).status, 200);
 }
 
+/// The suite's tests for one backend: `memory` has no restart to survive, no process to kill
+/// mid-write and no way to go down, so it runs the other three.
 macro_rules! conformance {
-    ($($backend:ident),*) => {$(
+    ($backend:ident: $($test:ident),*) => {
         mod $backend {
             use super::*;
-            #[test] fn upload_reupload_info_render_and_write_back() { super::upload_reupload_info_render_and_write_back(Backend::$backend()) }
-            #[test] fn a_restart_reads_what_was_stored() { super::a_restart_reads_what_was_stored(Backend::$backend()) }
-            #[test] fn missing_objects_are_404() { super::missing_objects_are_404(Backend::$backend()) }
-            #[test] fn a_backend_that_is_down_is_503() { super::a_backend_that_is_down_is_503(Backend::$backend()) }
-            #[test] fn a_failed_render_stores_nothing() { super::a_failed_render_stores_nothing(Backend::$backend()) }
-            #[test] fn a_killed_process_leaves_only_whole_objects() { super::a_killed_process_leaves_only_whole_objects(Backend::$backend()) }
+            $(#[test] fn $test() { super::$test(Backend::$backend()) })*
         }
-    )*};
+    };
 }
 
-conformance!(memory, file, s3);
+conformance!(memory: upload_reupload_info_render_and_write_back, missing_objects_are_404, a_failed_render_stores_nothing);
+conformance!(file: upload_reupload_info_render_and_write_back, a_restart_reads_what_was_stored, missing_objects_are_404,
+    a_backend_that_is_down_is_503, a_failed_render_stores_nothing, a_killed_process_leaves_only_whole_objects);
+conformance!(s3: upload_reupload_info_render_and_write_back, a_restart_reads_what_was_stored, missing_objects_are_404,
+    a_backend_that_is_down_is_503, a_failed_render_stores_nothing, a_killed_process_leaves_only_whole_objects);
