@@ -3,7 +3,7 @@
 # the peer bench of ../shared/bench; then the in-process figures (criterion vs Pillow) and the
 # bytes-at-equal-SSIM comparison with libvips. Prints the target table of issue 3 with ratios.
 #
-# usage: benches/load/run.sh            (about 12 minutes; needs the network once for setup.sh)
+# usage: benches/load/run.sh            (about 20 minutes; needs the network once for setup.sh)
 # env:   BENCH_WORK=/tmp/image-server-bench   scratch copy of ../shared/bench (its scripts write beside themselves)
 #        DURATION=15  CONNS="4 16"  PEERS="thumbor thumbor2 ipx nginx"  (passed to the peer bench)
 set -euo pipefail
