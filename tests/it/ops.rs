@@ -156,3 +156,18 @@ fn one_log_line_a_request_in_json_when_asked() {
     assert_eq!(get(3, "status"), 404);
     assert!(get(3, "error").as_str().unwrap().contains("image not found"));
 }
+
+#[test]
+fn the_health_command_exits_0_while_serving_and_1_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start();
+    let status_port = server.status_base.rsplit(':').next().unwrap().to_owned();
+    let health =
+        || crate::support::server::cli_in(dir.path()).args(["health", "--status-port", &status_port]).output().unwrap();
+    let up = health();
+    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+    assert!(server.terminate().success());
+    let down = health();
+    assert_eq!(down.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&down.stderr).contains("unhealthy"), "{}", String::from_utf8_lossy(&down.stderr));
+}

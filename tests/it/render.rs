@@ -206,6 +206,8 @@ fn if_none_match_gives_304() {
         let first = server.get(&format!("{path}/{leaf}"));
         let etag = first.header("etag").unwrap().to_owned();
         assert!(etag.starts_with('"') && etag.ends_with('"'), "strong ETag: {etag}");
+        let md5 = image_server::model::ImageHash::of(&first.body);
+        assert_eq!(etag, format!("\"{md5}\""), "{leaf}: the ETag is the md5 of the bytes");
         let again = server.get_with(&format!("{path}/{leaf}"), "if-none-match", &etag);
         assert_eq!(again.status, 304, "{leaf}");
         assert!(again.body.is_empty());

@@ -11,6 +11,7 @@ fn assert_json_error(reply: &crate::support::Reply, status: u16, needle: &str) {
     assert_eq!(reply.status, status, "{}", String::from_utf8_lossy(&reply.body));
     assert_eq!(reply.header("content-type"), Some("application/json"));
     assert_eq!(reply.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(reply.header("cache-control"), Some("no-store"), "a CDN must not keep an error");
     assert!(reply.header("content-length").is_some());
     let error = reply.error();
     assert!(error.to_lowercase().contains(&needle.to_lowercase()), "'{error}' should mention '{needle}'");
