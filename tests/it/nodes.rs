@@ -1,11 +1,9 @@
 //! Several nodes on one bucket: what one node stored, the other serves without rendering again.
 
-use crate::support::server::ServerOptions;
 use crate::support::{Server, corpus, s3};
 
 fn node(prefix: &str) -> Server {
-    let opts: ServerOptions = Server::options().arg(&format!("--storage s3://{}/{prefix}", s3::BUCKET));
-    s3::env().into_iter().fold(opts, |o, (k, v)| o.env(k, &v)).start()
+    s3::storage(Server::options(), prefix).start()
 }
 
 #[test]

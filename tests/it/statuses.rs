@@ -146,14 +146,7 @@ fn a_full_render_queue_is_503_with_retry_after() {
 
 #[test]
 fn an_unreachable_storage_backend_is_503_with_retry_after() {
-    let server = Server::options()
-        .arg("--storage s3://bucket/prefix")
-        .env("AWS_ENDPOINT", "http://127.0.0.1:9")
-        .env("AWS_ALLOW_HTTP", "true")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .start();
+    let server = crate::support::s3::unreachable_storage(Server::options(), "prefix").start();
     let reply = server.get(&format!("{}/x200.jpg", image_path("p", "6e0072682e66287b662827da75b244a3")));
     assert_json_error(&reply, 503, "storage is unavailable");
     assert_eq!(reply.header("retry-after"), Some("5"));

@@ -38,10 +38,7 @@ impl Backend {
         match self {
             Backend::Memory => opts.arg("--storage memory://"),
             Backend::File => opts.arg("--storage file://./data"),
-            Backend::S3(prefix) => {
-                let opts = opts.arg(&format!("--storage s3://{}/{prefix}", s3_server::BUCKET));
-                s3_server::env().into_iter().fold(opts, |o, (k, v)| o.env(k, &v))
-            }
+            Backend::S3(prefix) => s3_server::storage(opts, prefix),
         }
     }
 
@@ -133,15 +130,7 @@ fn a_backend_that_is_down_is_503(b: Backend) {
             server
         }
         // The same bucket through an endpoint where nothing listens.
-        Backend::S3(prefix) => Server::options()
-            .in_dir(dir.path())
-            .arg(&format!("--storage s3://{}/{prefix}", s3_server::BUCKET))
-            .env("AWS_ENDPOINT", "http://127.0.0.1:9")
-            .env("AWS_ALLOW_HTTP", "true")
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .start(),
+        Backend::S3(prefix) => s3_server::unreachable_storage(Server::options().in_dir(dir.path()), prefix).start(),
     };
     for reply in [
         server.get(&format!("{}/x10.jpg", image_path("p", "6e0072682e66287b662827da75b244a3"))),

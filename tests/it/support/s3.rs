@@ -7,6 +7,8 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::support::server::ServerOptions;
+
 pub const BUCKET: &str = "image-server-test";
 
 /// The server's endpoint, started (and the bucket made) on first use.
@@ -62,15 +64,23 @@ pub fn prefix() -> String {
     format!("t{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
 }
 
-/// The AWS variables that point the server at the test endpoint.
-pub fn env() -> Vec<(&'static str, String)> {
-    vec![
-        ("AWS_ENDPOINT", endpoint().to_owned()),
-        ("AWS_ALLOW_HTTP", "true".to_owned()),
-        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
-        ("AWS_REGION", "us-east-1".to_owned()),
-    ]
+/// `opts` on `s3://BUCKET/{prefix}` of the test S3 server.
+pub fn storage(opts: ServerOptions, prefix: &str) -> ServerOptions {
+    through(opts.arg(&format!("--storage s3://{BUCKET}/{prefix}")), endpoint())
+}
+
+/// `opts` on `s3://BUCKET/{prefix}` through an endpoint where nothing listens: a backend that is down.
+pub fn unreachable_storage(opts: ServerOptions, prefix: &str) -> ServerOptions {
+    through(opts.arg(&format!("--storage s3://{BUCKET}/{prefix}")), "http://127.0.0.1:9")
+}
+
+/// The AWS variables that point a server at `endpoint` with the test credentials.
+fn through(opts: ServerOptions, endpoint: &str) -> ServerOptions {
+    opts.env("AWS_ENDPOINT", endpoint)
+        .env("AWS_ALLOW_HTTP", "true")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
 }
 
 /// The test bucket through object_store, signed with the test credentials (moto refuses
