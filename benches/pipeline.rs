@@ -11,7 +11,7 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use image::codecs::jpeg::JpegEncoder;
 use image::imageops::FilterType;
-use image_server::model::{Geometry, OutputFormat};
+use image_server::model::{Geometry, ImageFormat};
 use image_server::pipeline::stages::{CropBox, decode, encode, read_header, resize};
 use image_server::pipeline::{self, Limits, RenderSpec};
 
@@ -33,11 +33,11 @@ fn working_copy(original: &[u8]) -> (Vec<u8>, (u32, u32)) {
 
 /// A w200 JPEG from a working copy made by [`working_copy`].
 fn w200_from_working_copy((copy, original_size): &(Vec<u8>, (u32, u32))) -> Vec<u8> {
-    let spec = spec(200, OutputFormat::Jpeg);
+    let spec = spec(200, ImageFormat::Jpeg);
     pipeline::render_from_working_copy(black_box(copy), *original_size, &spec, &LIMITS).unwrap().bytes
 }
 
-fn spec(width: u32, format: OutputFormat) -> RenderSpec {
+fn spec(width: u32, format: ImageFormat) -> RenderSpec {
     RenderSpec { geometry: Geometry::Width(width), format, quality: 80 }
 }
 
@@ -101,7 +101,7 @@ fn encoding(c: &mut Criterion) {
     let small = resize(decoded, CropBox::full(w, h), 200, 125).unwrap();
     let mut g = c.benchmark_group("encode 200x125");
     g.bench_function("jpeg libjpeg-turbo (ours)", |b| {
-        b.iter(|| encode(black_box(&small), OutputFormat::Jpeg, 80).unwrap())
+        b.iter(|| encode(black_box(&small), ImageFormat::Jpeg, 80).unwrap())
     });
     g.bench_function("jpeg mozjpeg trellis", |b| {
         b.iter(|| {
@@ -122,8 +122,8 @@ fn encoding(c: &mut Criterion) {
             out
         })
     });
-    g.bench_function("webp libwebp", |b| b.iter(|| encode(black_box(&small), OutputFormat::Webp, 80).unwrap()));
-    g.bench_function("png fast deflate", |b| b.iter(|| encode(black_box(&small), OutputFormat::Png, 80).unwrap()));
+    g.bench_function("webp libwebp", |b| b.iter(|| encode(black_box(&small), ImageFormat::Webp, 80).unwrap()));
+    g.bench_function("png fast deflate", |b| b.iter(|| encode(black_box(&small), ImageFormat::Png, 80).unwrap()));
     g.finish();
 }
 
@@ -133,7 +133,7 @@ fn whole_render(c: &mut Criterion) {
     let mut g = c.benchmark_group("render");
     g.sample_size(30).measurement_time(Duration::from_secs(8));
     g.bench_function("medium -> w200.jpg (ours)", |b| {
-        b.iter(|| pipeline::render(black_box(&medium), &spec(200, OutputFormat::Jpeg), &LIMITS).unwrap())
+        b.iter(|| pipeline::render(black_box(&medium), &spec(200, ImageFormat::Jpeg), &LIMITS).unwrap())
     });
     g.bench_function("medium -> w200.jpg (image-rs decode, resize, encode)", |b| {
         b.iter(|| {
@@ -148,19 +148,19 @@ fn whole_render(c: &mut Criterion) {
         b.iter(|| w200_from_working_copy(&medium_working))
     });
     g.bench_function("medium -> w400.jpg (ours)", |b| {
-        b.iter(|| pipeline::render(black_box(&medium), &spec(400, OutputFormat::Jpeg), &LIMITS).unwrap())
+        b.iter(|| pipeline::render(black_box(&medium), &spec(400, ImageFormat::Jpeg), &LIMITS).unwrap())
     });
     g.bench_function("medium -> w200.webp (ours)", |b| {
-        b.iter(|| pipeline::render(black_box(&medium), &spec(200, OutputFormat::Webp), &LIMITS).unwrap())
+        b.iter(|| pipeline::render(black_box(&medium), &spec(200, ImageFormat::Webp), &LIMITS).unwrap())
     });
     g.bench_function("large -> w200.jpg from the original (ours)", |b| {
-        b.iter(|| pipeline::render(black_box(&large), &spec(200, OutputFormat::Jpeg), &LIMITS).unwrap())
+        b.iter(|| pipeline::render(black_box(&large), &spec(200, ImageFormat::Jpeg), &LIMITS).unwrap())
     });
     g.bench_function("large -> w200.jpg from the working copy (ours)", |b| {
         b.iter(|| w200_from_working_copy(&large_working))
     });
     g.bench_function("alpha.png -> w200.png (ours)", |b| {
-        b.iter(|| pipeline::render(black_box(&alpha), &spec(200, OutputFormat::Png), &LIMITS).unwrap())
+        b.iter(|| pipeline::render(black_box(&alpha), &spec(200, ImageFormat::Png), &LIMITS).unwrap())
     });
     g.finish();
 }

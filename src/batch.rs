@@ -8,17 +8,29 @@ use bytes::Bytes;
 
 use crate::cli::{ProcessArgs, RegenerateArgs};
 use crate::config::Config;
+use crate::exit::Exit;
+use crate::metrics::Metrics;
 use crate::model::{Namespace, Variant};
-use crate::run::Exit;
-use crate::service::ImageService;
+use crate::service::{ImageService, Parts};
+
+/// The service of a batch command: its own pool and caches; its renders go to statsd as a
+/// server's do.
+fn service(config: Arc<Config>) -> Result<ImageService, Exit> {
+    let parts = Parts::new(&config, Metrics::new(&config.metrics));
+    ImageService::new(config, parts).map_err(|e| Exit::new(1, e))
+}
+
+/// `--outputs`: the names, each allowed in the namespace.
+fn outputs(service: &ImageService, ns: &Namespace, list: &str) -> Result<Vec<Variant>, Exit> {
+    let outputs = Variant::parse_list(list).map_err(|(name, e)| Exit::new(2, format!("--outputs: '{name}': {e}")))?;
+    service.check_variants(ns, &outputs).map_err(|(v, e)| Exit::new(2, format!("--outputs: '{v}': {e}")))?;
+    Ok(outputs)
+}
 
 pub(crate) async fn process(config: Arc<Config>, args: ProcessArgs) -> Result<(), Exit> {
     let ns: Namespace = args.namespace.parse().map_err(|e| Exit::new(2, format!("--namespace: {e}")))?;
-    let outputs = parse_outputs(&args.outputs)?;
-    let service = ImageService::new(config).map_err(|e| Exit::new(1, e))?;
-    for v in &outputs {
-        service.check_variant(&ns, v).map_err(|e| Exit::new(2, format!("--outputs: '{v}': {e}")))?;
-    }
+    let service = service(config)?;
+    let outputs = outputs(&service, &ns, &args.outputs)?;
     let mut inputs = Vec::new();
     for input in args.inputs {
         if input == "-" {
@@ -56,14 +68,6 @@ pub(crate) async fn process(config: Arc<Config>, args: ProcessArgs) -> Result<()
     Ok(())
 }
 
-fn parse_outputs(list: &str) -> Result<Vec<Variant>, Exit> {
-    list.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|name| name.parse::<Variant>().map_err(|e| Exit::new(2, format!("--outputs: '{name}': {e}"))))
-        .collect()
-}
-
 /// What became of one variant in `regenerate`.
 enum Regenerated {
     Rendered,
@@ -74,13 +78,11 @@ enum Regenerated {
 pub(crate) async fn regenerate(config: Arc<Config>, args: RegenerateArgs) -> Result<(), Exit> {
     use futures_util::StreamExt;
     let ns: Namespace = args.namespace.parse().map_err(|e| Exit::new(2, format!("--namespace: {e}")))?;
-    let outputs = parse_outputs(&args.outputs)?;
+    let workers = config.render.workers;
+    let service = service(config)?;
+    let outputs = outputs(&service, &ns, &args.outputs)?;
     if outputs.is_empty() {
         return Err(Exit::new(2, "--outputs: name at least one variant"));
-    }
-    let service = ImageService::new(Arc::clone(&config)).map_err(|e| Exit::new(1, e))?;
-    for v in &outputs {
-        service.check_variant(&ns, v).map_err(|e| Exit::new(2, format!("--outputs: '{v}': {e}")))?;
     }
     let started = std::time::Instant::now();
     let images = service.list_images(&ns).await.map_err(|e| Exit::new(1, format!("listing {ns}: {e}")))?;
@@ -106,7 +108,7 @@ pub(crate) async fn regenerate(config: Arc<Config>, args: RegenerateArgs) -> Res
             (id, variant, outcome)
         })
         // Enough in flight to keep every render worker busy while others wait on storage.
-        .buffer_unordered(config.workers * 2);
+        .buffer_unordered(workers * 2);
     let (mut rendered, mut skipped, mut failed) = (0, 0, 0);
     while let Some((id, variant, outcome)) = results.next().await {
         match outcome {

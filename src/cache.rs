@@ -2,7 +2,8 @@
 //! ETags) and the sources renders read (originals and working copies, bytes only).
 //!
 //! Concurrent lookups of one key join a single load: the first caller's loader runs (storage,
-//! then render), the others wait for its result.
+//! then render), the others wait for its result. Nothing here counts lookups: the caller is told
+//! whether its own loader ran, and answers in its own words.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -10,22 +11,24 @@ use std::sync::Arc;
 use bytes::Bytes;
 use moka::future::Cache;
 
-use crate::model::ObjectKey;
+use crate::model::{ObjectKey, Served};
 
-/// An encoded object with its strong validator.
+/// An encoded object with its strong validator, and where its loader found it.
 #[derive(Clone, Debug)]
 pub struct CachedObject {
     /// The bytes served.
     pub bytes: Bytes,
     /// Strong ETag (quoted), derived from the bytes.
     pub etag: Arc<str>,
+    /// Where the load that put it here found it (storage, or rendered).
+    pub loaded_from: Served,
 }
 
 impl CachedObject {
-    /// Wraps bytes, computing the ETag from their md5.
-    pub fn new(bytes: Bytes) -> Self {
+    /// Wraps bytes loaded from `loaded_from`, computing the ETag from their md5.
+    pub fn new(bytes: Bytes, loaded_from: Served) -> Self {
         let etag = format!("\"{}\"", crate::model::ImageHash::of(&bytes));
-        CachedObject { bytes, etag: etag.into() }
+        CachedObject { bytes, etag: etag.into(), loaded_from }
     }
 }
 
@@ -46,15 +49,6 @@ impl Weighed for Bytes {
     fn weight(&self) -> usize {
         self.len()
     }
-}
-
-/// Whether a lookup was answered from memory or loaded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Lookup {
-    /// Found in memory (or joined a load another request started).
-    Memory,
-    /// This request ran the loader.
-    Loaded,
 }
 
 /// A byte-bounded cache of `V` by object key.
@@ -81,15 +75,16 @@ impl<V: Weighed> ObjectCache<V> {
         ObjectCache { inner }
     }
 
-    /// The cached object, or the result of `load` (run once however many callers wait).
-    pub async fn get_or_load<E, F>(&self, key: ObjectKey, load: F) -> Result<(V, Lookup), Arc<E>>
+    /// The cached object, or the result of `load` (run once however many callers wait), and
+    /// whether this call's own loader ran.
+    pub async fn get_or_load<E, F>(&self, key: ObjectKey, load: F) -> Result<(V, bool), Arc<E>>
     where
         F: Future<Output = Result<V, E>>,
         E: Send + Sync + 'static,
     {
         let entry = self.inner.entry(key).or_try_insert_with(load).await?;
-        let lookup = if entry.is_fresh() { Lookup::Loaded } else { Lookup::Memory };
-        Ok((entry.into_value(), lookup))
+        let loaded_here = entry.is_fresh();
+        Ok((entry.into_value(), loaded_here))
     }
 
     /// Puts an object in the cache.

@@ -8,24 +8,12 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use crate::cli::{Cli, Command};
-use crate::config::Config;
-use crate::service::ImageService;
+use crate::config::{Config, LogFormat};
+use crate::exit::Exit;
+use crate::http::App;
+use crate::metrics::Metrics;
+use crate::service::{ImageService, Parts};
 use crate::status::StatusState;
-
-/// A failure that ends the process, with its exit code.
-#[derive(Debug)]
-pub struct Exit {
-    /// Process exit code.
-    pub code: u8,
-    /// What to print.
-    pub message: String,
-}
-
-impl Exit {
-    pub(crate) fn new(code: u8, message: impl std::fmt::Display) -> Self {
-        Exit { code, message: message.to_string() }
-    }
-}
 
 /// Runs the command line.
 pub fn run(cli: Cli) -> Result<(), Exit> {
@@ -35,7 +23,7 @@ pub fn run(cli: Cli) -> Result<(), Exit> {
     if matches!(command, Command::Health) {
         return health(&config);
     }
-    init_logging(config.log_json);
+    init_logging(config.server.log_format);
     let config = Arc::new(config);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| Exit::new(1, e))?;
     match command {
@@ -50,21 +38,21 @@ pub fn run(cli: Cli) -> Result<(), Exit> {
     }
 }
 
-fn init_logging(json: bool) {
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = if json {
-        builder.json().flatten_event(true).try_init()
-    } else {
-        builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).try_init()
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).try_init(),
     };
 }
 
 /// `image-server health`: GET /health on the configured status port, exit 0 on 200.
 fn health(config: &Config) -> Result<(), Exit> {
     use std::io::{Read, Write};
-    let ip = if config.status_listen.is_unspecified() { [127, 0, 0, 1].into() } else { config.status_listen };
-    let addr = SocketAddr::new(ip, config.status_port);
+    let server = &config.server;
+    let ip = if server.status_listen.is_unspecified() { [127, 0, 0, 1].into() } else { server.status_listen };
+    let addr = SocketAddr::new(ip, server.status_port);
     let timeout = Duration::from_secs(3);
     let unhealthy = |e: &dyn std::fmt::Display| Exit::new(1, format!("unhealthy: {addr}: {e}"));
     let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout).map_err(|e| unhealthy(&e))?;
@@ -82,8 +70,10 @@ fn health(config: &Config) -> Result<(), Exit> {
 }
 
 async fn serve(config: Arc<Config>, env: &[(String, String)]) -> Result<(), Exit> {
-    let service = Arc::new(ImageService::new(Arc::clone(&config)).map_err(|e| Exit::new(1, e))?);
-    if config.profile {
+    let parts = Parts::new(&config, Metrics::new(&config.metrics));
+    let service = Arc::new(ImageService::new(Arc::clone(&config), parts.clone()).map_err(|e| Exit::new(1, e))?);
+    let profile = config.metrics.profile;
+    if profile {
         crate::status::activate_heap_profiling().await.map_err(|e| Exit::new(1, format!("--profile: {e}")))?;
     }
     let (listener, status_listener) = listeners(&config, env)?;
@@ -92,13 +82,13 @@ async fn serve(config: Arc<Config>, env: &[(String, String)]) -> Result<(), Exit
     tracing::info!(
         addr = %main_addr,
         status_addr = %status_addr,
-        storage = %config.storage,
-        workers = config.workers,
-        profile = config.profile,
+        storage = %config.storage.storage,
+        workers = config.render.workers,
+        profile,
         "image-server listening"
     );
 
-    let state = Arc::new(StatusState::new(Arc::clone(&service), config.profile));
+    let state = Arc::new(StatusState::new(parts.clone(), profile));
     let status_task = tokio::spawn(crate::status::run(status_listener, Arc::clone(&state)));
     let shutdown = {
         let state = Arc::clone(&state);
@@ -108,7 +98,13 @@ async fn serve(config: Arc<Config>, env: &[(String, String)]) -> Result<(), Exit
             tracing::info!("shutting down: no new connections; finishing requests in flight");
         }
     };
-    crate::http::server::run(listener, service, shutdown, config.shutdown_grace).await;
+    let grace = config.server.shutdown_grace_secs;
+    let app = Arc::new(App { service, metrics: Arc::clone(&parts.metrics), config });
+    let handler = move |req| {
+        let app = Arc::clone(&app);
+        async move { crate::http::handle(&app, req).await }
+    };
+    crate::http::server::run(listener, handler, shutdown, grace).await;
     status_task.abort();
     tracing::info!("stopped");
     Ok(())
@@ -123,11 +119,11 @@ fn listeners(config: &Config, env: &[(String, String)]) -> Result<(TcpListener, 
     };
     let main = match inherited.next() {
         Some(listener) => listener,
-        None => bind(SocketAddr::new(config.listen, config.server_port), "main port")?,
+        None => bind(SocketAddr::new(config.server.listen, config.server.server_port), "main port")?,
     };
     let status = match inherited.next() {
         Some(listener) => listener,
-        None => bind(SocketAddr::new(config.status_listen, config.status_port), "status port")?,
+        None => bind(SocketAddr::new(config.server.status_listen, config.server.status_port), "status port")?,
     };
     Ok((main, status))
 }

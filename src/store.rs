@@ -13,6 +13,9 @@ use futures_util::StreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
 
+use object_store::ClientConfigKey::{ConnectTimeout, Timeout};
+
+use crate::config::{Backend, Bucket, StorageUrl};
 use crate::model::ObjectKey;
 
 /// Why a storage operation failed.
@@ -42,32 +45,24 @@ pub struct Store {
     url: String,
 }
 
-/// Checks that a storage URL names a backend this build has (for config validation).
-pub fn check_url(url: &str) -> Result<(), String> {
-    let scheme = url.split_once("://").map(|(s, _)| s);
-    match scheme {
-        Some("file" | "memory" | "s3" | "s3a" | "gs" | "az" | "azure" | "abfs" | "abfss") => Ok(()),
-        _ => Err(format!(
-            "'{url}' is not a storage URL: use file://DIR, memory://, s3://BUCKET/PREFIX, gs://BUCKET or az://CONTAINER"
-        )),
-    }
-}
-
 impl Store {
     /// Opens the store a URL names.
-    pub fn open(url: &str) -> Result<Store, String> {
-        check_url(url)?;
+    pub fn open(url: &StorageUrl) -> Result<Store, String> {
         crate::tls::install_crypto_provider();
-        let inner: Arc<dyn ObjectStore> = if let Some(dir) = url.strip_prefix("file://") {
-            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create storage directory {dir}: {e}"))?;
-            let dir = std::fs::canonicalize(dir).map_err(|e| format!("storage directory {dir}: {e}"))?;
-            Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir).map_err(|e| e.to_string())?)
-        } else if url.starts_with("memory://") {
-            Arc::new(object_store::memory::InMemory::new())
-        } else {
-            cloud(url)?
+        let fail = |e: object_store::Error| format!("cannot open {url}: {e}");
+        let inner: Arc<dyn ObjectStore> = match &url.backend {
+            Backend::File(dir) => {
+                let shown = dir.display();
+                std::fs::create_dir_all(dir).map_err(|e| format!("cannot create storage directory {shown}: {e}"))?;
+                let dir = std::fs::canonicalize(dir).map_err(|e| format!("storage directory {shown}: {e}"))?;
+                Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir).map_err(fail)?)
+            }
+            Backend::Memory => Arc::new(object_store::memory::InMemory::new()),
+            Backend::S3(bucket) => prefixed(s3(bucket).map_err(fail)?, bucket),
+            Backend::Gcs(bucket) => prefixed(gcs(bucket).map_err(fail)?, bucket),
+            Backend::Azure(bucket) => prefixed(azure(bucket).map_err(fail)?, bucket),
         };
-        Ok(Store { inner, url: url.to_owned() })
+        Ok(Store { inner, url: url.url.clone() })
     }
 
     /// The URL the store was opened from.
@@ -117,60 +112,57 @@ impl Store {
     }
 }
 
-/// S3, GCS and Azure, configured from their usual environment variables, with short timeouts
-/// and few retries so a dead backend turns into a 503 in seconds rather than minutes.
-fn cloud(url: &str) -> Result<Arc<dyn ObjectStore>, String> {
-    use object_store::ClientConfigKey::{ConnectTimeout, Timeout};
-    // Set key by key: with_client_options would replace what the environment configured
-    // (AWS_ALLOW_HTTP, proxies, certificates).
-    let (timeout, connect_timeout) = ("30s", "3s");
-    let retry = RetryConfig { max_retries: 2, retry_timeout: Duration::from_secs(10), ..Default::default() };
-    let fail = |e: object_store::Error| format!("cannot open {url}: {e}");
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    // The builders take the bucket from the URL and ignore any path; the path becomes a prefix.
-    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-    let url = format!("{scheme}://{bucket}");
-    let store: Arc<dyn ObjectStore> = match scheme {
-        "s3" | "s3a" => {
-            use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey as K};
-            Arc::new(
-                AmazonS3Builder::from_env()
-                    .with_url(&url)
-                    .with_config(K::Client(Timeout), timeout)
-                    .with_config(K::Client(ConnectTimeout), connect_timeout)
-                    .with_retry(retry)
-                    .build()
-                    .map_err(fail)?,
-            )
-        }
-        "gs" => {
-            use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey as K};
-            Arc::new(
-                GoogleCloudStorageBuilder::from_env()
-                    .with_url(&url)
-                    .with_config(K::Client(Timeout), timeout)
-                    .with_config(K::Client(ConnectTimeout), connect_timeout)
-                    .with_retry(retry)
-                    .build()
-                    .map_err(fail)?,
-            )
-        }
-        _ => {
-            use object_store::azure::{AzureConfigKey as K, MicrosoftAzureBuilder};
-            Arc::new(
-                MicrosoftAzureBuilder::from_env()
-                    .with_url(&url)
-                    .with_config(K::Client(Timeout), timeout)
-                    .with_config(K::Client(ConnectTimeout), connect_timeout)
-                    .with_retry(retry)
-                    .build()
-                    .map_err(fail)?,
-            )
-        }
-    };
-    let prefix = prefix.trim_matches('/');
-    if prefix.is_empty() {
-        return Ok(store);
+// S3, GCS and Azure, configured from their usual environment variables, with short timeouts
+// and few retries so that a dead backend turns into a 503 in seconds rather than minutes. Set key
+// by key: with_client_options would replace what the environment configured (AWS_ALLOW_HTTP,
+// proxies, certificates).
+const TIMEOUT: &str = "30s";
+const CONNECT_TIMEOUT: &str = "3s";
+
+fn retry() -> RetryConfig {
+    RetryConfig { max_retries: 2, retry_timeout: Duration::from_secs(10), ..Default::default() }
+}
+
+fn s3(bucket: &Bucket) -> Result<Arc<dyn ObjectStore>, object_store::Error> {
+    use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey as K};
+    Ok(Arc::new(
+        AmazonS3Builder::from_env()
+            .with_url(&bucket.url)
+            .with_config(K::Client(Timeout), TIMEOUT)
+            .with_config(K::Client(ConnectTimeout), CONNECT_TIMEOUT)
+            .with_retry(retry())
+            .build()?,
+    ))
+}
+
+fn gcs(bucket: &Bucket) -> Result<Arc<dyn ObjectStore>, object_store::Error> {
+    use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey as K};
+    Ok(Arc::new(
+        GoogleCloudStorageBuilder::from_env()
+            .with_url(&bucket.url)
+            .with_config(K::Client(Timeout), TIMEOUT)
+            .with_config(K::Client(ConnectTimeout), CONNECT_TIMEOUT)
+            .with_retry(retry())
+            .build()?,
+    ))
+}
+
+fn azure(bucket: &Bucket) -> Result<Arc<dyn ObjectStore>, object_store::Error> {
+    use object_store::azure::{AzureConfigKey as K, MicrosoftAzureBuilder};
+    Ok(Arc::new(
+        MicrosoftAzureBuilder::from_env()
+            .with_url(&bucket.url)
+            .with_config(K::Client(Timeout), TIMEOUT)
+            .with_config(K::Client(ConnectTimeout), CONNECT_TIMEOUT)
+            .with_retry(retry())
+            .build()?,
+    ))
+}
+
+/// The builders take the bucket from the URL and ignore any path; the path becomes a prefix.
+fn prefixed(store: Arc<dyn ObjectStore>, bucket: &Bucket) -> Arc<dyn ObjectStore> {
+    if bucket.prefix.is_empty() {
+        return store;
     }
-    Ok(Arc::new(object_store::prefix::PrefixStore::new(store, prefix)))
+    Arc::new(object_store::prefix::PrefixStore::new(store, bucket.prefix.as_str()))
 }

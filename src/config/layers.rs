@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use super::ConfigError;
+use super::schema::{Key, Kind};
+use super::sections::KEYS;
 
 /// Where a configuration value came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,71 +36,6 @@ impl fmt::Display for Layer {
             Layer::Flag(name) => write!(f, "flag {name}"),
         }
     }
-}
-
-/// How a key's value is written in the environment and on the command line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kind {
-    /// A non-negative integer.
-    Int,
-    /// A byte count: an integer, or with a unit (`25MiB`, `512KB`).
-    Bytes,
-    /// Any string.
-    Str,
-    /// `true` or `false`.
-    Bool,
-    /// A comma-separated list of strings.
-    List,
-    /// JSON text (or, for per-format values, a bare integer).
-    Json,
-}
-
-/// A configuration key: its name in files, its flag, its kind and its `--help` line.
-pub(crate) struct Key {
-    pub(crate) name: &'static str,
-    pub(crate) flag: &'static str,
-    pub(crate) kind: Kind,
-}
-
-/// Every top-level key. The variable is `IMG_` + the upper-cased name.
-#[rustfmt::skip]
-pub(crate) const KEYS: &[Key] = &[
-    Key { name: "server_port", flag: "--port", kind: Kind::Int },
-    Key { name: "status_port", flag: "--status-port", kind: Kind::Int },
-    Key { name: "listen", flag: "--listen", kind: Kind::Str },
-    Key { name: "status_listen", flag: "--status-listen", kind: Kind::Str },
-    Key { name: "storage", flag: "--storage", kind: Kind::Str },
-    Key { name: "originals_storage", flag: "--originals-storage", kind: Kind::Str },
-    Key { name: "remote_base_url", flag: "--remote-base-url", kind: Kind::Str },
-    Key { name: "whitelisted_extensions", flag: "--whitelisted-extensions", kind: Kind::List },
-    Key { name: "maximum_width", flag: "--maximum-width", kind: Kind::Int },
-    Key { name: "maximum_height", flag: "--maximum-height", kind: Kind::Int },
-    Key { name: "default_quality", flag: "--default-quality", kind: Kind::Json },
-    Key { name: "max_upload_bytes", flag: "--max-upload-bytes", kind: Kind::Bytes },
-    Key { name: "max_source_pixels", flag: "--max-source-pixels", kind: Kind::Int },
-    Key { name: "memory_cache_bytes", flag: "--memory-cache-bytes", kind: Kind::Bytes },
-    Key { name: "workers", flag: "--workers", kind: Kind::Int },
-    Key { name: "queue_size", flag: "--queue-size", kind: Kind::Int },
-    Key { name: "working_copy_max_side", flag: "--working-copy-max-side", kind: Kind::Int },
-    Key { name: "decode_budget_pixels", flag: "--decode-budget-pixels", kind: Kind::Int },
-    Key { name: "source_allow_private", flag: "--source-allow-private", kind: Kind::Bool },
-    Key { name: "source_timeout_secs", flag: "--source-timeout-secs", kind: Kind::Int },
-    Key { name: "source_max_redirects", flag: "--source-max-redirects", kind: Kind::Int },
-    Key { name: "statsd", flag: "--statsd", kind: Kind::Str },
-    Key { name: "statsd_prefix", flag: "--statsd-prefix", kind: Kind::Str },
-    Key { name: "profile", flag: "--profile", kind: Kind::Bool },
-    Key { name: "log_format", flag: "--log-format", kind: Kind::Str },
-    Key { name: "shutdown_grace_secs", flag: "--shutdown-grace-secs", kind: Kind::Int },
-    Key { name: "namespaces", flag: "--namespaces", kind: Kind::Json },
-];
-
-pub(crate) fn key(name: &str) -> Option<&'static Key> {
-    KEYS.iter().find(|k| k.name == name)
-}
-
-/// The name of the environment variable for a key.
-pub fn env_var(name: &str) -> String {
-    format!("IMG_{}", name.to_ascii_uppercase())
 }
 
 /// One value with its origin.
@@ -128,7 +65,7 @@ pub(crate) fn read_file(path: &Path, merged: &mut Merged) -> Result<(), ConfigEr
         return Err(fail("config", "the file must hold a JSON object of settings".to_owned()));
     };
     for (name, value) in map {
-        if key(&name).is_none() {
+        if super::schema::key(KEYS, &name).is_none() {
             return Err(fail(&name, "unknown key".to_owned()));
         }
         merged.set(&name, value, layer.clone());
@@ -178,11 +115,21 @@ pub(crate) fn parse_bytes(text: &str) -> Option<u64> {
     n.checked_mul(factor)
 }
 
-/// Folds a JSON map (for printing the effective configuration).
+/// The effective configuration: each key's value (secrets hidden), the layer it came from, its
+/// flag and its variable.
 pub(crate) fn to_json(merged: &Merged) -> Value {
     let mut map = Map::new();
-    for (name, sourced) in &merged.0 {
-        map.insert(name.clone(), serde_json::json!({ "value": sourced.value, "from": sourced.layer.to_string() }));
+    for key in KEYS {
+        let Some(sourced) = merged.0.get(key.name) else { continue };
+        let value =
+            if key.secret && !sourced.value.is_null() { Value::from("(secret)") } else { sourced.value.clone() };
+        let entry = serde_json::json!({
+            "value": value,
+            "from": sourced.layer.to_string(),
+            "flag": key.flag(),
+            "variable": key.env_var(),
+        });
+        map.insert(key.name.to_owned(), entry);
     }
     Value::Object(map)
 }

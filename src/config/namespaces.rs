@@ -1,19 +1,32 @@
-//! Per-namespace settings: variants rendered at upload and tighter limits.
+//! Per-namespace settings (the `namespaces` key): variants rendered at upload, tighter limits,
+//! origin pull. Each setting is declared once, as a field of [`NamespaceConfig`].
 
 use std::collections::BTreeMap;
+use std::str::FromStr;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
+use super::schema::{Kind, Setting};
 use crate::model::{Extension, Namespace, Variant};
 
-/// Settings of one namespace (the `namespaces.{ns}` block).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Settings of one namespace (the `namespaces.{ns}` block); every field is optional.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct NamespaceConfig {
     /// Variants rendered and stored at every upload into this namespace.
+    #[serde(deserialize_with = "parsed_list")]
     pub outputs: Vec<Variant>,
-    /// Limits that replace the global ones for this namespace.
-    pub limits: NamespaceLimits,
+    /// Extensions allowed here (default: the global whitelist).
+    #[serde(deserialize_with = "parsed_optional_list")]
+    pub whitelisted_extensions: Option<Vec<Extension>>,
+    /// Largest width asked for (default: the global maximum).
+    pub maximum_width: Option<u32>,
+    /// Largest height asked for (default: the global maximum).
+    pub maximum_height: Option<u32>,
+    /// When set, the only variant names served here.
+    #[serde(deserialize_with = "parsed_optional_list")]
+    pub allowed_variants: Option<Vec<Variant>>,
     /// Origin-pull template: `/{ns}/{path}/{variant}` fetches the original from it, `{path}`
     /// replaced, on the first miss.
     pub source_url: Option<String>,
@@ -21,84 +34,100 @@ pub struct NamespaceConfig {
     pub allow_source_override: bool,
 }
 
-/// Per-namespace overrides of the global variant limits.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct NamespaceLimits {
-    /// Extensions allowed here (default: the global whitelist).
-    pub whitelisted_extensions: Option<Vec<Extension>>,
-    /// Largest width asked for (default: the global maximum).
-    pub maximum_width: Option<u32>,
-    /// Largest height asked for (default: the global maximum).
-    pub maximum_height: Option<u32>,
-    /// When set, the only variant names served here.
-    pub allowed_variants: Option<Vec<Variant>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawNamespace {
-    #[serde(default)]
-    outputs: Vec<String>,
-    whitelisted_extensions: Option<Vec<String>>,
-    maximum_width: Option<u32>,
-    maximum_height: Option<u32>,
-    allowed_variants: Option<Vec<String>>,
-    source_url: Option<String>,
-    #[serde(default)]
-    allow_source_override: bool,
-}
-
-pub(super) fn parse(value: &Value) -> Result<BTreeMap<Namespace, NamespaceConfig>, String> {
-    let Value::Object(map) = value else {
-        return Err("expected an object of namespace settings".to_owned());
-    };
-    let mut out = BTreeMap::new();
-    for (name, block) in map {
-        let ns: Namespace = name.parse().map_err(|e| format!("'{name}': {e}"))?;
-        let raw: RawNamespace =
-            serde_json::from_value(block.clone()).map_err(|e| format!("namespace '{name}': {e}"))?;
-        let outputs = raw
-            .outputs
-            .iter()
-            .map(|o| o.parse::<Variant>().map_err(|e| format!("namespace '{name}': output '{o}': {e}")))
-            .collect::<Result<_, _>>()?;
-        let whitelisted_extensions = raw
-            .whitelisted_extensions
-            .map(|list| {
-                list.iter()
-                    .map(|e| e.parse::<Extension>().map_err(|err| format!("namespace '{name}': {err}")))
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .transpose()?;
-        if raw.maximum_width == Some(0) || raw.maximum_height == Some(0) {
-            return Err(format!("namespace '{name}': maximum sizes must be at least 1"));
+impl NamespaceConfig {
+    /// The rules between fields that serde cannot check.
+    fn validate(&self) -> Result<(), String> {
+        if self.maximum_width == Some(0) || self.maximum_height == Some(0) {
+            return Err("maximum sizes must be at least 1".to_owned());
         }
-        let allowed_variants = raw
-            .allowed_variants
-            .map(|list| {
-                list.iter()
-                    .map(|v| {
-                        v.parse::<Variant>().map_err(|e| format!("namespace '{name}': allowed variant '{v}': {e}"))
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .transpose()?;
-        if let Some(template) = &raw.source_url {
+        if let Some(template) = &self.source_url {
             let probe = template.replace("{path}", "x");
             let ok = template.contains("{path}")
                 && url::Url::parse(&probe).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
             if !ok {
-                return Err(format!("namespace '{name}': source_url must be an http(s) URL with {{path}} in it"));
+                return Err("source_url must be an http(s) URL with {path} in it".to_owned());
             }
         }
-        let limits = NamespaceLimits {
-            whitelisted_extensions,
-            maximum_width: raw.maximum_width,
-            maximum_height: raw.maximum_height,
-            allowed_variants,
-        };
-        let source = (raw.source_url, raw.allow_source_override);
-        out.insert(ns, NamespaceConfig { outputs, limits, source_url: source.0, allow_source_override: source.1 });
+        Ok(())
     }
-    Ok(out)
+}
+
+/// A list of names, each parsed by its `FromStr` (`["x48.webp", "x96.webp"]`).
+fn parsed_list<'de, D: Deserializer<'de>, T: FromStr>(d: D) -> Result<Vec<T>, D::Error>
+where
+    T::Err: std::fmt::Display,
+{
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|name| name.parse().map_err(|e| serde::de::Error::custom(format!("'{name}': {e}"))))
+        .collect()
+}
+
+fn parsed_optional_list<'de, D: Deserializer<'de>, T: FromStr>(d: D) -> Result<Option<Vec<T>>, D::Error>
+where
+    T::Err: std::fmt::Display,
+{
+    parsed_list(d).map(Some)
+}
+
+/// The settings of every configured namespace.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Namespaces(BTreeMap<Namespace, NamespaceConfig>);
+
+impl Namespaces {
+    /// The block of `ns`, if it has one.
+    pub fn get(&self, ns: &Namespace) -> Option<&NamespaceConfig> {
+        self.0.get(ns)
+    }
+
+    /// Every configured namespace with its block.
+    pub fn iter(&self) -> impl Iterator<Item = (&Namespace, &NamespaceConfig)> {
+        self.0.iter()
+    }
+}
+
+impl Setting for Namespaces {
+    const KIND: Kind = Kind::Json;
+    const VALUE_NAME: &'static str = "JSON";
+    fn read(value: &Value) -> Result<Self, String> {
+        let Value::Object(map) = value else {
+            return Err("expected an object of namespace settings".to_owned());
+        };
+        let mut out = BTreeMap::new();
+        for (name, block) in map {
+            let ns: Namespace = name.parse().map_err(|e| format!("'{name}': {e}"))?;
+            let config = NamespaceConfig::deserialize(block)
+                .map_err(|e| e.to_string())
+                .and_then(|c| c.validate().map(|()| c))
+                .map_err(|e| format!("namespace '{name}': {e}"))?;
+            out.insert(ns, config);
+        }
+        Ok(Namespaces(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_are_parsed_and_checked() {
+        let ns = Namespaces::read(&serde_json::json!({
+            "avatars": { "outputs": ["x48.webp"], "maximum_width": 512 },
+            "user": { "source_url": "https://cdn.example.com/{path}", "allow_source_override": true }
+        }))
+        .unwrap();
+        let avatars = ns.get(&"avatars".parse().unwrap()).unwrap();
+        assert_eq!((avatars.outputs.len(), avatars.maximum_width), (1, Some(512)));
+        for (bad, needle) in [
+            (serde_json::json!({"a": {"outputs": ["x48.bmp"]}}), "x48.bmp"),
+            (serde_json::json!({"a": {"maximum_widht": 5}}), "maximum_widht"),
+            (serde_json::json!({"a": {"maximum_width": 0}}), "at least 1"),
+            (serde_json::json!({"a": {"source_url": "ftp://x/{path}"}}), "source_url"),
+            (serde_json::json!({"A": {}}), "'A'"),
+        ] {
+            let e = Namespaces::read(&bad).unwrap_err();
+            assert!(e.contains(needle), "{e}");
+        }
+    }
 }

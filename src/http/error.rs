@@ -1,11 +1,15 @@
-//! `ApiError`: the single mapping from every failure to an HTTP status and a JSON body.
+//! `ApiError` and the one classification of every failure the main port answers: its status
+//! (DESIGN.md §2), the message the client is told, its `Retry-After`, and what the metrics count
+//! it as. One exhaustive match per error type, none with a wildcard arm, so that a new kind of
+//! failure does not compile until it has been classified.
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use hyper::{Response, StatusCode};
 
-use super::{ErrorFacts, HttpResponse, LoggedError, headers};
+use super::{HttpResponse, LoggedError, headers};
+use crate::metrics::ErrorCounts;
 use crate::model::VariantError;
 use crate::pipeline::RenderError;
 use crate::service::ServiceError;
@@ -35,120 +39,136 @@ pub enum ApiError {
     Service(#[from] ServiceError),
 }
 
+/// How a failure is answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Class {
+    /// The status code.
+    pub(crate) status: StatusCode,
+    /// A fixed public message instead of the error's own text (which may hold internals).
+    pub(crate) fixed_message: Option<&'static str>,
+    /// Seconds a client should wait before retrying.
+    pub(crate) retry_after: Option<u32>,
+    /// What the metrics count it as.
+    pub(crate) counts: ErrorCounts,
+}
+
+impl Class {
+    /// A status whose message is the error's own text, counted as nothing more.
+    const fn status(status: StatusCode) -> Class {
+        Class {
+            status,
+            fixed_message: None,
+            retry_after: None,
+            counts: ErrorCounts { original_unavailable: false, overloaded: false },
+        }
+    }
+
+    const fn original_unavailable(self) -> Class {
+        Class { counts: ErrorCounts { original_unavailable: true, ..self.counts }, ..self }
+    }
+
+    const fn internal() -> Class {
+        Class {
+            fixed_message: Some("internal error while rendering this image"),
+            ..Class::status(StatusCode::INTERNAL_SERVER_ERROR)
+        }
+    }
+}
+
 impl ApiError {
-    /// The status code of DESIGN.md §2's table.
-    pub fn status(&self) -> StatusCode {
+    /// The classification of this failure.
+    pub(crate) fn class(&self) -> Class {
         match self {
-            ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::BadVariant(VariantError::Malformed) => StatusCode::NOT_FOUND,
-            ApiError::BadVariant(
-                VariantError::QualityOutOfRange(_) | VariantError::ZeroSize | VariantError::UnknownExtension(_),
-            ) => StatusCode::BAD_REQUEST,
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Service(e) => service_status(e),
+            ApiError::NotFound => Class::status(StatusCode::NOT_FOUND),
+            ApiError::MethodNotAllowed(_) => Class::status(StatusCode::METHOD_NOT_ALLOWED),
+            ApiError::BadVariant(e) => variant(e),
+            ApiError::BadRequest(_) => Class::status(StatusCode::BAD_REQUEST),
+            ApiError::PayloadTooLarge(_) => Class::status(StatusCode::PAYLOAD_TOO_LARGE),
+            ApiError::Service(e) => service(e),
         }
     }
 
-    /// Seconds a client should wait before retrying, for 503s.
-    fn retry_after(&self) -> Option<u32> {
-        match self {
-            ApiError::Service(ServiceError::Overloaded) => Some(1),
-            ApiError::Service(ServiceError::Store(StoreError::Backend(_))) => Some(5),
-            _ => None,
-        }
-    }
-
-    /// What the metrics count about this failure.
-    fn facts(&self) -> ErrorFacts {
-        let ApiError::Service(e) = self else { return ErrorFacts::default() };
-        ErrorFacts {
-            original_unavailable: matches!(
-                e,
-                ServiceError::ImageNotFound
-                    | ServiceError::OriginNotFound
-                    | ServiceError::Fetch(
-                        FetchError::Upstream(_) | FetchError::Unreachable(_) | FetchError::Timeout(_)
-                    )
-            ),
-            overloaded: matches!(e, ServiceError::Overloaded),
-        }
-    }
-
-    /// What the client is told: what went wrong and why, without internals.
-    fn public_message(&self) -> String {
-        match self {
-            ApiError::Service(ServiceError::Store(StoreError::Backend(_))) => {
-                "storage is unavailable; retry shortly".to_owned()
-            }
-            ApiError::Service(ServiceError::Internal(_))
-            | ApiError::Service(ServiceError::Render(RenderError::Internal(_) | RenderError::Encode { .. })) => {
-                "internal error while rendering this image".to_owned()
-            }
-            other => other.to_string(),
-        }
-    }
-
-    /// The JSON error answer (no side effects; the full error rides in the extensions).
+    /// The JSON error answer. Building it has no side effects: the full error chain and what
+    /// the failure counts as ride in the response's extensions, for the completion hook.
     pub fn into_response(self) -> HttpResponse {
-        let body = serde_json::json!({ "error": self.public_message() }).to_string();
+        let class = self.class();
+        let message = class.fixed_message.map_or_else(|| self.to_string(), str::to_owned);
+        let body = serde_json::json!({ "error": message }).to_string();
         let mut builder = Response::builder()
-            .status(self.status())
+            .status(class.status)
             .header(CONTENT_TYPE, "application/json")
             .header(CACHE_CONTROL, "no-store");
         if let ApiError::MethodNotAllowed(allow) = &self {
             builder = builder.header(ALLOW, *allow);
         }
-        if let Some(seconds) = self.retry_after() {
+        if let Some(seconds) = class.retry_after {
             builder = builder.header(RETRY_AFTER, seconds);
         }
         let mut response = headers::finish(builder, Full::new(Bytes::from(body)));
-        response.extensions_mut().insert(LoggedError(error_chain(&self)));
-        response.extensions_mut().insert(self.facts());
+        response.extensions_mut().insert(LoggedError(crate::report::chain(&self)));
+        response.extensions_mut().insert(class.counts);
         response
     }
 }
 
-fn service_status(e: &ServiceError) -> StatusCode {
+fn variant(e: &VariantError) -> Class {
     match e {
-        ServiceError::ImageNotFound => StatusCode::NOT_FOUND,
-        ServiceError::EmptyUpload
-        | ServiceError::ExtensionNotAllowed(_)
-        | ServiceError::VariantNotAllowed(_)
-        | ServiceError::SourceOverrideNotAllowed => StatusCode::BAD_REQUEST,
-        ServiceError::OriginNotFound => StatusCode::NOT_FOUND,
-        ServiceError::SizeNotAcceptable { .. } => StatusCode::NOT_ACCEPTABLE,
-        ServiceError::Render(r) => match r {
-            RenderError::NotAnImage | RenderError::Unsupported(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            RenderError::TooManyPixels { .. } | RenderError::Corrupt { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            RenderError::Encode { .. } | RenderError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        },
-        ServiceError::Fetch(f) => match f {
-            FetchError::InvalidUrl(_) | FetchError::Refused(_) => StatusCode::BAD_REQUEST,
-            FetchError::Unreachable(_) | FetchError::Upstream(_) | FetchError::Timeout(_) => StatusCode::BAD_GATEWAY,
-            FetchError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-        },
-        ServiceError::Store(s) => match s {
-            StoreError::NotFound => StatusCode::NOT_FOUND,
-            StoreError::Backend(_) => StatusCode::SERVICE_UNAVAILABLE,
-        },
-        ServiceError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
-        ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        VariantError::Malformed => Class::status(StatusCode::NOT_FOUND),
+        VariantError::QualityOutOfRange(_) | VariantError::ZeroSize | VariantError::UnknownExtension(_) => {
+            Class::status(StatusCode::BAD_REQUEST)
+        }
     }
 }
 
-/// The error and its sources, joined with ": ".
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !out.ends_with(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
+fn service(e: &ServiceError) -> Class {
+    match e {
+        ServiceError::ImageNotFound | ServiceError::OriginNotFound => {
+            Class::status(StatusCode::NOT_FOUND).original_unavailable()
         }
-        source = cause.source();
+        ServiceError::EmptyUpload
+        | ServiceError::ExtensionNotAllowed(_)
+        | ServiceError::VariantNotAllowed(_)
+        | ServiceError::SourceOverrideNotAllowed => Class::status(StatusCode::BAD_REQUEST),
+        ServiceError::SizeNotAcceptable { .. } => Class::status(StatusCode::NOT_ACCEPTABLE),
+        ServiceError::Render(e) => render(e),
+        ServiceError::Fetch(e) => fetch(e),
+        ServiceError::Store(e) => store(e),
+        ServiceError::Overloaded => Class {
+            retry_after: Some(1),
+            counts: ErrorCounts { overloaded: true, original_unavailable: false },
+            ..Class::status(StatusCode::SERVICE_UNAVAILABLE)
+        },
+        ServiceError::Internal(_) => Class::internal(),
     }
-    out
+}
+
+fn render(e: &RenderError) -> Class {
+    match e {
+        RenderError::NotAnImage | RenderError::Unsupported(_) => Class::status(StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        RenderError::TooManyPixels { .. } | RenderError::Corrupt { .. } => {
+            Class::status(StatusCode::UNPROCESSABLE_ENTITY)
+        }
+        RenderError::Encode { .. } | RenderError::Internal(_) => Class::internal(),
+    }
+}
+
+fn fetch(e: &FetchError) -> Class {
+    match e {
+        FetchError::InvalidUrl(_) | FetchError::Refused(_) => Class::status(StatusCode::BAD_REQUEST),
+        FetchError::Unreachable(_) | FetchError::Upstream(_) | FetchError::Timeout(_) => {
+            Class::status(StatusCode::BAD_GATEWAY).original_unavailable()
+        }
+        FetchError::TooLarge(_) => Class::status(StatusCode::PAYLOAD_TOO_LARGE),
+    }
+}
+
+fn store(e: &StoreError) -> Class {
+    match e {
+        StoreError::NotFound => Class::status(StatusCode::NOT_FOUND),
+        StoreError::Backend(_) => Class {
+            fixed_message: Some("storage is unavailable; retry shortly"),
+            retry_after: Some(5),
+            ..Class::status(StatusCode::SERVICE_UNAVAILABLE)
+        },
+    }
 }

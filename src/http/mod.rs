@@ -1,4 +1,5 @@
-//! The main port: routing, uploads, variant and info answers, errors and the request log.
+//! The main port: routing, uploads, variant and info answers, errors and the request's
+//! completion hook (its log line and its metrics).
 
 mod error;
 mod headers;
@@ -7,6 +8,7 @@ mod router;
 pub mod server;
 mod upload;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -16,43 +18,45 @@ use hyper::{Method, Request, Response};
 
 pub use error::ApiError;
 
-use crate::metrics::{RequestOutcome, Served};
+use crate::config::Config;
+use crate::metrics::{ErrorCounts, Metrics, RequestOutcome};
+use crate::model::Served;
 use crate::service::ImageService;
 use router::Route;
 
 /// The response type of every handler.
 pub type HttpResponse = Response<Full<Bytes>>;
 
+/// What the main port serves with: the service, the metrics it records requests into, and the
+/// configuration of its own checks.
+#[derive(Clone, Debug)]
+pub struct App {
+    /// Uploads and lookups.
+    pub service: Arc<ImageService>,
+    /// Where each request's outcome is recorded.
+    pub metrics: Arc<Metrics>,
+    /// The configuration.
+    pub config: Arc<Config>,
+}
+
 /// The full error chain of a failed request, carried to the request log in the response's
 /// extensions (building the response itself has no side effects).
 #[derive(Clone, Debug)]
 struct LoggedError(String);
 
-/// What an error answer tells the metrics, carried in the response's extensions.
-#[derive(Clone, Copy, Debug, Default)]
-struct ErrorFacts {
-    original_unavailable: bool,
-    overloaded: bool,
-}
-
 /// Answers one request, then logs it and records its metrics: the one completion hook.
-pub async fn handle(service: &ImageService, req: Request<Incoming>) -> HttpResponse {
+pub async fn handle(app: &App, req: Request<Incoming>) -> HttpResponse {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let (result, variant) = dispatch(service, req).await;
-    let response = match result {
-        Ok(response) => response,
-        Err(e) => e.into_response(),
-    };
+    let (result, variant) = dispatch(app, req).await;
+    let response = result.unwrap_or_else(ApiError::into_response);
     let took = started.elapsed();
-    let facts = response.extensions().get::<ErrorFacts>().copied().unwrap_or_default();
-    service.metrics().request_done(RequestOutcome {
+    app.metrics.request_done(&RequestOutcome {
         status: response.status().as_u16(),
         variant,
         served: response.extensions().get::<Served>().copied(),
-        original_unavailable: facts.original_unavailable,
-        overloaded: facts.overloaded,
+        counts: response.extensions().get::<ErrorCounts>().copied().unwrap_or_default(),
         took,
     });
     log_request(&method, &path, &response, took);
@@ -60,9 +64,9 @@ pub async fn handle(service: &ImageService, req: Request<Incoming>) -> HttpRespo
 }
 
 /// Routes and answers; also says whether the request asked for a variant (an image).
-async fn dispatch(service: &ImageService, req: Request<Incoming>) -> (Result<HttpResponse, ApiError>, bool) {
+async fn dispatch(app: &App, req: Request<Incoming>) -> (Result<HttpResponse, ApiError>, bool) {
     let head = req.method() == Method::HEAD;
-    let route = match router::route(req.method(), req.uri().path(), |ns| service.is_origin_pull(ns)) {
+    let route = match router::route(req.method(), req.uri().path(), |ns| app.service.is_origin_pull(ns)) {
         Ok(route) => route,
         Err(e) => {
             let variant = matches!(e, ApiError::BadVariant(_));
@@ -70,9 +74,9 @@ async fn dispatch(service: &ImageService, req: Request<Incoming>) -> (Result<Htt
         }
     };
     match route {
-        Route::Upload(ns) => (upload::upload(service, &ns, req).await, false),
-        Route::Info(ns, id) => (render::info(service, &ns, &id, &req, head).await, false),
-        Route::Variant(ns, id, variant) => (render::variant(service, &ns, &id, &variant, &req, head).await, true),
+        Route::Upload(ns) => (upload::upload(app, &ns, req).await, false),
+        Route::Info(ns, id) => (render::info(&app.service, &ns, &id, &req, head).await, false),
+        Route::Variant(ns, id, variant) => (render::variant(&app.service, &ns, &id, &variant, &req, head).await, true),
     }
 }
 

@@ -7,9 +7,8 @@ use hyper::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap};
 use hyper::{Request, Response, StatusCode};
 
 use super::{ApiError, HttpResponse, headers};
-use crate::cache::CachedObject;
 use crate::model::{ImageId, Namespace, Variant};
-use crate::service::{ImageService, Served};
+use crate::service::{Answer, ImageService, Lifetime};
 
 /// Info answers that list stored variants change as variants are rendered.
 const SHORT_LIVED: &str = "public, max-age=60";
@@ -29,8 +28,8 @@ pub(crate) async fn variant(
     head: bool,
 ) -> Result<HttpResponse, ApiError> {
     let source = source_override(req);
-    let (obj, served) = service.variant(ns, id, variant, source.as_deref()).await?;
-    Ok(answer(&obj, variant.ext.format().mime(), served, req.headers(), head, true))
+    let answer = service.variant(ns, id, variant, source.as_deref()).await?;
+    Ok(respond(answer, req.headers(), head))
 }
 
 pub(crate) async fn info(
@@ -41,38 +40,34 @@ pub(crate) async fn info(
     head: bool,
 ) -> Result<HttpResponse, ApiError> {
     let source = source_override(req);
-    let (obj, served, immutable) = service.info(ns, id, source.as_deref()).await?;
-    Ok(answer(&obj, "application/json", served, req.headers(), head, immutable))
+    let answer = service.info(ns, id, source.as_deref()).await?;
+    Ok(respond(answer, req.headers(), head))
 }
 
 /// 200 with the bytes (none for HEAD, with the full Content-Length), or 304 on a matching
 /// `If-None-Match`.
-fn answer(
-    obj: &CachedObject,
-    content_type: &str,
-    served: Served,
-    request: &HeaderMap,
-    head: bool,
-    immutable: bool,
-) -> HttpResponse {
-    let mut response = if headers::not_modified(request, &obj.etag) {
-        let builder = headers::immutable(Response::builder().status(StatusCode::NOT_MODIFIED), &obj.etag);
+fn respond(answer: Answer, request: &HeaderMap, head: bool) -> HttpResponse {
+    let mut response = if headers::not_modified(request, &answer.etag) {
+        let builder = headers::immutable(Response::builder().status(StatusCode::NOT_MODIFIED), &answer.etag);
         let mut r = headers::finish(builder, Full::new(Bytes::new()));
         r.headers_mut().remove(CONTENT_LENGTH);
         r
     } else {
-        let builder = headers::immutable(Response::builder().header(CONTENT_TYPE, content_type), &obj.etag);
+        let builder = headers::immutable(Response::builder().header(CONTENT_TYPE, answer.content_type), &answer.etag);
         if head {
             let mut r = headers::finish(builder, Full::new(Bytes::new()));
-            r.headers_mut().insert(CONTENT_LENGTH, obj.bytes.len().into());
+            r.headers_mut().insert(CONTENT_LENGTH, answer.bytes.len().into());
             r
         } else {
-            headers::finish(builder, Full::new(obj.bytes.clone()))
+            headers::finish(builder, Full::new(answer.bytes))
         }
     };
-    if !immutable {
-        response.headers_mut().insert(CACHE_CONTROL, SHORT_LIVED.parse().expect("a valid header"));
+    match answer.lifetime {
+        Lifetime::Immutable => {}
+        Lifetime::ShortLived => {
+            response.headers_mut().insert(CACHE_CONTROL, SHORT_LIVED.parse().expect("a valid header"));
+        }
     }
-    response.extensions_mut().insert(served);
+    response.extensions_mut().insert(answer.served);
     response
 }

@@ -1,4 +1,5 @@
-//! The accept loop: serves a bound listener until the shutdown future resolves, then drains.
+//! The accept loop of both ports: serves a bound listener with a handler until the shutdown
+//! future resolves, then drains.
 //!
 //! Draining, in order: take the connections the kernel already queued for this listener, stop
 //! listening (a second process on the port with SO_REUSEPORT now gets every new connection), answer
@@ -13,6 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
+use hyper::body::Incoming;
 use hyper::header::{CONNECTION, HeaderValue};
 use hyper::service::service_fn;
 use hyper::{Request, Version};
@@ -21,36 +23,40 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::service::ImageService;
+use super::HttpResponse;
 
 /// How long keep-alive clients get to come back for one more answer before idle connections
 /// are closed.
 const KEEP_ALIVE_DRAIN: Duration = Duration::from_secs(2);
 
-struct Connections {
+struct Connections<H> {
     graceful: GracefulShutdown,
     builder: auto::Builder<TokioExecutor>,
-    service: Arc<ImageService>,
+    handler: H,
     draining: Arc<AtomicBool>,
     open: Arc<AtomicUsize>,
 }
 
-impl Connections {
+impl<H, F> Connections<H>
+where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = HttpResponse> + Send + 'static,
+{
     fn serve(&self, stream: TcpStream) {
         let _ = stream.set_nodelay(true);
-        let (service, draining) = (Arc::clone(&self.service), Arc::clone(&self.draining));
-        let handler = service_fn(move |req: Request<hyper::body::Incoming>| {
-            let (service, draining) = (Arc::clone(&service), Arc::clone(&draining));
+        let (handler, draining) = (self.handler.clone(), Arc::clone(&self.draining));
+        let service = service_fn(move |req: Request<Incoming>| {
+            let (handler, draining) = (handler.clone(), Arc::clone(&draining));
             async move {
                 let http1 = matches!(req.version(), Version::HTTP_10 | Version::HTTP_11);
-                let mut response = super::handle(&service, req).await;
+                let mut response = handler(req).await;
                 if http1 && draining.load(Ordering::Acquire) {
                     response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
                 }
                 Ok::<_, Infallible>(response)
             }
         });
-        let conn = self.graceful.watch(self.builder.serve_connection(TokioIo::new(stream), handler).into_owned());
+        let conn = self.graceful.watch(self.builder.serve_connection(TokioIo::new(stream), service).into_owned());
         let open = Arc::clone(&self.open);
         open.fetch_add(1, Ordering::AcqRel);
         tokio::spawn(async move {
@@ -62,18 +68,17 @@ impl Connections {
     }
 }
 
-/// Serves `listener` until `shutdown` resolves; then drains (see the module docs) for at most
-/// `grace`.
-pub async fn run(
-    listener: TcpListener,
-    service: Arc<ImageService>,
-    shutdown: impl Future<Output = ()>,
-    grace: Duration,
-) {
+/// Serves `listener` with `handler` until `shutdown` resolves; then drains (see the module docs)
+/// for at most `grace`.
+pub async fn run<H, F>(listener: TcpListener, handler: H, shutdown: impl Future<Output = ()>, grace: Duration)
+where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = HttpResponse> + Send + 'static,
+{
     let connections = Connections {
         graceful: GracefulShutdown::new(),
         builder: auto::Builder::new(TokioExecutor::new()),
-        service,
+        handler,
         draining: Arc::new(AtomicBool::new(false)),
         open: Arc::new(AtomicUsize::new(0)),
     };

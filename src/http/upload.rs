@@ -9,9 +9,8 @@ use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
 use serde::Deserialize;
 
-use super::{ApiError, HttpResponse, headers};
+use super::{ApiError, App, HttpResponse, headers};
 use crate::model::{Namespace, Variant};
-use crate::service::ImageService;
 
 #[derive(Deserialize)]
 struct JsonUpload {
@@ -23,24 +22,24 @@ struct JsonData {
     image: String,
 }
 
-pub(crate) async fn upload(
-    service: &ImageService,
-    ns: &Namespace,
-    req: Request<Incoming>,
-) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn upload(app: &App, ns: &Namespace, req: Request<Incoming>) -> Result<HttpResponse, ApiError> {
+    let service = &app.service;
     let mut source = None;
     let mut outputs = Vec::new();
     for (name, value) in url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()) {
         match name.as_ref() {
             "source" => source = Some(value.into_owned()),
-            "outputs" => outputs = parse_outputs(&value)?,
+            "outputs" => {
+                outputs = Variant::parse_list(&value)
+                    .map_err(|(name, e)| ApiError::BadRequest(format!("bad outputs entry '{name}': {e}")))?;
+            }
             _ => {}
         }
     }
     let is_json = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
         ct.split(';').next().is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
     });
-    let body = read_body(service.config().max_upload_bytes, req).await?;
+    let body = read_body(app.config.limits.max_upload_bytes.0, req).await?;
 
     let ingested = match source {
         Some(url) if body.is_empty() => service.ingest_source(ns, &url, &outputs).await?,
@@ -54,17 +53,6 @@ pub(crate) async fn upload(
     let json = serde_json::to_vec(&ingested.info).expect("info serialises");
     let builder = Response::builder().status(status).header(CONTENT_TYPE, "application/json");
     Ok(headers::finish(builder, Full::new(Bytes::from(json))))
-}
-
-/// `x300.jpg,x300.webp` -> variants; any bad name is a 400 naming it.
-fn parse_outputs(list: &str) -> Result<Vec<Variant>, ApiError> {
-    list.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|name| {
-            name.parse::<Variant>().map_err(|e| ApiError::BadRequest(format!("bad outputs entry '{name}': {e}")))
-        })
-        .collect()
 }
 
 /// Reads the body, refusing it as soon as it passes `max` bytes (or says it will).
@@ -107,14 +95,6 @@ fn decode_json(body: &[u8]) -> Result<Bytes, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn outputs_lists() {
-        assert_eq!(parse_outputs("x300.jpg, x300.webp").unwrap().len(), 2);
-        assert_eq!(parse_outputs("").unwrap().len(), 0);
-        assert!(parse_outputs("x300.jpg,nope").is_err());
-        assert!(parse_outputs("x300.bmp").is_err());
-    }
 
     #[test]
     fn json_base64_forms() {

@@ -6,6 +6,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use super::ImageFormat;
+
 /// What size the output has, relative to the (upright) original.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum Geometry {
@@ -55,52 +57,14 @@ pub enum Extension {
     Gif,
 }
 
-/// An encoded output format.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub enum OutputFormat {
-    /// JPEG (no alpha: flattened onto white).
-    Jpeg,
-    /// PNG.
-    Png,
-    /// WebP (lossy, with alpha where the source has it).
-    Webp,
-    /// GIF (first frame).
-    Gif,
-}
-
-impl OutputFormat {
-    /// Every output format this build can write.
-    pub const ALL: [OutputFormat; 4] = [OutputFormat::Jpeg, OutputFormat::Png, OutputFormat::Webp, OutputFormat::Gif];
-
-    /// The MIME type served with it.
-    pub fn mime(self) -> &'static str {
-        match self {
-            OutputFormat::Jpeg => "image/jpeg",
-            OutputFormat::Png => "image/png",
-            OutputFormat::Webp => "image/webp",
-            OutputFormat::Gif => "image/gif",
-        }
-    }
-
-    /// The short name used in metrics and config (`jpg`, `png`, `webp`, `gif`).
-    pub fn name(self) -> &'static str {
-        match self {
-            OutputFormat::Jpeg => "jpg",
-            OutputFormat::Png => "png",
-            OutputFormat::Webp => "webp",
-            OutputFormat::Gif => "gif",
-        }
-    }
-
-    /// Whether the format can carry an alpha channel.
-    pub fn has_alpha(self) -> bool {
-        !matches!(self, OutputFormat::Jpeg)
-    }
-}
-
 impl Extension {
     /// Every extension, in the order `--help` lists them.
     pub const ALL: [Extension; 5] = [Extension::Jpg, Extension::Jpeg, Extension::Png, Extension::Webp, Extension::Gif];
+
+    /// Every extension, comma-separated (for messages).
+    pub fn names() -> String {
+        Extension::ALL.map(Extension::as_str).join(", ")
+    }
 
     /// The extension as spelled in URLs.
     pub fn as_str(self) -> &'static str {
@@ -114,12 +78,12 @@ impl Extension {
     }
 
     /// The output format it asks for.
-    pub fn format(self) -> OutputFormat {
+    pub fn format(self) -> ImageFormat {
         match self {
-            Extension::Jpg | Extension::Jpeg => OutputFormat::Jpeg,
-            Extension::Png => OutputFormat::Png,
-            Extension::Webp => OutputFormat::Webp,
-            Extension::Gif => OutputFormat::Gif,
+            Extension::Jpg | Extension::Jpeg => ImageFormat::Jpeg,
+            Extension::Png => ImageFormat::Png,
+            Extension::Webp => ImageFormat::Webp,
+            Extension::Gif => ImageFormat::Gif,
         }
     }
 }
@@ -194,6 +158,18 @@ impl FromStr for Variant {
         }
         let ext = ext.parse()?;
         Ok(Variant { geometry, quality, ext })
+    }
+}
+
+impl Variant {
+    /// A comma-separated list of names (`x300.jpg, x300.webp`; empty entries skipped); a bad name
+    /// is returned with its error.
+    pub fn parse_list(list: &str) -> Result<Vec<Variant>, (String, VariantError)> {
+        list.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|name| name.parse::<Variant>().map_err(|e| (name.to_owned(), e)))
+            .collect()
     }
 }
 
@@ -328,6 +304,14 @@ mod tests {
         assert_eq!("0x10.jpg".parse::<Variant>(), Err(VariantError::ZeroSize));
         assert_eq!("x200.bmp".parse::<Variant>(), Err(VariantError::UnknownExtension("bmp".into())));
         assert_eq!("x200.JPG".parse::<Variant>(), Err(VariantError::UnknownExtension("JPG".into())));
+    }
+
+    #[test]
+    fn lists_of_names() {
+        assert_eq!(Variant::parse_list("x300.jpg, x300.webp,").unwrap().len(), 2);
+        assert_eq!(Variant::parse_list("").unwrap(), Vec::new());
+        assert_eq!(Variant::parse_list("x300.jpg,nope"), Err(("nope".to_owned(), VariantError::Malformed)));
+        assert!(Variant::parse_list("x300.bmp").is_err());
     }
 
     #[test]

@@ -14,19 +14,19 @@ use image::{ExtendedColorType, ImageEncoder};
 
 use super::RenderError;
 use super::bitmap::{Bitmap, Layout};
-use crate::model::OutputFormat;
+use crate::model::ImageFormat;
 
 /// Encodes `bitmap` (Gray, Rgb or Rgba) as `format` at `quality` (1..=100, lossy formats only).
-pub fn encode(bitmap: &Bitmap, format: OutputFormat, quality: u8) -> Result<Vec<u8>, RenderError> {
+pub fn encode(bitmap: &Bitmap, format: ImageFormat, quality: u8) -> Result<Vec<u8>, RenderError> {
     let fail = |reason: String| RenderError::Encode { format: format.name(), reason };
     match format {
-        OutputFormat::Jpeg => {
+        ImageFormat::Jpeg => {
             let progressive = u64::from(bitmap.width) * u64::from(bitmap.height) >= PROGRESSIVE_FROM_PIXELS;
             jpeg(bitmap, quality, progressive).map_err(fail)
         }
-        OutputFormat::Webp => webp(bitmap, quality).map_err(fail),
-        OutputFormat::Png => png(bitmap).map_err(fail),
-        OutputFormat::Gif => gif(bitmap).map_err(fail),
+        ImageFormat::Webp => webp(bitmap, quality).map_err(fail),
+        ImageFormat::Png => png(bitmap).map_err(fail),
+        ImageFormat::Gif => gif(bitmap).map_err(fail),
     }
 }
 

@@ -21,12 +21,12 @@ mod resize;
 mod working;
 
 pub use bitmap::{Bitmap, Layout};
-pub use decode::{Header, SourceFormat};
+pub use decode::Header;
 pub use error::RenderError;
 pub use orient::Orientation;
 pub use working::{WORKING_COPY_QUALITY, WorkingCopy, make_working_copies, working_copy_sizes, working_copy_suffices};
 
-use crate::model::{Geometry, OutputFormat};
+use crate::model::{Geometry, ImageFormat};
 
 /// Limits checked before any pixel memory is allocated.
 #[derive(Clone, Copy, Debug)]
@@ -41,7 +41,7 @@ pub struct RenderSpec {
     /// Output size.
     pub geometry: Geometry,
     /// Output format.
-    pub format: OutputFormat,
+    pub format: ImageFormat,
     /// Encoder quality 1..=100 (ignored by PNG and GIF).
     pub quality: u8,
 }
@@ -61,7 +61,7 @@ pub struct Rendered {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ImageFacts {
     /// Sniffed format.
-    pub format: SourceFormat,
+    pub format: ImageFormat,
     /// Width after EXIF orientation.
     pub width: u32,
     /// Height after EXIF orientation.

@@ -8,8 +8,8 @@
 
 use super::bitmap::{Bitmap, Layout};
 use super::plan::{self, CropBox};
-use super::{Limits, RenderError, SourceFormat, encode, render_bitmap, resize};
-use crate::model::{Geometry, OutputFormat};
+use super::{Limits, RenderError, encode, render_bitmap, resize};
+use crate::model::{Geometry, ImageFormat};
 
 /// An encoded working copy.
 #[derive(Debug)]
@@ -32,9 +32,9 @@ const SMALLEST_TIER: u32 = 256;
 /// The working copies an original of this upright size and format gets, by tier: tier 0 at
 /// `max_side` if the original is larger, or is over 1 MP in a format whose decoder cannot scale;
 /// tier 1 at `max_side / 2` if the original is larger than that. `max_side` 0 turns them off.
-pub fn working_copy_sizes(width: u32, height: u32, format: SourceFormat, max_side: u32) -> [Option<(u32, u32)>; 2] {
+pub fn working_copy_sizes(width: u32, height: u32, format: ImageFormat, max_side: u32) -> [Option<(u32, u32)>; 2] {
     let long = width.max(height);
-    let slow_decoder = format != SourceFormat::Jpeg && u64::from(width) * u64::from(height) > 1_000_000;
+    let slow_decoder = format != ImageFormat::Jpeg && u64::from(width) * u64::from(height) > 1_000_000;
     let fit = |side: u32| {
         let geometry = if width >= height { Geometry::Width(side) } else { Geometry::Height(side) };
         let p = plan::plan(width, height, geometry);
@@ -87,7 +87,7 @@ pub fn make_working_copies(
 
 fn encode_copy(bitmap: &Bitmap) -> Result<WorkingCopy, RenderError> {
     let bytes = match bitmap.layout {
-        Layout::Rgba => encode::encode(bitmap, OutputFormat::Png, 100)?,
+        Layout::Rgba => encode::encode(bitmap, ImageFormat::Png, 100)?,
         _ => encode::working_copy_jpeg(bitmap, WORKING_COPY_QUALITY)?,
     };
     Ok(WorkingCopy { bytes, width: bitmap.width, height: bitmap.height })
@@ -99,7 +99,7 @@ mod tests {
 
     #[test]
     fn tiers_by_size_and_format() {
-        use SourceFormat::*;
+        use ImageFormat::*;
         assert_eq!(working_copy_sizes(5120, 2880, Jpeg, 2048), [Some((2048, 1152)), Some((1024, 576))]);
         assert_eq!(working_copy_sizes(1920, 1200, Jpeg, 2048), [None, Some((1024, 640))]);
         assert_eq!(working_copy_sizes(3024, 4032, Jpeg, 2048), [Some((1536, 2048)), Some((768, 1024))]);

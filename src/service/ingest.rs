@@ -1,14 +1,12 @@
 //! Uploads: validate, store the original, its working copies and its info, then render the asked
 //! outputs. Also the downloads of source URLs, shared with origin pulls.
 
-use std::time::Instant;
-
 use bytes::Bytes;
 use futures_util::future::try_join_all;
 
 use super::{ImageInfo, ImageService, ServiceError};
 use crate::cache::CachedObject;
-use crate::model::{ImageHash, ImageId, Namespace, ObjectKey, Variant};
+use crate::model::{ImageHash, ImageId, Namespace, ObjectKey, Served, Variant};
 use crate::pipeline::{self, ImageFacts, RenderError};
 use crate::source::FetchError;
 
@@ -33,21 +31,19 @@ impl ImageService {
         if let Some(ns_config) = self.config.namespace(ns) {
             all_outputs.extend(ns_config.outputs.iter().filter(|v| !outputs.contains(v)));
         }
-        for variant in &all_outputs {
-            self.check_variant(ns, variant)?;
-        }
+        self.check_variants(ns, &all_outputs).map_err(|(_, e)| e)?;
 
         let (hash, probed) = self.hash_and_probe(bytes.clone()).await?;
         let id = ImageId::Hash(hash);
         let info_key = ObjectKey::info(ns, &id);
         let (info, created) = match self.originals.get_opt(&info_key).await? {
             Some(stored) => {
-                self.metrics.uploaded(false);
+                self.metrics.upload_done(false);
                 (ImageInfo::from_stored(&stored, &id)?, false)
             }
             None => {
                 let info = self.store_original(ns, &id, &hash, bytes, probed?).await?;
-                self.metrics.uploaded(true);
+                self.metrics.upload_done(true);
                 (info, true)
             }
         };
@@ -69,13 +65,10 @@ impl ImageService {
 
     /// Downloads a source URL through the SSRF-safe fetcher, with its metrics.
     pub(super) async fn download(&self, url: &str) -> Result<Bytes, FetchError> {
-        let downloads = &self.metrics.downloads_in_progress;
-        downloads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let started = Instant::now();
+        let download = self.metrics.download_started();
         let fetched = self.fetcher.fetch(url).await;
-        downloads.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         if fetched.is_ok() {
-            self.metrics.original_downloaded(started.elapsed());
+            download.downloaded();
         }
         fetched
     }
@@ -101,7 +94,7 @@ impl ImageService {
         facts: ImageFacts,
     ) -> Result<ImageInfo, ServiceError> {
         let limits = self.limits;
-        let max_side = self.config.working_copy_max_side;
+        let max_side = self.config.render.working_copy_max_side;
         let original = bytes.clone();
         let working = self
             .pool
@@ -121,13 +114,13 @@ impl ImageService {
             content_type: facts.format.mime().to_owned(),
             urls: None,
         };
-        let info_json = Bytes::from(serde_json::to_vec(&info).expect("info serialises"));
+        let info_json = info.to_json();
         self.originals.put(&ObjectKey::original(ns, id), bytes).await?;
         for (tier, copy) in working {
             self.originals.put(&ObjectKey::working(ns, id, tier), Bytes::from(copy.bytes)).await?;
         }
         self.originals.put(&ObjectKey::info(ns, id), info_json.clone()).await?;
-        self.cache.insert(ObjectKey::info(ns, id), CachedObject::new(info_json)).await;
+        self.cache.insert(ObjectKey::info(ns, id), CachedObject::new(info_json, Served::Storage)).await;
         Ok(info)
     }
 }

@@ -1,14 +1,12 @@
-//! Variant and info lookups: memory, then storage, then render (variants only).
-
-use std::sync::Mutex;
+//! Variant lookups: memory, then storage, then rendered on the pool and written back; renders
+//! for `regenerate`; and the listing of a namespace's images.
 
 use bytes::Bytes;
 
-use super::{ImageInfo, ImageService, ServiceError};
-use crate::cache::{CachedObject, Lookup};
-use crate::metrics::Served;
-use crate::model::{ImageId, Namespace, ObjectKey, Variant};
-use crate::pipeline::{self, RenderSpec, SourceFormat};
+use super::{Answer, ImageService, ServiceError};
+use crate::cache::CachedObject;
+use crate::model::{ImageFormat, ImageId, Namespace, ObjectKey, Served, Variant};
+use crate::pipeline::{self, RenderSpec};
 use crate::store::StoreError;
 
 impl ImageService {
@@ -20,34 +18,31 @@ impl ImageService {
         id: &ImageId,
         variant: &Variant,
         source_override: Option<&str>,
-    ) -> Result<(CachedObject, Served), ServiceError> {
+    ) -> Result<Answer, ServiceError> {
         self.check_variant(ns, variant)?;
         let key = ObjectKey::variant(ns, id, variant);
-        let served = Mutex::new(Served::Memory);
         let load = async {
             if let Some(bytes) = self.variants.get_opt(&key).await? {
-                *served.lock().unwrap() = Served::Storage;
-                return Ok(CachedObject::new(bytes));
+                return Ok(CachedObject::new(bytes, Served::Storage));
             }
-            let obj = self.render(ns, id, variant, source_override).await?;
-            if let Err(e) = self.variants.put(&key, obj.bytes.clone()).await {
+            let bytes = self.render(ns, id, variant, source_override).await?;
+            if let Err(e) = self.variants.put(&key, bytes.clone()).await {
                 // The image is still good to answer; the next miss renders it again.
                 tracing::warn!(key = %key, error = %e, "could not store a rendered variant");
             }
-            *served.lock().unwrap() = Served::Rendered;
-            Ok::<_, ServiceError>(obj)
+            Ok::<_, ServiceError>(CachedObject::new(bytes, Served::Rendered))
         };
-        let (obj, lookup) = self.cache.get_or_load(key.clone(), load).await.map_err(|e| (*e).clone())?;
-        Ok((obj, self.count(lookup, *served.lock().unwrap())))
+        let (obj, loaded_here) = self.cache.get_or_load(key.clone(), load).await.map_err(|e| (*e).clone())?;
+        Ok(Answer::of(obj, loaded_here, variant.ext.format().mime()))
     }
 
     /// Renders `variant` and stores it, whether or not a copy exists (for `regenerate`).
     pub async fn rerender(&self, ns: &Namespace, id: &ImageId, variant: &Variant) -> Result<(), ServiceError> {
         self.check_variant(ns, variant)?;
         let key = ObjectKey::variant(ns, id, variant);
-        let obj = self.render(ns, id, variant, None).await?;
-        self.variants.put(&key, obj.bytes.clone()).await?;
-        self.cache.insert(key, obj).await;
+        let bytes = self.render(ns, id, variant, None).await?;
+        self.variants.put(&key, bytes.clone()).await?;
+        self.cache.insert(key, CachedObject::new(bytes, Served::Rendered)).await;
         Ok(())
     }
 
@@ -71,19 +66,21 @@ impl ImageService {
         Ok(ids)
     }
 
-    /// Renders `variant` on the CPU pool, from the working copy where it suffices.
+    /// Renders `variant` on the CPU pool, from the working copy where it suffices, and records
+    /// the render.
     async fn render(
         &self,
         ns: &Namespace,
         id: &ImageId,
         variant: &Variant,
         source_override: Option<&str>,
-    ) -> Result<CachedObject, ServiceError> {
+    ) -> Result<Bytes, ServiceError> {
         let format = variant.ext.format();
+        let default_quality = self.config.render.default_quality.for_format(format);
         let spec = RenderSpec {
             geometry: variant.geometry,
             format,
-            quality: variant.quality.unwrap_or_else(|| self.config.default_quality.for_format(format)),
+            quality: variant.quality.or(default_quality).unwrap_or(100),
         };
         let limits = self.limits;
         let (source, original_size, source_pixels) = self.render_source(ns, id, variant, source_override).await?;
@@ -95,19 +92,11 @@ impl ImageService {
                     Some(size) => pipeline::render_from_working_copy(&source, size, &spec, &limits),
                     None => pipeline::render(&source, &spec, &limits),
                 };
-                rendered.map(|r| (CachedObject::new(Bytes::from(r.bytes)), started.elapsed()))
+                rendered.map(|r| (Bytes::from(r.bytes), started.elapsed()))
             })
             .await?;
-        match rendered {
-            Ok((obj, took)) => {
-                self.metrics.rendered(format, took);
-                Ok(obj)
-            }
-            Err(e) => {
-                self.metrics.render_failed();
-                Err(e.into())
-            }
-        }
+        self.metrics.render_done(rendered.as_ref().ok().map(|(_, took)| (format, *took)));
+        Ok(rendered?.0)
     }
 
     /// What to render `variant` from: the working copy (with the original's size to plan on) when
@@ -121,8 +110,8 @@ impl ImageService {
     ) -> Result<(Bytes, Option<(u32, u32)>, u64), ServiceError> {
         let info = self.image_info(ns, id, source_override).await?;
         let original_size = (info.width, info.height);
-        let max_side = self.config.working_copy_max_side;
-        let sizes = SourceFormat::from_mime(&info.content_type)
+        let max_side = self.config.render.working_copy_max_side;
+        let sizes = ImageFormat::from_mime(&info.content_type)
             .map(|format| pipeline::working_copy_sizes(info.width, info.height, format, max_side))
             .unwrap_or([None, None]);
         let pixels = |(w, h): (u32, u32)| u64::from(w) * u64::from(h);
@@ -135,88 +124,22 @@ impl ImageService {
             }
             match self.source(ObjectKey::working(ns, id, tier)).await {
                 Ok(bytes) => return Ok((bytes, Some(original_size), pixels(size))),
-                Err(ServiceError::ImageNotFound) => {}
-                Err(e) => return Err(e),
+                Err(StoreError::NotFound) => {}
+                Err(e @ StoreError::Backend(_)) => return Err(e.into()),
             }
         }
-        Ok((self.source(ObjectKey::original(ns, id)).await?, None, pixels(original_size)))
+        let original = self.source(ObjectKey::original(ns, id)).await.map_err(|e| match e {
+            // info.json is written last, so its original is there unless something removed it.
+            StoreError::NotFound => ServiceError::ImageNotFound,
+            backend @ StoreError::Backend(_) => ServiceError::Store(backend),
+        })?;
+        Ok((original, None, pixels(original_size)))
     }
 
     /// An original or working copy, through the source cache.
-    async fn source(&self, key: ObjectKey) -> Result<Bytes, ServiceError> {
-        let load = async { self.originals.get(&key).await.map_err(not_found_is_missing_image) };
-        let (obj, _) = self.sources.get_or_load(key.clone(), load).await.map_err(|e| (*e).clone())?;
-        Ok(obj)
-    }
-
-    /// The parsed info of a stored original (not counted as a request's cache lookup); in an
-    /// origin-pull namespace, pulled from the origin if it is not stored yet.
-    pub async fn image_info(
-        &self,
-        ns: &Namespace,
-        id: &ImageId,
-        source_override: Option<&str>,
-    ) -> Result<ImageInfo, ServiceError> {
-        let (obj, _) = self.info_object(ns, id, source_override).await?;
-        ImageInfo::from_stored(&obj.bytes, id)
-    }
-
-    /// The info JSON answered for an image, and whether it is immutable: it is, unless
-    /// `remote_base_url` makes it list the variants stored so far.
-    pub async fn info(
-        &self,
-        ns: &Namespace,
-        id: &ImageId,
-        source_override: Option<&str>,
-    ) -> Result<(CachedObject, Served, bool), ServiceError> {
-        let (obj, lookup) = self.info_object(ns, id, source_override).await?;
-        let served = self.count(lookup, Served::Storage);
-        if self.config.remote_base_url.is_none() {
-            return Ok((obj, served, true));
-        }
-        let info = self.with_public_urls(ns, id, ImageInfo::from_stored(&obj.bytes, id)?).await?;
-        let json = serde_json::to_vec(&info).expect("info serialises");
-        Ok((CachedObject::new(Bytes::from(json)), served, false))
-    }
-
-    /// The stored info.json through the memory cache; pulls the original first where that is due.
-    async fn info_object(
-        &self,
-        ns: &Namespace,
-        id: &ImageId,
-        source_override: Option<&str>,
-    ) -> Result<(CachedObject, Lookup), ServiceError> {
-        let key = ObjectKey::info(ns, id);
-        let load = async {
-            match (self.originals.get(&key).await, id) {
-                (Ok(bytes), _) => Ok(CachedObject::new(bytes)),
-                (Err(StoreError::NotFound), ImageId::Path(path)) if self.is_origin_pull(ns) => {
-                    let info = self.pull(ns, path, source_override).await?;
-                    Ok(CachedObject::new(Bytes::from(serde_json::to_vec(&info).expect("info serialises"))))
-                }
-                (Err(e), _) => Err(not_found_is_missing_image(e)),
-            }
-        };
-        self.cache.get_or_load(key.clone(), load).await.map_err(|e| (*e).clone())
-    }
-
-    fn count(&self, lookup: Lookup, loaded: Served) -> Served {
-        match lookup {
-            Lookup::Memory => {
-                self.metrics.memory_hit();
-                Served::Memory
-            }
-            Lookup::Loaded => {
-                self.metrics.memory_miss(loaded == Served::Storage);
-                loaded
-            }
-        }
-    }
-}
-
-fn not_found_is_missing_image(e: StoreError) -> ServiceError {
-    match e {
-        StoreError::NotFound => ServiceError::ImageNotFound,
-        other => ServiceError::Store(other),
+    async fn source(&self, key: ObjectKey) -> Result<Bytes, StoreError> {
+        let load = self.originals.get(&key);
+        let (bytes, _) = self.sources.get_or_load(key.clone(), load).await.map_err(|e| (*e).clone())?;
+        Ok(bytes)
     }
 }

@@ -19,6 +19,8 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::redirect;
 use url::{Host, Url};
 
+use crate::config::SourcesConfig;
+
 /// Why a source could not be fetched.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FetchError {
@@ -47,17 +49,12 @@ pub enum FetchError {
 #[error("{0}")]
 struct PolicyRefusal(String);
 
-/// Settings for [`Fetcher`].
+/// What a fetch may do: the configured section, and the byte cap of uploads.
 #[derive(Clone, Debug)]
-pub struct FetchSettings {
-    /// Largest body accepted.
-    pub max_bytes: u64,
-    /// Whether loopback and private addresses may be fetched.
-    pub allow_private: bool,
-    /// Whole-request timeout.
-    pub timeout: Duration,
-    /// Redirects followed at most.
-    pub max_redirects: usize,
+struct FetchSettings {
+    max_bytes: u64,
+    allow_private: bool,
+    timeout: Duration,
 }
 
 /// An HTTP client for source URLs.
@@ -103,10 +100,11 @@ fn check_url(url: &Url, allow_private: bool) -> Result<(), String> {
 }
 
 impl Fetcher {
-    /// Builds the client.
-    pub fn new(settings: FetchSettings) -> Result<Fetcher, String> {
+    /// Builds the client for `config`, refusing bodies above `max_bytes`.
+    pub fn new(config: &SourcesConfig, max_bytes: u64) -> Result<Fetcher, String> {
         crate::tls::install_crypto_provider();
-        let (allow_private, max_redirects) = (settings.allow_private, settings.max_redirects);
+        let (allow_private, max_redirects) = (config.source_allow_private, config.source_max_redirects);
+        let settings = FetchSettings { max_bytes, allow_private, timeout: config.source_timeout_secs };
         let redirects = redirect::Policy::custom(move |attempt| {
             if attempt.previous().len() > max_redirects {
                 return attempt.error(format!("more than {max_redirects} redirects"));
@@ -172,13 +170,6 @@ impl Fetcher {
         if e.is_timeout() {
             return FetchError::Timeout(self.settings.timeout);
         }
-        let mut chain = e.to_string();
-        let mut source = e.source();
-        while let Some(cause) = source {
-            chain.push_str(": ");
-            chain.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        FetchError::Unreachable(chain)
+        FetchError::Unreachable(crate::report::chain(&e))
     }
 }

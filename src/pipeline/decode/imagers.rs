@@ -6,15 +6,16 @@ use image::codecs::gif::GifDecoder;
 use image::codecs::png::PngDecoder;
 use image::{DynamicImage, ImageDecoder, ImageError};
 
-use super::{Decoded, Header, SourceFormat};
+use super::{Decoded, Header};
+use crate::model::ImageFormat;
 use crate::pipeline::RenderError;
 use crate::pipeline::bitmap::{Bitmap, Layout};
 use crate::pipeline::orient::Orientation;
 
-pub(super) fn read_header(bytes: &[u8], format: SourceFormat) -> Result<Header, RenderError> {
-    let fail = |e: ImageError| RenderError::corrupt(format.name(), e);
+pub(super) fn read_header(bytes: &[u8], format: ImageFormat) -> Result<Header, RenderError> {
+    let fail = |e: ImageError| RenderError::corrupt(format.label(), e);
     let (width, height, orientation) = match format {
-        SourceFormat::Png => {
+        ImageFormat::Png => {
             let mut d = PngDecoder::new(Cursor::new(bytes)).map_err(fail)?;
             let orientation =
                 d.exif_metadata().ok().flatten().map_or(Orientation::UPRIGHT, |e| super::exif::orientation(&e));
@@ -31,14 +32,14 @@ pub(super) fn read_header(bytes: &[u8], format: SourceFormat) -> Result<Header, 
 }
 
 pub(super) fn decode(bytes: &[u8], header: &Header) -> Result<Decoded, RenderError> {
-    let name = header.format.name();
+    let name = header.format.label();
     let fail = |e: ImageError| RenderError::corrupt(name, e);
     // Room for the output at 16 bits per channel plus the decoder's own buffers.
     let pixels = u64::from(header.width) * u64::from(header.height);
     let mut limits = image::Limits::default();
     limits.max_alloc = Some(pixels * 8 * 2 + (64 << 20));
     let (image, icc) = match header.format {
-        SourceFormat::Png => {
+        ImageFormat::Png => {
             let mut d = PngDecoder::new(Cursor::new(bytes)).map_err(fail)?;
             d.set_limits(limits).map_err(fail)?;
             let icc = d.icc_profile().ok().flatten();

@@ -13,7 +13,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use mozjpeg::{ColorSpace, Decompress, Marker};
 use mozjpeg_sys::{jpeg_common_struct, jpeg_error_mgr};
 
-use super::{Decoded, Header, SourceFormat};
+use super::{Decoded, Header};
+use crate::model::ImageFormat;
 use crate::pipeline::RenderError;
 use crate::pipeline::bitmap::{Bitmap, Layout};
 use crate::pipeline::orient::Orientation;
@@ -32,7 +33,7 @@ pub(super) fn read_header(bytes: &[u8]) -> Result<Header, RenderError> {
             .find(|m| m.marker == Marker::APP(1) && m.data.starts_with(b"Exif\0\0"))
             .map_or(Orientation::UPRIGHT, |m| super::exif::orientation(m.data));
         Ok(Header {
-            format: SourceFormat::Jpeg,
+            format: ImageFormat::Jpeg,
             width: u32::try_from(width).unwrap_or(u32::MAX),
             height: u32::try_from(height).unwrap_or(u32::MAX),
             orientation,

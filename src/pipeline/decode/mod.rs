@@ -11,54 +11,13 @@ mod webp;
 use super::bitmap::Bitmap;
 use super::orient::Orientation;
 use super::{ImageFacts, Limits, RenderError};
-
-/// An original's format, sniffed from its bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum SourceFormat {
-    /// JPEG (JFIF/EXIF, baseline or progressive, gray, RGB, CMYK/YCCK).
-    Jpeg,
-    /// PNG (first frame of an APNG).
-    Png,
-    /// GIF (first frame).
-    Gif,
-    /// WebP (lossy, lossless, alpha; first frame of an animation).
-    Webp,
-}
-
-impl SourceFormat {
-    /// MIME type of the original.
-    pub fn mime(self) -> &'static str {
-        match self {
-            SourceFormat::Jpeg => "image/jpeg",
-            SourceFormat::Png => "image/png",
-            SourceFormat::Gif => "image/gif",
-            SourceFormat::Webp => "image/webp",
-        }
-    }
-
-    /// The format of a MIME type given by [`SourceFormat::mime`].
-    pub fn from_mime(mime: &str) -> Option<Self> {
-        [SourceFormat::Jpeg, SourceFormat::Png, SourceFormat::Gif, SourceFormat::Webp]
-            .into_iter()
-            .find(|f| f.mime() == mime)
-    }
-
-    /// Short name for messages.
-    pub fn name(self) -> &'static str {
-        match self {
-            SourceFormat::Jpeg => "JPEG",
-            SourceFormat::Png => "PNG",
-            SourceFormat::Gif => "GIF",
-            SourceFormat::Webp => "WebP",
-        }
-    }
-}
+use crate::model::ImageFormat;
 
 /// What the header of an original says, before any pixel is decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Header {
     /// Sniffed format.
-    pub format: SourceFormat,
+    pub format: ImageFormat,
     /// Stored width (before orientation).
     pub width: u32,
     /// Stored height (before orientation).
@@ -85,19 +44,19 @@ pub struct Decoded {
 }
 
 /// Identifies the format from the first bytes.
-pub(crate) fn sniff(bytes: &[u8]) -> Result<SourceFormat, RenderError> {
+pub(crate) fn sniff(bytes: &[u8]) -> Result<ImageFormat, RenderError> {
     let starts = |sig: &[u8]| bytes.starts_with(sig);
     if starts(&[0xFF, 0xD8, 0xFF]) {
-        return Ok(SourceFormat::Jpeg);
+        return Ok(ImageFormat::Jpeg);
     }
     if starts(b"\x89PNG\r\n\x1a\n") {
-        return Ok(SourceFormat::Png);
+        return Ok(ImageFormat::Png);
     }
     if starts(b"GIF87a") || starts(b"GIF89a") {
-        return Ok(SourceFormat::Gif);
+        return Ok(ImageFormat::Gif);
     }
     if bytes.len() >= 12 && starts(b"RIFF") && &bytes[8..12] == b"WEBP" {
-        return Ok(SourceFormat::Webp);
+        return Ok(ImageFormat::Webp);
     }
     if bytes.len() >= 12 && &bytes[4..8] == b"ftyp" {
         let brand = &bytes[8..12];
@@ -124,12 +83,12 @@ pub(crate) fn sniff(bytes: &[u8]) -> Result<SourceFormat, RenderError> {
 pub fn read_header(bytes: &[u8], limits: &Limits) -> Result<Header, RenderError> {
     let format = sniff(bytes)?;
     let header = match format {
-        SourceFormat::Jpeg => jpeg::read_header(bytes)?,
-        SourceFormat::Png | SourceFormat::Gif => imagers::read_header(bytes, format)?,
-        SourceFormat::Webp => webp::read_header(bytes)?,
+        ImageFormat::Jpeg => jpeg::read_header(bytes)?,
+        ImageFormat::Png | ImageFormat::Gif => imagers::read_header(bytes, format)?,
+        ImageFormat::Webp => webp::read_header(bytes)?,
     };
     if header.width == 0 || header.height == 0 {
-        return Err(RenderError::corrupt(format.name(), "the header declares an empty image"));
+        return Err(RenderError::corrupt(format.label(), "the header declares an empty image"));
     }
     let pixels = u64::from(header.width) * u64::from(header.height);
     if pixels > limits.max_source_pixels {
@@ -148,9 +107,9 @@ pub fn read_header(bytes: &[u8], limits: &Limits) -> Result<Header, RenderError>
 /// opaque alpha is dropped.
 pub fn decode(bytes: &[u8], header: &Header, min_scale: f64) -> Result<Decoded, RenderError> {
     let decoded = match header.format {
-        SourceFormat::Jpeg => jpeg::decode(bytes, min_scale)?,
-        SourceFormat::Png | SourceFormat::Gif => imagers::decode(bytes, header)?,
-        SourceFormat::Webp => webp::decode(bytes, header, min_scale)?,
+        ImageFormat::Jpeg => jpeg::decode(bytes, min_scale)?,
+        ImageFormat::Png | ImageFormat::Gif => imagers::decode(bytes, header)?,
+        ImageFormat::Webp => webp::decode(bytes, header, min_scale)?,
     };
     Ok(Decoded { bitmap: decoded.bitmap.without_opaque_alpha(), ..decoded })
 }
@@ -161,10 +120,10 @@ mod tests {
 
     #[test]
     fn sniffs_by_signature() {
-        assert_eq!(sniff(b"\xFF\xD8\xFF\xE0rest"), Ok(SourceFormat::Jpeg));
-        assert_eq!(sniff(b"\x89PNG\r\n\x1a\nrest"), Ok(SourceFormat::Png));
-        assert_eq!(sniff(b"GIF89a..."), Ok(SourceFormat::Gif));
-        assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 "), Ok(SourceFormat::Webp));
+        assert_eq!(sniff(b"\xFF\xD8\xFF\xE0rest"), Ok(ImageFormat::Jpeg));
+        assert_eq!(sniff(b"\x89PNG\r\n\x1a\nrest"), Ok(ImageFormat::Png));
+        assert_eq!(sniff(b"GIF89a..."), Ok(ImageFormat::Gif));
+        assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 "), Ok(ImageFormat::Webp));
         assert_eq!(sniff(b"\0\0\0\x1cftypavif"), Err(RenderError::Unsupported("AVIF")));
         assert_eq!(sniff(b"\0\0\0\x18ftypheic"), Err(RenderError::Unsupported("HEIF/HEIC")));
         assert_eq!(sniff(b""), Err(RenderError::NotAnImage));

@@ -5,7 +5,8 @@ use std::ptr;
 
 use libwebp_sys as webp;
 
-use super::{Decoded, Header, SourceFormat};
+use super::{Decoded, Header};
+use crate::model::ImageFormat;
 use crate::pipeline::RenderError;
 use crate::pipeline::bitmap::{Bitmap, Layout};
 use crate::pipeline::orient::Orientation;
@@ -28,7 +29,7 @@ pub(super) fn read_header(bytes: &[u8]) -> Result<Header, RenderError> {
     let f = features(bytes)?;
     let orientation = chunk(bytes, b"EXIF").map_or(Orientation::UPRIGHT, super::exif::orientation);
     Ok(Header {
-        format: SourceFormat::Webp,
+        format: ImageFormat::Webp,
         width: u32::try_from(f.width).map_err(corrupt)?,
         height: u32::try_from(f.height).map_err(corrupt)?,
         orientation,

@@ -1,0 +1,103 @@
+//! Every configuration key, declared once: its section, type, default, help line and checks.
+//! The file key, the `IMG_*` variable, the flag and `--help` are all derived from here; adding a
+//! key is one line in the section of the component that uses it (DESIGN.md §7).
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use super::namespaces::Namespaces;
+use super::schema::{ByteSize, in_range, sections};
+use super::values::{DefaultQuality, LogFormat, StorageUrl};
+use crate::model::Extension;
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from)
+}
+
+sections! {
+    /// The two ports, their connections and the process around them.
+    server: ServerConfig ("Server") {
+        /// Main port (0 picks a free one)
+        server_port: u16 = 7000, flag = "--port";
+        /// Status port (0 picks a free one)
+        status_port: u16 = 7001;
+        /// Address of the main port
+        listen: IpAddr = "127.0.0.1";
+        /// Address of the status port
+        status_listen: IpAddr = "127.0.0.1";
+        /// Seconds shutdown waits for requests in flight
+        shutdown_grace_secs: Duration = 30, check = in_range::<0, 3600>;
+        /// Log format: text or json (one object a line)
+        log_format: LogFormat = "text";
+    }
+
+    /// Where originals and variants are kept.
+    storage: StorageConfig ("Storage") {
+        /// Storage URL: file://DIR, memory://, s3://BUCKET/PREFIX, gs://BUCKET/PREFIX, az://CONTAINER/PREFIX
+        storage: StorageUrl = "file://./data";
+        /// Separate storage for originals, info and working copies [default: the storage]
+        originals_storage: Option<StorageUrl> = null;
+        /// Public base URL of the storage: info answers list the URLs of stored variants
+        remote_base_url: Option<String> = null, value = "URL";
+    }
+
+    /// The memory caches in front of storage.
+    cache: CacheConfig ("Cache") {
+        /// Memory caches: 3/4 for variants and info, 1/4 for the sources renders read
+        memory_cache_bytes: ByteSize = "256MiB";
+    }
+
+    /// How variants are rendered.
+    render: RenderConfig ("Rendering") {
+        /// Render threads
+        workers: usize = (cores()), shown = "the number of cores", check = in_range::<1, 1024>;
+        /// Quality without -q: a number, or JSON by format like {"jpg":80,"webp":75}
+        default_quality: DefaultQuality = { "jpg": 80, "webp": 80 };
+        /// Long side of the working copy made at upload; 0 turns working copies off
+        working_copy_max_side: u32 = 2048, check = in_range::<0, 65535>;
+    }
+
+    /// What a request may ask for and what an upload may cost.
+    limits: LimitsConfig ("Limits") {
+        /// Extensions that may be asked for, comma-separated
+        whitelisted_extensions: Vec<Extension> = (Extension::ALL.map(|e| e.as_str()));
+        /// Largest width a URL may ask for
+        maximum_width: u32 = 4096, check = in_range::<1, 65535>;
+        /// Largest height a URL may ask for
+        maximum_height: u32 = 4096, check = in_range::<1, 65535>;
+        /// Largest upload or source download, bytes or e.g. 25MiB
+        max_upload_bytes: ByteSize = "25MiB", check = in_range::<1, { u64::MAX }>;
+        /// Largest width x height an original may declare
+        max_source_pixels: u64 = 50_000_000, check = in_range::<1, { u64::MAX }>;
+        /// Renders that may wait for a thread before 503
+        queue_size: usize = 128, check = in_range::<0, 1_000_000>;
+        /// Source pixels decoding at once over all renders and uploads
+        decode_budget_pixels: u64 = 100_000_000, check = in_range::<1_000_000, { u64::MAX }>;
+    }
+
+    /// Downloads of originals from source URLs.
+    sources: SourcesConfig ("Sources") {
+        /// Let ?source= fetch from loopback and private networks
+        source_allow_private: bool = false;
+        /// Timeout of a source download in seconds
+        source_timeout_secs: Duration = 10, check = in_range::<1, 3600>;
+        /// Redirects a source download follows
+        source_max_redirects: usize = 3, check = in_range::<0, 20>;
+    }
+
+    /// statsd, and what the status port serves.
+    metrics: MetricsConfig ("Metrics") {
+        /// statsd host:port (UDP; off when unset)
+        statsd: Option<String> = null, value = "HOST:PORT";
+        /// Prefix of statsd names
+        statsd_prefix: String = "image_server", value = "PREFIX";
+        /// Serve profiling endpoints on the status port
+        profile: bool = false;
+    }
+
+    /// Settings of single namespaces.
+    namespaces: NamespacesConfig ("Namespaces") {
+        /// Per-namespace settings as JSON: outputs, limits, origin pull
+        namespaces: Namespaces = {};
+    }
+}

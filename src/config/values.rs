@@ -1,0 +1,207 @@
+//! The value types of configuration keys that are more than a number or a string: storage URLs
+//! (one list of schemes), log formats, default qualities by format, extension lists.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use super::schema::{Kind, Setting, list};
+use crate::model::{Extension, ImageFormat};
+
+/// Where objects are stored, parsed from a storage URL (DESIGN.md §3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StorageUrl {
+    /// The URL as configured.
+    pub url: String,
+    /// The backend it names.
+    pub backend: Backend,
+}
+
+/// A storage backend and its location.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// `file://DIR`: a local directory (created if missing).
+    File(PathBuf),
+    /// `memory://`: this process' memory.
+    Memory,
+    /// `s3://bucket/prefix` (also `s3a://`).
+    S3(Bucket),
+    /// `gs://bucket/prefix`.
+    Gcs(Bucket),
+    /// `az://container/prefix` (also `azure://`, `abfs://`, `abfss://`).
+    Azure(Bucket),
+}
+
+/// A bucket (or container) URL without its path, and the path as a key prefix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bucket {
+    /// `scheme://bucket`, as the cloud builders take it.
+    pub url: String,
+    /// The path after the bucket, without slashes at its ends ("" for none).
+    pub prefix: String,
+}
+
+impl std::str::FromStr for StorageUrl {
+    type Err = String;
+
+    fn from_str(url: &str) -> Result<Self, String> {
+        let refuse = || {
+            format!(
+                "'{url}' is not a storage URL: use file://DIR, memory://, s3://BUCKET/PREFIX, gs://BUCKET/PREFIX or az://CONTAINER/PREFIX"
+            )
+        };
+        let (scheme, rest) = url.split_once("://").ok_or_else(refuse)?;
+        let bucket = || {
+            let (name, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if name.is_empty() {
+                return Err(format!("'{url}' names no bucket"));
+            }
+            Ok(Bucket { url: format!("{scheme}://{name}"), prefix: prefix.trim_matches('/').to_owned() })
+        };
+        let backend = match scheme {
+            "file" if !rest.is_empty() => Backend::File(PathBuf::from(rest)),
+            "memory" => Backend::Memory,
+            "s3" | "s3a" => Backend::S3(bucket()?),
+            "gs" => Backend::Gcs(bucket()?),
+            "az" | "azure" | "abfs" | "abfss" => Backend::Azure(bucket()?),
+            _ => return Err(refuse()),
+        };
+        Ok(StorageUrl { url: url.to_owned(), backend })
+    }
+}
+
+impl fmt::Display for StorageUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.url)
+    }
+}
+
+impl Setting for StorageUrl {
+    const KIND: Kind = Kind::Str;
+    const VALUE_NAME: &'static str = "URL";
+    fn read(value: &Value) -> Result<Self, String> {
+        String::read(value)?.parse()
+    }
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable text.
+    Text,
+    /// One JSON object a line.
+    Json,
+}
+
+impl Setting for LogFormat {
+    const KIND: Kind = Kind::Str;
+    const VALUE_NAME: &'static str = "FORMAT";
+    fn read(value: &Value) -> Result<Self, String> {
+        match String::read(value)?.as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("'{other}' is not text or json")),
+        }
+    }
+}
+
+/// The quality of each lossy format when a URL has no `-q`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DefaultQuality {
+    /// For `.jpg` / `.jpeg`.
+    pub jpeg: u8,
+    /// For `.webp`.
+    pub webp: u8,
+}
+
+impl DefaultQuality {
+    /// The default of a lossy format; `None` for the lossless ones, which take no quality.
+    pub fn for_format(&self, format: ImageFormat) -> Option<u8> {
+        match format {
+            ImageFormat::Jpeg => Some(self.jpeg),
+            ImageFormat::Webp => Some(self.webp),
+            ImageFormat::Png | ImageFormat::Gif => None,
+        }
+    }
+
+    fn set(&mut self, format: ImageFormat, quality: u8) -> Result<(), String> {
+        match format {
+            ImageFormat::Jpeg => self.jpeg = quality,
+            ImageFormat::Webp => self.webp = quality,
+            ImageFormat::Png | ImageFormat::Gif => {
+                return Err(format!("{} takes no quality", format.name()));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Setting for DefaultQuality {
+    const KIND: Kind = Kind::Json;
+    const VALUE_NAME: &'static str = "Q";
+    /// A number for every lossy format, or an object by format (`{"jpg":80,"webp":75}`); formats
+    /// an object leaves out keep the built-in default.
+    fn read(value: &Value) -> Result<Self, String> {
+        let check = |v: &Value| {
+            v.as_u64()
+                .filter(|q| (1..=100).contains(q))
+                .map(|q| q as u8)
+                .ok_or_else(|| format!("{v} is not a quality from 1 to 100"))
+        };
+        let mut out = DefaultQuality { jpeg: 80, webp: 80 };
+        match value {
+            Value::Number(_) => {
+                let q = check(value)?;
+                let lossy: Vec<ImageFormat> =
+                    ImageFormat::ALL.into_iter().filter(|f| out.for_format(*f).is_some()).collect();
+                for format in lossy {
+                    out.set(format, q)?;
+                }
+            }
+            Value::Object(map) => {
+                for (name, q) in map {
+                    let ext: Extension = name.parse().map_err(|_| format!("unknown format '{name}'"))?;
+                    out.set(ext.format(), check(q)?)?;
+                }
+            }
+            other => return Err(format!("{other} is neither a quality nor an object of qualities by format")),
+        }
+        Ok(out)
+    }
+}
+
+impl Setting for Vec<Extension> {
+    const KIND: Kind = Kind::List;
+    const VALUE_NAME: &'static str = "LIST";
+    fn read(value: &Value) -> Result<Self, String> {
+        list(value, &format!("one of {}", Extension::names()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_urls_name_their_backend() {
+        let s3: StorageUrl = "s3://bucket/some/prefix/".parse().unwrap();
+        assert_eq!(s3.backend, Backend::S3(Bucket { url: "s3://bucket".into(), prefix: "some/prefix".into() }));
+        assert_eq!("file://./data".parse::<StorageUrl>().unwrap().backend, Backend::File("./data".into()));
+        assert!(matches!("abfss://c/p".parse::<StorageUrl>().unwrap().backend, Backend::Azure(_)));
+        for bad in ["ftp://x", "data", "file://", "s3://", "gs:///prefix"] {
+            assert!(bad.parse::<StorageUrl>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn default_quality_forms() {
+        let both = DefaultQuality::read(&Value::from(70)).unwrap();
+        assert_eq!(both, DefaultQuality { jpeg: 70, webp: 70 });
+        let some = DefaultQuality::read(&serde_json::json!({"webp": 60})).unwrap();
+        assert_eq!((some.for_format(ImageFormat::Jpeg), some.for_format(ImageFormat::Webp)), (Some(80), Some(60)));
+        assert_eq!(some.for_format(ImageFormat::Png), None);
+        assert!(DefaultQuality::read(&serde_json::json!({"png": 60})).is_err());
+        assert!(DefaultQuality::read(&serde_json::json!({"bmp": 60})).is_err());
+    }
+}

@@ -1,0 +1,193 @@
+//! Metrics: what the server did, recorded where each outcome is known (the completion of a
+//! request, a render, an upload, a download), read by the status port as `/status` JSON and
+//! `/metrics` in Prometheus text, and sent to statsd under the names of DESIGN.md §6.
+//!
+//! Every metric is declared once, in `table.rs`; nothing outside this module touches a counter.
+
+mod kinds;
+mod statsd;
+mod table;
+
+use std::time::Duration;
+
+use prometheus::{IntGauge, Opts, Registry};
+use serde_json::{Map, Value};
+
+use crate::config::MetricsConfig;
+use crate::model::{ImageFormat, Served};
+use statsd::Statsd;
+use table::{StatusClass, Table};
+
+/// What one finished request tells the metrics.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestOutcome {
+    /// HTTP status answered.
+    pub status: u16,
+    /// Whether the request asked for a variant (an image).
+    pub variant: bool,
+    /// Where the answer came from, when it was an object.
+    pub served: Option<Served>,
+    /// What the error of a failed request counts as.
+    pub counts: ErrorCounts,
+    /// Time from request to answer.
+    pub took: Duration,
+}
+
+/// What a failure counts as, beyond its status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ErrorCounts {
+    /// An original was missing, or its source failed.
+    pub original_unavailable: bool,
+    /// The render queue was full.
+    pub overloaded: bool,
+}
+
+/// Point-in-time figures owned by other components, read when the status port is asked.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Gauges {
+    /// Renders running.
+    pub renders_in_progress: usize,
+    /// Renders waiting for a worker.
+    pub render_queue_depth: usize,
+    /// Render threads.
+    pub render_workers: usize,
+    /// Memory cache entries.
+    pub cache_entries: u64,
+    /// Memory cache bytes.
+    pub cache_bytes: u64,
+    /// Seconds since start.
+    pub uptime_seconds: u64,
+}
+
+/// The metrics of one server process.
+pub struct Metrics {
+    registry: Registry,
+    statsd: Statsd,
+    table: Table,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").field("statsd", &self.statsd).finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    /// Metrics as configured; a statsd address that cannot be used is reported and left out,
+    /// since metrics must never stop the service.
+    pub fn new(config: &MetricsConfig) -> Metrics {
+        let statsd = match &config.statsd {
+            None => Statsd::off(),
+            Some(addr) => Statsd::to(addr, &config.statsd_prefix).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "statsd disabled");
+                Statsd::off()
+            }),
+        };
+        Self::with_statsd(statsd)
+    }
+
+    /// Metrics without statsd (for tests and batch commands).
+    pub fn without_statsd() -> Metrics {
+        Self::with_statsd(Statsd::off())
+    }
+
+    fn with_statsd(statsd: Statsd) -> Metrics {
+        let registry = Registry::new_custom(Some("image_server".to_owned()), None).expect("a valid prefix");
+        let info = IntGauge::with_opts(
+            Opts::new("info", "Build information.").const_label("version", env!("CARGO_PKG_VERSION")),
+        )
+        .expect("a valid metric");
+        info.set(1);
+        registry.register(Box::new(info)).expect("metric names are unique");
+        let table = Table::new(&registry);
+        Metrics { registry, statsd, table }
+    }
+
+    /// The completion of one request: called once, from the request's completion hook.
+    pub fn request_done(&self, o: &RequestOutcome) {
+        let t = &self.table;
+        t.requests.inc(StatusClass::of(o.status), &self.statsd);
+        t.request_duration.observe(o.took, &self.statsd);
+        if let Some(served) = o.served {
+            t.lookups.inc(served, &self.statsd);
+        }
+        if o.variant && o.status >= 400 {
+            t.image_requests_failed.inc(&self.statsd);
+        }
+        if o.counts.original_unavailable {
+            t.originals_unavailable.inc(&self.statsd);
+        }
+        if o.counts.overloaded {
+            t.overloaded.inc(&self.statsd);
+        }
+    }
+
+    /// A variant was rendered (and is being stored) in `took` on its worker; `None` for a
+    /// render that failed.
+    pub fn render_done(&self, rendered: Option<(ImageFormat, Duration)>) {
+        match rendered {
+            Some((format, took)) => {
+                self.table.renders.inc(format, &self.statsd);
+                self.table.render_duration.observe(took, &self.statsd);
+            }
+            None => self.table.render_failures.inc(&self.statsd),
+        }
+    }
+
+    /// An upload was stored (`new`), or was of bytes stored already.
+    pub fn upload_done(&self, new: bool) {
+        if new { self.table.uploads.inc(&self.statsd) } else { self.table.duplicate_uploads.inc(&self.statsd) }
+    }
+
+    /// A source download begins; it counts as in progress until the guard is dropped, and as
+    /// downloaded when the guard is told so.
+    pub fn download_started(&self) -> DownloadGuard<'_> {
+        self.table.downloads_in_progress.add(1);
+        DownloadGuard { metrics: self, started: std::time::Instant::now() }
+    }
+
+    /// Takes in the figures other components own, before they are read.
+    pub fn observe(&self, g: Gauges) {
+        let t = &self.table;
+        t.renders_in_progress.set(g.renders_in_progress as u64);
+        t.render_queue_depth.set(g.render_queue_depth as u64);
+        t.render_workers.set(g.render_workers as u64);
+        t.cache_entries.set(g.cache_entries);
+        t.cache_bytes.set(g.cache_bytes);
+        t.uptime.set(g.uptime_seconds);
+    }
+
+    /// The `/status` JSON: every metric at its path, with the version.
+    pub fn status_json(&self) -> Map<String, Value> {
+        let mut out = Map::new();
+        out.insert("version".to_owned(), env!("CARGO_PKG_VERSION").into());
+        self.table.write_status(&mut out);
+        out
+    }
+
+    /// `/metrics` in the Prometheus text exposition format (version 0.0.4).
+    pub fn prometheus(&self) -> String {
+        prometheus::TextEncoder::new().encode_to_string(&self.registry.gather()).expect("metrics encode as text")
+    }
+}
+
+/// A source download in progress (see [`Metrics::download_started`]).
+pub struct DownloadGuard<'a> {
+    metrics: &'a Metrics,
+    started: std::time::Instant,
+}
+
+impl DownloadGuard<'_> {
+    /// The download succeeded: an original was fetched.
+    pub fn downloaded(self) {
+        let t = &self.metrics.table;
+        t.originals_downloaded.inc(&self.metrics.statsd);
+        t.download_duration.observe(self.started.elapsed(), &self.metrics.statsd);
+    }
+}
+
+impl Drop for DownloadGuard<'_> {
+    fn drop(&mut self) {
+        self.metrics.table.downloads_in_progress.add(-1);
+    }
+}

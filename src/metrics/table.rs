@@ -1,0 +1,160 @@
+//! Every metric, declared once: its doc line is its Prometheus help, and each names its
+//! Prometheus name, its statsd name (the seed names of DESIGN.md §6 exactly) and its place in
+//! the `/status` JSON. The labels' values come from the enums they count by.
+
+use prometheus::Registry;
+use serde_json::{Map, Value};
+
+use super::kinds::{Counter, CounterBy, Desc, Gauge, Label, Timer};
+use crate::model::{ImageFormat, Served};
+
+/// The class of an HTTP status, `1xx` to `5xx`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct StatusClass(u8);
+
+impl StatusClass {
+    pub(crate) fn of(status: u16) -> Self {
+        StatusClass(u8::try_from(status / 100).unwrap_or(5).clamp(1, 5))
+    }
+}
+
+impl Label for StatusClass {
+    const KEY: &'static str = "class";
+    const ALL: &'static [Self] = &[StatusClass(1), StatusClass(2), StatusClass(3), StatusClass(4), StatusClass(5)];
+    fn value(self) -> &'static str {
+        ["1xx", "2xx", "3xx", "4xx", "5xx"][usize::from(self.0 - 1)]
+    }
+    fn status_key(self) -> &'static str {
+        self.value()
+    }
+    fn statsd(self, _base: Option<&'static str>) -> Option<String> {
+        None
+    }
+}
+
+impl Label for ImageFormat {
+    const KEY: &'static str = "format";
+    const ALL: &'static [Self] = &ImageFormat::ALL;
+    fn value(self) -> &'static str {
+        self.name()
+    }
+    fn status_key(self) -> &'static str {
+        self.name()
+    }
+    /// `image_request.jpg` and the like.
+    fn statsd(self, base: Option<&'static str>) -> Option<String> {
+        base.map(|base| format!("{base}.{}", self.name()))
+    }
+}
+
+impl Label for Served {
+    const KEY: &'static str = "outcome";
+    const ALL: &'static [Self] = &[Served::Memory, Served::Storage, Served::Rendered];
+    fn value(self) -> &'static str {
+        match self {
+            Served::Memory => "memory_hit",
+            Served::Storage => "storage_hit",
+            Served::Rendered => "miss",
+        }
+    }
+    fn status_key(self) -> &'static str {
+        match self {
+            Served::Memory => "memory_hits",
+            Served::Storage => "storage_hits",
+            Served::Rendered => "misses",
+        }
+    }
+    fn statsd(self, _base: Option<&'static str>) -> Option<String> {
+        let name = match self {
+            Served::Memory => "cache_hit.memory",
+            Served::Storage => "cache_hit.storage",
+            Served::Rendered => "cache_miss",
+        };
+        Some(name.to_owned())
+    }
+}
+
+/// `Some(x)` for a given optional macro argument, `None` for a missing one.
+macro_rules! optional {
+    () => {
+        None
+    };
+    ($value:expr) => {
+        Some($value)
+    };
+}
+
+/// Declares the table: a struct with one field per metric, its constructor (registering each),
+/// and its `/status` writer.
+macro_rules! table {
+    ($(
+        $(#[doc = $doc:literal])+
+        $name:ident: $kind:ty { prom: $prom:literal $(, statsd: $statsd:literal)?, status: $status:literal $(, total: $total:literal)? }
+    )*) => {
+        /// Every metric of the server.
+        pub(crate) struct Table {
+            $( $(#[doc = $doc])+ pub(crate) $name: $kind, )*
+        }
+
+        impl Table {
+            pub(crate) fn new(registry: &Registry) -> Table {
+                Table {
+                    $( $name: <$kind>::new(registry, Desc {
+                        prom: $prom,
+                        help: concat!($($doc),+).trim(),
+                        statsd: optional!($($statsd)?),
+                        status: $status,
+                        status_total: optional!($($total)?),
+                    }), )*
+                }
+            }
+
+            pub(crate) fn write_status(&self, out: &mut Map<String, Value>) {
+                $( self.$name.write_status(out); )*
+            }
+        }
+    };
+}
+
+table! {
+    /// Requests answered, by status class.
+    requests: CounterBy<StatusClass> { prom: "requests_total", status: "requests", total: "requests_total" }
+    /// Time from request to answer.
+    request_duration: Timer { prom: "request_duration_seconds", statsd: "request_time", status: "request_time_ms" }
+    /// Variants rendered and stored, by output format (regenerate's included; working copies not).
+    renders: CounterBy<ImageFormat> { prom: "renders_total", statsd: "image_request", status: "renders_by_format", total: "renders" }
+    /// Renders that failed.
+    render_failures: Counter { prom: "render_failures_total", status: "render_failures" }
+    /// Time a render took on its worker.
+    render_duration: Timer { prom: "render_duration_seconds", statsd: "render_time", status: "render_time_ms" }
+    /// Renders running now.
+    renders_in_progress: Gauge { prom: "renders_in_progress", status: "renders_in_progress" }
+    /// Renders waiting for a worker.
+    render_queue_depth: Gauge { prom: "render_queue_depth", status: "render_queue_depth" }
+    /// Render threads.
+    render_workers: Gauge { prom: "render_workers", status: "render_workers" }
+    /// New originals stored.
+    uploads: Counter { prom: "uploads_total", statsd: "upload", status: "uploads" }
+    /// Uploads of bytes stored already.
+    duplicate_uploads: Counter { prom: "duplicate_uploads_total", statsd: "upload_duplicate", status: "duplicate_uploads" }
+    /// Originals fetched from source URLs.
+    originals_downloaded: Counter { prom: "originals_downloaded_total", statsd: "original_downloaded", status: "originals_downloaded" }
+    /// Time a source download took.
+    download_duration: Timer { prom: "download_duration_seconds", statsd: "download_time", status: "download_time_ms" }
+    /// Source downloads running now.
+    downloads_in_progress: Gauge { prom: "source_downloads_in_progress", status: "source_downloads_in_progress" }
+    /// Originals missing, or whose source answered an error.
+    originals_unavailable: Counter { prom: "originals_unavailable_total", statsd: "original_unavailable", status: "originals_unavailable" }
+    /// Requests for images that failed.
+    image_requests_failed: Counter { prom: "image_requests_failed_total", statsd: "image_request_fail", status: "image_requests_failed" }
+    /// Requests refused because the render queue was full.
+    overloaded: Counter { prom: "overloaded_total", statsd: "overloaded", status: "overloaded" }
+    /// Answers by where they came from: memory, storage, or rendered for this request.
+    lookups: CounterBy<Served> { prom: "cache_lookups_total", status: "cache" }
+    /// Objects in the memory cache.
+    cache_entries: Gauge { prom: "cache_entries", status: "cache.entries" }
+    /// Bytes in the memory cache.
+    cache_bytes: Gauge { prom: "cache_bytes", status: "cache.bytes" }
+    /// Seconds since the process started.
+    uptime: Gauge { prom: "uptime_seconds", status: "uptime_seconds" }
+}

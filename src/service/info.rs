@@ -1,0 +1,118 @@
+//! Image facts: the stored info.json through the memory cache (pulled from an origin where that
+//! is due), and the info answer, with the public URLs of stored variants where configured.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use super::{Answer, ImageService, Lifetime, ServiceError};
+use crate::cache::CachedObject;
+use crate::model::{ImageId, Namespace, ObjectKey, Served};
+use crate::store::StoreError;
+
+const JSON: &str = "application/json";
+
+/// The facts of a stored original, as info.json and the upload answer give them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageInfo {
+    /// md5 of the original's bytes.
+    pub hash: String,
+    /// Upright width.
+    pub width: u32,
+    /// Upright height.
+    pub height: u32,
+    /// MIME type of the original.
+    pub content_type: String,
+    /// With `remote_base_url`: the public URL of each stored variant, by name. Never stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub urls: Option<BTreeMap<String, String>>,
+}
+
+impl ImageInfo {
+    /// Reads the stored info.json of image `id`.
+    pub(super) fn from_stored(json: &[u8], id: &ImageId) -> Result<ImageInfo, ServiceError> {
+        serde_json::from_slice(json)
+            .map_err(|e| ServiceError::Internal(format!("stored info.json of {id} is not valid: {e}")))
+    }
+
+    /// The JSON bytes stored and answered.
+    pub(super) fn to_json(&self) -> Bytes {
+        Bytes::from(serde_json::to_vec(self).expect("info serialises"))
+    }
+}
+
+impl ImageService {
+    /// The parsed info of a stored original; in an origin-pull namespace, pulled from the origin
+    /// if it is not stored yet.
+    pub async fn image_info(
+        &self,
+        ns: &Namespace,
+        id: &ImageId,
+        source_override: Option<&str>,
+    ) -> Result<ImageInfo, ServiceError> {
+        let (obj, _) = self.info_object(ns, id, source_override).await?;
+        ImageInfo::from_stored(&obj.bytes, id)
+    }
+
+    /// The info JSON answered for an image: immutable, unless `remote_base_url` makes it list
+    /// the variants stored so far.
+    pub async fn info(
+        &self,
+        ns: &Namespace,
+        id: &ImageId,
+        source_override: Option<&str>,
+    ) -> Result<Answer, ServiceError> {
+        let (obj, loaded_here) = self.info_object(ns, id, source_override).await?;
+        if self.config.storage.remote_base_url.is_none() {
+            return Ok(Answer::of(obj, loaded_here, JSON));
+        }
+        let info = self.with_public_urls(ns, id, ImageInfo::from_stored(&obj.bytes, id)?).await?;
+        let listed = CachedObject::new(info.to_json(), obj.loaded_from);
+        Ok(Answer { lifetime: Lifetime::ShortLived, ..Answer::of(listed, loaded_here, JSON) })
+    }
+
+    /// The stored info.json through the memory cache; pulls the original first where that is due.
+    async fn info_object(
+        &self,
+        ns: &Namespace,
+        id: &ImageId,
+        source_override: Option<&str>,
+    ) -> Result<(CachedObject, bool), ServiceError> {
+        let key = ObjectKey::info(ns, id);
+        let load = async {
+            match (self.originals.get(&key).await, id) {
+                (Ok(bytes), _) => Ok(CachedObject::new(bytes, Served::Storage)),
+                (Err(StoreError::NotFound), ImageId::Path(path)) if self.is_origin_pull(ns) => {
+                    let info = self.pull(ns, path, source_override).await?;
+                    Ok(CachedObject::new(info.to_json(), Served::Rendered))
+                }
+                (Err(StoreError::NotFound), _) => Err(ServiceError::ImageNotFound),
+                (Err(e @ StoreError::Backend(_)), _) => Err(ServiceError::Store(e)),
+            }
+        };
+        self.cache.get_or_load(key.clone(), load).await.map_err(|e| (*e).clone())
+    }
+
+    /// With `remote_base_url`, adds the public URL of each variant stored for the image (one
+    /// listing of its prefix in the variant storage); without, the info as it is.
+    pub(super) async fn with_public_urls(
+        &self,
+        ns: &Namespace,
+        id: &ImageId,
+        mut info: ImageInfo,
+    ) -> Result<ImageInfo, ServiceError> {
+        let Some(base) = &self.config.storage.remote_base_url else { return Ok(info) };
+        let base = base.trim_end_matches('/');
+        let prefix = ObjectKey::image_prefix(ns, id);
+        let mut urls = BTreeMap::new();
+        for key in self.variants.list(&prefix).await? {
+            let Some(name) = key.strip_prefix(prefix.as_str()) else { continue };
+            if !name.contains('/') && !ObjectKey::NON_VARIANT_LEAVES.contains(&name) {
+                urls.insert(name.to_owned(), format!("{base}/{key}"));
+            }
+        }
+        info.urls = Some(urls);
+        Ok(info)
+    }
+}
