@@ -82,33 +82,28 @@ fn config_prints_the_effective_values_and_their_layers() {
 
 #[test]
 fn help_lists_every_configuration_flag() {
-    let out = image_server(std::path::Path::new(".")).arg("--help").output().unwrap();
-    let help = String::from_utf8(out.stdout).unwrap();
-    for flag in [
-        "--port",
-        "--status-port",
-        "--listen",
-        "--status-listen",
-        "--storage",
-        "--originals-storage",
-        "--remote-base-url",
-        "--whitelisted-extensions",
-        "--maximum-width",
-        "--maximum-height",
-        "--default-quality",
-        "--max-upload-bytes",
-        "--max-source-pixels",
-        "--memory-cache-bytes",
-        "--workers",
-        "--queue-size",
-        "--source-allow-private",
-        "--statsd",
-        "--statsd-prefix",
-        "--profile",
-        "--namespaces",
-        "--environment",
-        "--config",
-    ] {
-        assert!(help.contains(flag), "--help lacks {flag}");
+    // Every key the configuration knows, with its flag, from the binary itself.
+    let dir = tempfile::tempdir().unwrap();
+    let out = image_server(dir.path()).arg("config").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let keys: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let keys = keys.as_object().unwrap();
+    assert!(keys.len() >= 27, "config lists {} keys", keys.len());
+    let mut flags: Vec<String> = keys.values().map(|k| k["flag"].as_str().unwrap().to_owned()).collect();
+    flags.extend(["--environment".to_owned(), "--config".to_owned()]);
+
+    let help = String::from_utf8(image_server(dir.path()).arg("--help").output().unwrap().stdout).unwrap();
+    // A flag counts as listed only as a whole word: `--statsd` is not `--statsd-prefix`.
+    let listed: Vec<&str> = help
+        .split(|c: char| c.is_whitespace() || c == ',' || c == '[' || c == ']')
+        .map(|word| word.split('=').next().unwrap_or(word))
+        .filter(|word| word.starts_with("--"))
+        .collect();
+    for flag in &flags {
+        assert!(listed.contains(&flag.as_str()), "--help lacks {flag}");
+    }
+    for (name, key) in keys {
+        assert_eq!(key["variable"], format!("IMG_{}", name.to_uppercase()), "{name}");
+        assert!(help.contains(key["variable"].as_str().unwrap()), "--help does not name the variable of {name}");
     }
 }

@@ -25,7 +25,10 @@ fn icc_and_cmyk_originals_match_the_colour_managed_reference() {
     let golden: serde_json::Value =
         serde_json::from_str(include_str!("golden/colour_reference.json")).expect("golden/colour_reference.json");
     let server = Server::start();
-    for (file, grid) in golden["grids"].as_object().unwrap() {
+    let grids = golden["grids"].as_object().unwrap();
+    assert!(grids.len() >= 7, "the golden file holds {} reference grids", grids.len());
+    let mut compared = 0;
+    for (file, grid) in grids {
         let reference: Vec<[f64; 3]> = grid
             .as_array()
             .unwrap()
@@ -39,7 +42,10 @@ fn icc_and_cmyk_originals_match_the_colour_managed_reference() {
         let reply = server.get(&format!("{path}/w64.png"));
         assert_eq!(reply.status, 200, "{file}");
         let ours = grid_means(&decode(&reply.body, ImageFormat::Png).to_rgb8());
+        assert_eq!(ours.len(), reference.len(), "{file}: grid sizes differ");
         let distance = grid_distance(&ours, &reference);
         assert!(distance <= tolerance(file), "{file}: off by {distance:.1} from the colour-managed reference");
+        compared += 1;
     }
+    assert_eq!(compared, grids.len(), "every reference grid was compared");
 }

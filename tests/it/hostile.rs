@@ -1,6 +1,7 @@
-//! Hostile input: the whole corpus, truncated copies, empty and text bodies, and images that
-//! declare 50000x50000 pixels. Each is answered (an image, or a 4xx saying what is wrong), the
-//! server keeps serving, failed uploads store nothing, and peak memory stays under 512 MB.
+//! Hostile input, one kind a test: the whole corpus, truncated copies, empty and text bodies, and
+//! images that declare 50000x50000 pixels. Each is answered (an image, or a 4xx saying what is
+//! wrong), the server keeps serving, failed uploads store nothing, no request panics, and each
+//! test's server stays under 512 MB of peak memory.
 
 use image::ImageFormat;
 
@@ -81,9 +82,20 @@ fn refused_and_nothing_stored(server: &Server, what: &str, body: Vec<u8>) -> Rep
     reply
 }
 
+/// What every hostile test ends with: no request panicked, and the peak memory of the whole test
+/// stayed under 512 MB.
+fn survived(server: &Server, what: &str) {
+    let peak_mib = server.peak_rss_kib() / 1024;
+    eprintln!("peak RSS over {what}: {peak_mib} MiB");
+    assert!(peak_mib < 512, "{what}: peak RSS {peak_mib} MiB");
+    assert!(server.logs().iter().all(|l| !l.contains("panicked")), "{what}: a request panicked");
+    assert_eq!(server.health(), 200, "{what}: the server stopped serving");
+}
+
 #[test]
-fn whole_corpus_truncations_and_bombs_under_512_mb() {
+fn every_corpus_file_renders_or_is_refused_with_a_4xx() {
     let server = Server::start();
+    let mut rendered = 0;
     for entry in corpus::manifest() {
         let bytes = corpus::read(&entry.file);
         let bad = entry.file.starts_with("malformed/") || entry.file.starts_with("pngsuite/x");
@@ -116,8 +128,15 @@ fn whole_corpus_truncations_and_bombs_under_512_mb() {
             let (iw, ih) = (info["width"].as_u64().unwrap() as u32, info["height"].as_u64().unwrap() as u32);
             assert!((iw, ih) == (w, h) || (iw, ih) == (h, w), "{}: info says {iw}x{ih}, manifest {w}x{h}", entry.file);
         }
+        rendered += 1;
     }
+    assert!(rendered >= 100, "only {rendered} corpus files rendered");
+    survived(&server, "the corpus");
+}
 
+#[test]
+fn truncated_copies_are_refused_and_store_nothing() {
+    let server = Server::start();
     for file in [
         "jpeg/photo_2.5mp_storm_baseline_exif.jpg",
         "jpeg/photo_1.9mp_flower_progressive.jpg",
@@ -132,9 +151,22 @@ fn whole_corpus_truncations_and_bombs_under_512_mb() {
             refused_and_nothing_stored(&server, &format!("{file} cut at {cut}"), bytes[..cut].to_vec());
         }
     }
+    survived(&server, "truncated copies");
+}
 
-    refused_and_nothing_stored(&server, "zero bytes", Vec::new());
-    refused_and_nothing_stored(&server, "text", b"GIF89a is how this text starts, but it is not a picture".to_vec());
+#[test]
+fn empty_and_text_bodies_are_refused() {
+    let server = Server::start();
+    assert_eq!(refused_and_nothing_stored(&server, "zero bytes", Vec::new()).status, 400);
+    let text = b"GIF89a is how this text starts, but it is not a picture".to_vec();
+    assert_eq!(refused_and_nothing_stored(&server, "text", text).status, 422);
+    assert_eq!(refused_and_nothing_stored(&server, "plain text", b"hello".to_vec()).status, 415);
+    survived(&server, "empty and text bodies");
+}
+
+#[test]
+fn images_declaring_huge_sizes_are_422_before_any_decode() {
+    let server = Server::start();
     for (what, body) in [
         ("PNG 50000x50000", png_declaring(50_000, 50_000)),
         ("PNG 4294967295x1", png_declaring(u32::MAX >> 1, 1)),
@@ -145,9 +177,5 @@ fn whole_corpus_truncations_and_bombs_under_512_mb() {
         let reply = refused_and_nothing_stored(&server, what, body);
         assert_eq!(reply.status, 422, "{what}");
     }
-
-    let peak_mib = server.peak_rss_kib() / 1024;
-    eprintln!("peak RSS over the corpus, truncations and bombs: {peak_mib} MiB");
-    assert!(peak_mib < 512, "peak RSS {peak_mib} MiB");
-    assert!(server.logs().iter().all(|l| !l.contains("panicked")), "a request panicked");
+    survived(&server, "bombs");
 }
