@@ -1,24 +1,27 @@
 //! image-server: an on-demand resizing image proxy.
 //!
 //! # Layout
-//! Dependencies point downwards: `cli`/`run`/`http`/`status` -> `service` -> {`store`, `source`,
-//! `cache`, `pool`, `pipeline`} -> `model`.
+//! Dependencies point downwards: `run` -> `cli`/`batch`/`status` -> `http` -> `service` ->
+//! {`store`, `source`, `cache`, `pool`, `pipeline`, `metrics`} -> `config` -> `model`.
 //!
-//! - [`cli`]: clap flags for `serve`, `process`, `config`; no logic.
+//! - [`cli`]: clap: subcommands, and every configuration key as a flag; no logic.
 //! - [`run`]: wiring of a parsed command line into a server (or a batch job).
 //! - [`batch`]: `process` and `regenerate`, without a server.
-//! - [`config`]: layered configuration (defaults < file < `IMG_*` < flags), validated once.
-//! - [`model`]: the typed URL model (hash, namespace, variant, object keys); parsed once at the edge.
-//! - [`http`]: the main port: router, uploads, variant/info answers, the error-to-status mapping.
+//! - [`exit`]: a failure that ends the process, with its exit code.
+//! - [`config`]: every key declared once; layers (defaults < file < `IMG_*` < flags) read into
+//!   one typed section per component.
+//! - [`model`]: the typed URL model (hash, namespace, variant, formats, object keys); parsed once.
+//! - [`http`]: the main port: router, uploads, variant/info answers, the error classification,
+//!   the completion hook; and the accept loop both ports use.
 //! - [`listen`]: listening sockets (SO_REUSEPORT, or inherited through LISTEN_FDS).
 //! - [`status`]: the status port: health, figures, Prometheus metrics, profiles.
-//! - [`service`]: uploads and lookups (memory -> storage -> render), no HTTP types.
+//! - [`service`]: uploads and lookups (memory -> storage -> render), answering in its own words.
 //! - [`store`]: the object-store adapter (`file://`, `memory://`, `s3://`, ...).
 //! - [`source`]: SSRF-safe downloads of source URLs.
 //! - [`cache`]: the byte-bounded memory cache with joined loads.
 //! - [`pool`]: the bounded CPU pool renders run on.
 //! - [`pipeline`]: pure, synchronous render: sniff, header, scaled decode, resize, colour, orient, encode.
-//! - [`metrics`]: counters, histograms and statsd, read by the status port.
+//! - [`metrics`]: every metric declared once; recorded by outcome; Prometheus, statsd, `/status`.
 
 pub mod batch;
 pub mod cache;

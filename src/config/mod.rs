@@ -95,12 +95,12 @@ impl Config {
         let mut merged = defaults();
         let environment = sources.environment.clone().unwrap_or_else(|| "development".to_owned());
         match &sources.config_file {
-            Some(path) => layers::read_file(path, &mut merged)?,
+            Some(path) => layers::read_file(path, KEYS, &mut merged)?,
             None => {
                 let dir = sources.config_dir.clone().unwrap_or_else(|| PathBuf::from("config"));
                 let path = dir.join(format!("{environment}.json"));
                 if path.exists() {
-                    layers::read_file(&path, &mut merged)?;
+                    layers::read_file(&path, KEYS, &mut merged)?;
                 }
             }
         }
@@ -108,27 +108,12 @@ impl Config {
             let Some(name) = var.strip_prefix("IMG_") else {
                 continue;
             };
-            if matches!(name, "ENVIRONMENT" | "CONFIG") {
-                continue;
+            if !matches!(name, "ENVIRONMENT" | "CONFIG") {
+                set_text(&mut merged, &name.to_ascii_lowercase(), text, |_| Layer::Env(var.clone()))?;
             }
-            let layer = Layer::Env(var.clone());
-            let key = schema::key(KEYS, &name.to_ascii_lowercase()).ok_or_else(|| ConfigError {
-                key: name.to_ascii_lowercase(),
-                layer: layer.clone(),
-                message: "unknown key".into(),
-            })?;
-            let value = layers::parse_text(key, text, &layer)?;
-            merged.set(key.name, value, layer);
         }
         for (name, text) in &sources.flags {
-            let key = schema::key(KEYS, name).ok_or_else(|| ConfigError {
-                key: name.clone(),
-                layer: Layer::Flag(name.clone()),
-                message: "unknown key".into(),
-            })?;
-            let layer = Layer::Flag(key.flag());
-            let value = layers::parse_text(key, text, &layer)?;
-            merged.set(key.name, value, layer);
+            set_text(&mut merged, name, text, |key| Layer::Flag(key.map_or_else(|| name.clone(), schema::Key::flag)))?;
         }
         Self::validate(merged, environment)
     }
@@ -141,7 +126,7 @@ impl Config {
     /// The effective configuration, each key with its value, the layer it came from, its flag
     /// and its variable.
     pub fn effective(&self) -> Value {
-        layers::to_json(&self.merged)
+        layers::to_json(KEYS, &self.merged)
     }
 
     fn validate(merged: Merged, environment: String) -> Result<Config, ConfigError> {
@@ -164,6 +149,21 @@ impl Config {
     pub fn namespace(&self, ns: &crate::model::Namespace) -> Option<&NamespaceConfig> {
         self.namespaces.namespaces.get(ns)
     }
+}
+
+/// Sets key `name` from the text a variable or flag gave, in the layer `layer` names for it.
+fn set_text(
+    merged: &mut Merged,
+    name: &str,
+    text: &str,
+    layer: impl Fn(Option<&schema::Key>) -> Layer,
+) -> Result<(), ConfigError> {
+    let key = schema::key(KEYS, name);
+    let fail = |message: String| ConfigError { key: name.to_owned(), layer: layer(key), message };
+    let key = key.ok_or_else(|| fail("unknown key".to_owned()))?;
+    let value = key.kind.parse_text(text).map_err(fail)?;
+    merged.set(key.name, value, layer(Some(key)));
+    Ok(())
 }
 
 /// Typed reads of merged values, with errors naming key and layer.

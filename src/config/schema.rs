@@ -8,8 +8,6 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::layers;
-
 /// How a key's value is written in the environment and on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -25,6 +23,49 @@ pub(crate) enum Kind {
     List,
     /// JSON text (or, for per-format values, a bare integer).
     Json,
+}
+
+impl Kind {
+    /// A string from the environment or a flag as the JSON value it means.
+    pub(crate) fn parse_text(self, text: &str) -> Result<Value, String> {
+        Ok(match self {
+            Kind::Str => Value::String(text.to_owned()),
+            Kind::Int => {
+                Value::from(text.trim().parse::<u64>().map_err(|_| format!("'{text}' is not a non-negative integer"))?)
+            }
+            Kind::Bytes => Value::from(
+                parse_bytes(text).ok_or_else(|| format!("'{text}' is not a byte size (e.g. 26214400 or 25MiB)"))?,
+            ),
+            Kind::Bool => match text.trim() {
+                "true" | "1" => Value::Bool(true),
+                "false" | "0" => Value::Bool(false),
+                _ => return Err(format!("'{text}' is not true or false")),
+            },
+            Kind::List => Value::Array(
+                text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| Value::String(s.to_owned())).collect(),
+            ),
+            Kind::Json => serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?,
+        })
+    }
+}
+
+/// `26214400`, `25MiB`, `25 MB`, `512k`: binary and decimal units, case-insensitive.
+pub(crate) fn parse_bytes(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: u64 = digits.parse().ok()?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1000 * 1000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1000 * 1000 * 1000,
+        "gib" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(factor)
 }
 
 /// One configuration key, as its declaration in `sections.rs` gives it.
@@ -106,7 +147,7 @@ fn required(value: &Value) -> Result<&Value, String> {
 fn integer(value: &Value, max: u64, units: bool) -> Result<u64, String> {
     let n = match required(value)? {
         Value::Number(n) => n.as_u64(),
-        Value::String(text) if units => layers::parse_bytes(text),
+        Value::String(text) if units => parse_bytes(text),
         _ => None,
     };
     n.filter(|&n| n <= max).ok_or_else(|| format!("{value} is not an integer from 0 to {max}"))
@@ -330,6 +371,17 @@ pub(crate) fn key(keys: &'static [Key], name: &str) -> Option<&'static Key> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn byte_sizes() {
+        assert_eq!(parse_bytes("26214400"), Some(26_214_400));
+        assert_eq!(parse_bytes("25MiB"), Some(25 << 20));
+        assert_eq!(parse_bytes("25 mb"), Some(25_000_000));
+        assert_eq!(parse_bytes("1GiB"), Some(1 << 30));
+        assert_eq!(parse_bytes("MiB"), None);
+        assert_eq!(parse_bytes("12 parsecs"), None);
+        assert_eq!(parse_bytes("99999999999999999999GiB"), None);
+    }
 
     #[test]
     fn integers_and_ranges() {
