@@ -20,7 +20,8 @@ fn input(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-const LIMITS: Limits = Limits { max_source_pixels: 50_000_000 };
+static LIMITS: std::sync::LazyLock<Limits> =
+    std::sync::LazyLock::new(|| image_server::service::render_limits(&image_server::config::Config::defaults()));
 
 /// The small-tier working copy of a JPEG, as the server makes it at upload, with the original's
 /// size (what renders from it plan on).
@@ -53,13 +54,13 @@ fn decoding(c: &mut Criterion) {
     let medium = input("medium.jpg");
     let header = read_header(&medium, &LIMITS).unwrap();
     let mut g = c.benchmark_group("decode medium.jpg");
-    g.bench_function("libjpeg-turbo full", |b| b.iter(|| decode(black_box(&medium), &header, 1.0).unwrap()));
+    g.bench_function("libjpeg-turbo full", |b| b.iter(|| decode(black_box(&medium), &header, 1.0, &LIMITS).unwrap()));
     g.bench_function("libjpeg-turbo scaled 1/4 (w200 path)", |b| {
-        b.iter(|| decode(black_box(&medium), &header, 0.21).unwrap())
+        b.iter(|| decode(black_box(&medium), &header, 0.21, &LIMITS).unwrap())
     });
     // What Pillow's draft() picks for w200: the smallest scale not below the target, 240x150.
     g.bench_function("libjpeg-turbo scaled 1/8 (Pillow draft's choice for w200)", |b| {
-        b.iter(|| decode(black_box(&medium), &header, 0.1).unwrap())
+        b.iter(|| decode(black_box(&medium), &header, 0.1, &LIMITS).unwrap())
     });
     g.bench_function("image-rs (zune-jpeg) full", |b| b.iter(|| image::load_from_memory(black_box(&medium)).unwrap()));
     g.finish();
@@ -70,9 +71,9 @@ fn decoding(c: &mut Criterion) {
     let working_header = read_header(&working, &LIMITS).unwrap();
     let mut g = c.benchmark_group("decode large.jpg for w200");
     g.sample_size(20);
-    g.bench_function("original scaled 1/8", |b| b.iter(|| decode(black_box(&large), &header, 0.08).unwrap()));
+    g.bench_function("original scaled 1/8", |b| b.iter(|| decode(black_box(&large), &header, 0.08, &LIMITS).unwrap()));
     g.bench_function("1024 px working copy scaled 1/2", |b| {
-        b.iter(|| decode(black_box(&working), &working_header, 0.4).unwrap())
+        b.iter(|| decode(black_box(&working), &working_header, 0.4, &LIMITS).unwrap())
     });
     g.finish();
 }
@@ -80,7 +81,7 @@ fn decoding(c: &mut Criterion) {
 fn resizing(c: &mut Criterion) {
     let medium = input("medium.jpg");
     let header = read_header(&medium, &LIMITS).unwrap();
-    let decoded = decode(&medium, &header, 0.21).unwrap().bitmap; // 480x300, what w200 resizes from
+    let decoded = decode(&medium, &header, 0.21, &LIMITS).unwrap().bitmap; // 480x300, what w200 resizes from
     let (w, h) = (decoded.width, decoded.height);
     let as_image = image::RgbImage::from_raw(w, h, decoded.data.clone()).unwrap();
     let mut g = c.benchmark_group("resize 480x300 -> 200x125 Lanczos3");
@@ -96,7 +97,7 @@ fn resizing(c: &mut Criterion) {
 fn encoding(c: &mut Criterion) {
     let medium = input("medium.jpg");
     let header = read_header(&medium, &LIMITS).unwrap();
-    let decoded = decode(&medium, &header, 0.21).unwrap().bitmap;
+    let decoded = decode(&medium, &header, 0.21, &LIMITS).unwrap().bitmap;
     let (w, h) = (decoded.width, decoded.height);
     let small = resize(decoded, CropBox::full(w, h), 200, 125).unwrap();
     let mut g = c.benchmark_group("encode 200x125");

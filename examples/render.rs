@@ -1,8 +1,9 @@
 //! Renders one variant of a local file through the pipeline, for looking at outputs by eye:
 //! `cargo run --release --example render -- photo.jpg x300.png out.png`
 
+use image_server::config::Config;
 use image_server::model::Variant;
-use image_server::pipeline::{self, Limits, RenderSpec};
+use image_server::pipeline::{self, RenderSpec};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -14,7 +15,7 @@ fn main() {
     let variant: Variant = variant.parse().expect("variant");
     let spec =
         RenderSpec { geometry: variant.geometry, format: variant.ext.format(), quality: variant.quality.unwrap_or(80) };
-    let limits = Limits { max_source_pixels: 50_000_000 };
+    let limits = image_server::service::render_limits(&Config::defaults());
     match pipeline::render(&bytes, &spec, &limits) {
         Ok(r) => {
             std::fs::write(output, &r.bytes).expect("write output");

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Arg, ArgAction, ArgMatches, Args, Parser, Subcommand};
+use clap::{Arg, ArgMatches, Args, Parser, Subcommand};
 
 use crate::config::schema::Kind;
 use crate::config::{ConfigSources, KEYS};
@@ -36,6 +36,18 @@ pub enum Command {
     /// Ask the status port of a running server for /health: exit 0 if it is serving, 1 if not
     /// (for a Dockerfile HEALTHCHECK).
     Health,
+    /// Print the signed form of a variant or info path (with signing_keys configured).
+    Sign(SignArgs),
+}
+
+/// `image-server sign`.
+#[derive(Args, Debug)]
+pub struct SignArgs {
+    /// The path to sign, with its query if any (e.g. /p/6e0/072/682/e66287b662827da75b244a3/x200.jpg).
+    pub path: String,
+    /// Make the signature expire this many seconds from now (?e=).
+    #[arg(long, value_name = "SECS")]
+    pub expires_in: Option<u64>,
 }
 
 /// `image-server process`.
@@ -111,11 +123,7 @@ impl clap::FromArgMatches for ConfigArgs {
             self.config_file = Some(file.clone());
         }
         for key in KEYS {
-            let text = match key.kind {
-                Kind::Bool => matches.get_flag(key.name).then(|| "true".to_owned()),
-                _ => matches.get_one::<String>(key.name).cloned(),
-            };
-            if let Some(text) = text {
+            if let Some(text) = matches.get_one::<String>(key.name).cloned() {
                 self.flags.retain(|(name, _)| name != key.name);
                 self.flags.push((key.name.to_owned(), text));
             }
@@ -150,8 +158,11 @@ impl clap::Args for ConfigArgs {
                 .global(true)
                 .help_heading(key.heading)
                 .help(key.long_help());
+            // A boolean flag takes no value (`--profile`), or `=false` to turn a default off.
             let arg = match key.kind {
-                Kind::Bool => arg.action(ArgAction::SetTrue),
+                Kind::Bool => {
+                    arg.num_args(0..=1).require_equals(true).default_missing_value("true").value_name("true|false")
+                }
                 _ => arg.value_name(key.value_name),
             };
             cmd.arg(arg)

@@ -18,12 +18,16 @@
 //! - [`service`]: uploads and lookups (memory -> storage -> render), answering in its own words.
 //! - [`store`]: the object-store adapter (`file://`, `memory://`, `s3://`, ...).
 //! - [`source`]: SSRF-safe downloads of source URLs.
+//! - [`access`]: signed URLs, upload tokens, rate limits per client: checks between router and service.
+//! - [`buffer`]: the bound on upload and download bytes held in memory over all requests.
 //! - [`cache`]: the byte-bounded memory cache with joined loads.
 //! - [`pool`]: the bounded CPU pool renders run on.
 //! - [`pipeline`]: pure, synchronous render: sniff, header, scaled decode, resize, colour, orient, encode.
 //! - [`metrics`]: every metric declared once; recorded by outcome; Prometheus, statsd, `/status`.
 
+pub mod access;
 pub mod batch;
+pub mod buffer;
 pub mod cache;
 pub mod cli;
 pub mod config;

@@ -7,10 +7,12 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+use crate::access::Gate;
 use crate::cli::{Cli, Command};
 use crate::config::{Config, LogFormat};
 use crate::exit::Exit;
 use crate::http::App;
+use crate::http::server::ConnectionLimits;
 use crate::metrics::Metrics;
 use crate::service::{ImageService, Parts};
 use crate::status::StatusState;
@@ -20,8 +22,10 @@ pub fn run(cli: Cli) -> Result<(), Exit> {
     let env: Vec<(String, String)> = std::env::vars().collect();
     let config = Config::load(&cli.config.sources(env.clone())).map_err(|e| Exit::new(2, e))?;
     let command = cli.command.unwrap_or(Command::Serve);
-    if matches!(command, Command::Health) {
-        return health(&config);
+    match command {
+        Command::Health => return health(&config),
+        Command::Sign(args) => return sign(&config, &args),
+        _ => {}
     }
     init_logging(config.server.log_format);
     let config = Arc::new(config);
@@ -34,7 +38,7 @@ pub fn run(cli: Cli) -> Result<(), Exit> {
             println!("{:#}", config.effective());
             Ok(())
         }
-        Command::Health => unreachable!("answered above"),
+        Command::Health | Command::Sign(_) => unreachable!("answered above"),
     }
 }
 
@@ -45,6 +49,21 @@ fn init_logging(format: LogFormat) {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).try_init(),
     };
+}
+
+/// `image-server sign PATH`: the path with its signature (and expiry), as the server checks it.
+fn sign(config: &Config, args: &crate::cli::SignArgs) -> Result<(), Exit> {
+    let signer = crate::access::Signer::new(&config.access.signing_keys)
+        .ok_or_else(|| Exit::new(2, "no signing_keys configured (set IMG_SIGNING_KEYS or --signing-keys)"))?;
+    if !args.path.starts_with('/') {
+        return Err(Exit::new(2, format!("'{}' is not a path: it must start with /", args.path)));
+    }
+    let expires = args.expires_in.map(|secs| {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        now + secs
+    });
+    println!("{}", signer.sign(&args.path, expires));
+    Ok(())
 }
 
 /// `image-server health`: GET /health on the configured status port, exit 0 on 200.
@@ -88,8 +107,15 @@ async fn serve(config: Arc<Config>, env: &[(String, String)]) -> Result<(), Exit
         "image-server listening"
     );
 
+    let limits = ConnectionLimits {
+        header_read_timeout: config.server.header_read_timeout_secs,
+        idle_timeout: config.server.idle_timeout_secs,
+        max_connections: config.server.max_connections,
+    };
     let state = Arc::new(StatusState::new(parts.clone(), profile));
-    let status_task = tokio::spawn(crate::status::run(status_listener, Arc::clone(&state)));
+    // The status port is for operators and probes: a few connections at a time.
+    let status_limits = ConnectionLimits { max_connections: STATUS_CONNECTIONS, ..limits };
+    let status_task = tokio::spawn(crate::status::run(status_listener, Arc::clone(&state), status_limits));
     let shutdown = {
         let state = Arc::clone(&state);
         async move {
@@ -99,15 +125,38 @@ async fn serve(config: Arc<Config>, env: &[(String, String)]) -> Result<(), Exit
         }
     };
     let grace = config.server.shutdown_grace_secs;
-    let app = Arc::new(App { service, metrics: Arc::clone(&parts.metrics), config });
+    warn_if_open(&config);
+    let app = Arc::new(App {
+        service,
+        metrics: Arc::clone(&parts.metrics),
+        gate: Gate::new(Arc::clone(&config)),
+        buffer: parts.buffer.clone(),
+        config,
+    });
     let handler = move |req| {
         let app = Arc::clone(&app);
         async move { crate::http::handle(&app, req).await }
     };
-    crate::http::server::run(listener, handler, shutdown, grace).await;
+    crate::http::server::run(listener, handler, limits, shutdown, grace).await;
     status_task.abort();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Connections the status port serves at once.
+const STATUS_CONNECTIONS: usize = 64;
+
+/// Says so when a server listening beyond loopback takes uploads, or renders, from anyone.
+fn warn_if_open(config: &Config) {
+    if config.server.listen.is_loopback() {
+        return;
+    }
+    if config.access.upload_tokens.is_empty() {
+        tracing::warn!("no upload_tokens: anyone who reaches this port can upload (set IMG_UPLOAD_TOKENS)");
+    }
+    if config.access.signing_keys.is_empty() && config.access.rate_limit_per_minute == 0 {
+        tracing::warn!("no signing_keys and no rate limit: anyone can make this server render without bound");
+    }
 }
 
 /// The main and status listeners: inherited from a supervisor, or bound with SO_REUSEPORT.

@@ -78,8 +78,8 @@ pub(crate) fn to_json(keys: &'static [Key], merged: &Merged) -> Value {
     let mut map = Map::new();
     for key in keys {
         let Some(sourced) = merged.0.get(key.name) else { continue };
-        let value =
-            if key.secret && !sourced.value.is_null() { Value::from("(secret)") } else { sourced.value.clone() };
+        let empty = sourced.value.is_null() || sourced.value.as_array().is_some_and(Vec::is_empty);
+        let value = if key.secret && !empty { Value::from("(secret)") } else { (key.redact)(&sourced.value) };
         let entry = serde_json::json!({
             "value": value,
             "from": sourced.layer.to_string(),

@@ -20,10 +20,10 @@ pub use layers::Layer;
 pub use namespaces::{NamespaceConfig, Namespaces};
 pub use schema::{ByteSize, env_var};
 pub use sections::{
-    CacheConfig, LimitsConfig, MetricsConfig, NamespacesConfig, RenderConfig, ServerConfig, SourcesConfig,
-    StorageConfig,
+    AccessConfig, CacheConfig, LimitsConfig, MetricsConfig, NamespacesConfig, RenderConfig, ServerConfig,
+    SourcesConfig, StorageConfig,
 };
-pub use values::{Backend, Bucket, DefaultQuality, LogFormat, StorageUrl};
+pub use values::{Backend, Bucket, DefaultQuality, LogFormat, SigningKey, StorageUrl};
 
 pub(crate) use sections::KEYS;
 
@@ -72,6 +72,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Source downloads.
     pub sources: SourcesConfig,
+    /// Signed URLs, tokens, closed namespaces, rate limits.
+    pub access: AccessConfig,
     /// statsd and profiling.
     pub metrics: MetricsConfig,
     /// Per-namespace settings.
@@ -138,6 +140,7 @@ impl Config {
             render: sections.render,
             limits: sections.limits,
             sources: sections.sources,
+            access: sections.access,
             metrics: sections.metrics,
             namespaces: sections.namespaces,
             environment,

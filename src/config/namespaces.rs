@@ -32,6 +32,10 @@ pub struct NamespaceConfig {
     pub source_url: Option<String>,
     /// Whether `?source=URL` on a variant request may replace the template.
     pub allow_source_override: bool,
+    /// Whether variant and info URLs need a signature when `signing_keys` is set (default yes).
+    pub require_signature: Option<bool>,
+    /// Bearer tokens for uploads and deletes here, beside the global ones.
+    pub upload_tokens: Vec<String>,
 }
 
 impl NamespaceConfig {
@@ -86,9 +90,25 @@ impl Namespaces {
     }
 }
 
+/// The fields of a namespace block whose values are secrets, hidden when configuration is printed.
+const SECRET_FIELDS: &[&str] = &["upload_tokens"];
+
 impl Setting for Namespaces {
     const KIND: Kind = Kind::Json;
     const VALUE_NAME: &'static str = "JSON";
+
+    fn redact(value: &Value) -> Value {
+        let mut value = value.clone();
+        for block in value.as_object_mut().into_iter().flat_map(|m| m.values_mut()) {
+            for field in SECRET_FIELDS {
+                if let Some(secret) = block.get_mut(*field) {
+                    *secret = Value::from("(secret)");
+                }
+            }
+        }
+        value
+    }
+
     fn read(value: &Value) -> Result<Self, String> {
         let Value::Object(map) = value else {
             return Err("expected an object of namespace settings".to_owned());

@@ -89,6 +89,8 @@ pub(crate) struct Key {
     pub(crate) default_shown: Option<&'static str>,
     /// Whether its value is a secret, never printed.
     pub(crate) secret: bool,
+    /// Hides the secrets inside a value of its type.
+    pub(crate) redact: fn(&Value) -> Value,
 }
 
 impl Key {
@@ -137,6 +139,11 @@ pub(crate) trait Setting: Sized {
     const VALUE_NAME: &'static str;
     /// Reads the merged JSON value (`null` when no layer set the key).
     fn read(value: &Value) -> Result<Self, String>;
+
+    /// The value as `image-server config` prints it: secrets inside it hidden.
+    fn redact(value: &Value) -> Value {
+        value.clone()
+    }
 }
 
 fn required(value: &Value) -> Result<&Value, String> {
@@ -219,6 +226,9 @@ impl Setting for String {
 impl<T: Setting> Setting for Option<T> {
     const KIND: Kind = T::KIND;
     const VALUE_NAME: &'static str = T::VALUE_NAME;
+    fn redact(value: &Value) -> Value {
+        T::redact(value)
+    }
     fn read(value: &Value) -> Result<Self, String> {
         match value {
             Value::Null => Ok(None),
@@ -356,6 +366,7 @@ macro_rules! sections {
                 default: || serde_json::json!($default),
                 default_shown: $crate::config::schema::optional!($($shown)?),
                 secret: $crate::config::schema::given_or!(false; $($secret)?),
+                redact: <$ty as $crate::config::schema::Setting>::redact,
             },
         )*)*];
     };

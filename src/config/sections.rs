@@ -5,9 +5,11 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use ipnet::IpNet;
+
 use super::namespaces::Namespaces;
 use super::schema::{ByteSize, in_range, sections};
-use super::values::{DefaultQuality, LogFormat, StorageUrl};
+use super::values::{DefaultQuality, LogFormat, SigningKey, StorageUrl};
 use crate::model::Extension;
 
 fn cores() -> usize {
@@ -27,6 +29,14 @@ sections! {
         status_listen: IpAddr = "127.0.0.1";
         /// Seconds shutdown waits for requests in flight
         shutdown_grace_secs: Duration = 30, check = in_range::<0, 3600>;
+        /// Seconds a client has to send its request headers, from connecting or from a request's first byte
+        header_read_timeout_secs: Duration = 10, check = in_range::<1, 3600>;
+        /// Seconds a keep-alive connection may stay idle between requests
+        idle_timeout_secs: Duration = 60, check = in_range::<1, 3600>;
+        /// Seconds a client has to send a request body
+        body_read_timeout_secs: Duration = 60, check = in_range::<1, 3600>;
+        /// Connections served at once; past it new connections wait in the listen backlog
+        max_connections: usize = 10000, check = in_range::<1, 1_000_000>;
         /// Log format: text or json (one object a line)
         log_format: LogFormat = "text";
     }
@@ -73,6 +83,12 @@ sections! {
         queue_size: usize = 128, check = in_range::<0, 1_000_000>;
         /// Source pixels decoding at once over all renders and uploads
         decode_budget_pixels: u64 = 100_000_000, check = in_range::<1_000_000, { u64::MAX }>;
+        /// Upload and source-download bytes held in memory at once over all requests; past it 503
+        upload_buffer_bytes: ByteSize = "256MiB", check = in_range::<1, { u64::MAX }>;
+        /// Scans a progressive JPEG may have (real files have about 10); past it 422
+        max_jpeg_scans: u32 = 100, check = in_range::<1, 100_000>;
+        /// Seconds a JPEG decode may run before it is abandoned with 422
+        decode_timeout_secs: Duration = 10, check = in_range::<1, 3600>;
     }
 
     /// Downloads of originals from source URLs.
@@ -83,6 +99,20 @@ sections! {
         source_timeout_secs: Duration = 10, check = in_range::<1, 3600>;
         /// Redirects a source download follows
         source_max_redirects: usize = 3, check = in_range::<0, 20>;
+    }
+
+    /// Who may do what: signed URLs, upload tokens, closed namespaces, rate limits.
+    access: AccessConfig ("Access") {
+        /// Keys signing URLs, hex, at least 32 bytes each: the first signs, every one verifies (comma-separated)
+        signing_keys: Vec<SigningKey> = [], secret = true;
+        /// Bearer tokens for uploads and deletes, comma-separated (namespaces may add their own)
+        upload_tokens: Vec<String> = [], secret = true;
+        /// Serve namespaces absent from `namespaces` (false: they are 404)
+        allow_unknown_namespaces: bool = true;
+        /// Renders and uploads a client address may start a minute; 0 turns the limit off
+        rate_limit_per_minute: u32 = 0, check = in_range::<0, 1_000_000>;
+        /// Networks (CIDR, comma-separated) whose X-Forwarded-For is believed
+        trusted_proxies: Vec<IpNet> = [];
     }
 
     /// statsd, and what the status port serves.

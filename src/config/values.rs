@@ -171,6 +171,76 @@ impl Setting for DefaultQuality {
     }
 }
 
+/// A key that signs URLs: the bytes of its hex digits, at least 32.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningKey(Vec<u8>);
+
+impl SigningKey {
+    /// The key's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SigningKey({} bytes)", self.0.len())
+    }
+}
+
+impl std::str::FromStr for SigningKey {
+    type Err = String;
+
+    fn from_str(hex: &str) -> Result<Self, String> {
+        let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+        let bytes: Option<Vec<u8>> = hex
+            .as_bytes()
+            .chunks(2)
+            .map(|pair| match pair {
+                [hi, lo] => Some(digit(*hi)? << 4 | digit(*lo)?),
+                _ => None,
+            })
+            .collect();
+        match bytes {
+            Some(bytes) if bytes.len() >= 32 => Ok(SigningKey(bytes)),
+            _ => Err("not a key: use at least 64 hex digits (32 bytes), e.g. from `openssl rand -hex 32`".to_owned()),
+        }
+    }
+}
+
+impl Setting for Vec<SigningKey> {
+    const KIND: Kind = Kind::List;
+    const VALUE_NAME: &'static str = "HEX,...";
+    fn read(value: &Value) -> Result<Self, String> {
+        list(value, "a key of at least 64 hex digits")
+    }
+}
+
+impl Setting for Vec<String> {
+    const KIND: Kind = Kind::List;
+    const VALUE_NAME: &'static str = "LIST";
+    fn read(value: &Value) -> Result<Self, String> {
+        list(value, "a string")
+    }
+}
+
+/// Networks, each `10.0.0.0/8` or a single address.
+impl Setting for Vec<ipnet::IpNet> {
+    const KIND: Kind = Kind::List;
+    const VALUE_NAME: &'static str = "CIDR,...";
+    fn read(value: &Value) -> Result<Self, String> {
+        let texts: Vec<String> = list(value, "a network")?;
+        texts
+            .iter()
+            .map(|t| {
+                t.parse::<ipnet::IpNet>()
+                    .or_else(|_| t.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| format!("'{t}' is not a network such as 10.0.0.0/8 or an address"))
+            })
+            .collect()
+    }
+}
+
 impl Setting for Vec<Extension> {
     const KIND: Kind = Kind::List;
     const VALUE_NAME: &'static str = "LIST";
@@ -192,6 +262,16 @@ mod tests {
         for bad in ["ftp://x", "data", "file://", "s3://", "gs:///prefix"] {
             assert!(bad.parse::<StorageUrl>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn signing_keys_are_hex_of_32_bytes_or_more() {
+        let key: SigningKey = "0f".repeat(32).parse().unwrap();
+        assert_eq!(key.bytes(), &[0x0f; 32]);
+        for bad in ["0f".repeat(31), "zz".repeat(32), "0f".repeat(32) + "0"] {
+            assert!(bad.parse::<SigningKey>().is_err(), "{bad}");
+        }
+        assert_eq!(format!("{key:?}"), "SigningKey(32 bytes)");
     }
 
     #[test]

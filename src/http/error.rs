@@ -5,10 +5,12 @@
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
+use hyper::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use hyper::{Response, StatusCode};
 
 use super::{HttpResponse, LoggedError, headers};
+use crate::access::{RateLimited, SignatureError, TokenError};
+use crate::buffer::BufferFull;
 use crate::metrics::ErrorCounts;
 use crate::model::VariantError;
 use crate::pipeline::RenderError;
@@ -34,6 +36,24 @@ pub enum ApiError {
     /// An upload body above `max_upload_bytes`.
     #[error("upload too large: the limit is {0} bytes")]
     PayloadTooLarge(u64),
+    /// A namespace absent from the configuration, with `allow_unknown_namespaces` off.
+    #[error("not found: there is no namespace '{0}'")]
+    UnknownNamespace(String),
+    /// A URL that must be signed, without a valid signature.
+    #[error(transparent)]
+    Forbidden(#[from] SignatureError),
+    /// An upload or delete without a valid token.
+    #[error(transparent)]
+    Unauthorized(#[from] TokenError),
+    /// Too many renders or uploads from this client.
+    #[error(transparent)]
+    RateLimited(#[from] RateLimited),
+    /// The upload buffer is full.
+    #[error(transparent)]
+    BufferFull(#[from] BufferFull),
+    /// The body did not arrive within `body_read_timeout_secs`.
+    #[error("the request body did not arrive within {0} s")]
+    BodyTimeout(u64),
     /// The service failed.
     #[error(transparent)]
     Service(#[from] ServiceError),
@@ -84,6 +104,12 @@ impl ApiError {
             ApiError::BadVariant(e) => variant(e),
             ApiError::BadRequest(_) => Class::status(StatusCode::BAD_REQUEST),
             ApiError::PayloadTooLarge(_) => Class::status(StatusCode::PAYLOAD_TOO_LARGE),
+            ApiError::UnknownNamespace(_) => Class::status(StatusCode::NOT_FOUND),
+            ApiError::Forbidden(_) => Class::status(StatusCode::FORBIDDEN),
+            ApiError::Unauthorized(_) => Class::status(StatusCode::UNAUTHORIZED),
+            ApiError::RateLimited(e) => rate_limited(e),
+            ApiError::BufferFull(e) => buffer_full(e),
+            ApiError::BodyTimeout(_) => Class::status(StatusCode::REQUEST_TIMEOUT),
             ApiError::Service(e) => service(e),
         }
     }
@@ -100,6 +126,9 @@ impl ApiError {
             .header(CACHE_CONTROL, "no-store");
         if let ApiError::MethodNotAllowed(allow) = &self {
             builder = builder.header(ALLOW, *allow);
+        }
+        if let ApiError::Unauthorized(_) = &self {
+            builder = builder.header(WWW_AUTHENTICATE, "Bearer realm=\"image-server\"");
         }
         if let Some(seconds) = class.retry_after {
             builder = builder.header(RETRY_AFTER, seconds);
@@ -129,10 +158,13 @@ fn service(e: &ServiceError) -> Class {
         | ServiceError::ExtensionNotAllowed(_)
         | ServiceError::VariantNotAllowed(_)
         | ServiceError::SourceOverrideNotAllowed => Class::status(StatusCode::BAD_REQUEST),
-        ServiceError::SizeNotAcceptable { .. } => Class::status(StatusCode::NOT_ACCEPTABLE),
+        ServiceError::SizeNotAcceptable { .. } | ServiceError::FormatCannotHold { .. } => {
+            Class::status(StatusCode::NOT_ACCEPTABLE)
+        }
         ServiceError::Render(e) => render(e),
         ServiceError::Fetch(e) => fetch(e),
         ServiceError::Store(e) => store(e),
+        ServiceError::RateLimited(e) => rate_limited(e),
         ServiceError::Overloaded => Class {
             retry_after: Some(1),
             counts: ErrorCounts { overloaded: true, original_unavailable: false },
@@ -145,9 +177,10 @@ fn service(e: &ServiceError) -> Class {
 fn render(e: &RenderError) -> Class {
     match e {
         RenderError::NotAnImage | RenderError::Unsupported(_) => Class::status(StatusCode::UNSUPPORTED_MEDIA_TYPE),
-        RenderError::TooManyPixels { .. } | RenderError::Corrupt { .. } => {
-            Class::status(StatusCode::UNPROCESSABLE_ENTITY)
-        }
+        RenderError::TooManyPixels { .. }
+        | RenderError::Corrupt { .. }
+        | RenderError::TooManyScans { .. }
+        | RenderError::DecodeTimeout { .. } => Class::status(StatusCode::UNPROCESSABLE_ENTITY),
         RenderError::Encode { .. } | RenderError::Internal(_) => Class::internal(),
     }
 }
@@ -159,7 +192,16 @@ fn fetch(e: &FetchError) -> Class {
             Class::status(StatusCode::BAD_GATEWAY).original_unavailable()
         }
         FetchError::TooLarge(_) => Class::status(StatusCode::PAYLOAD_TOO_LARGE),
+        FetchError::BufferFull(e) => buffer_full(e),
     }
+}
+
+fn rate_limited(e: &RateLimited) -> Class {
+    Class { retry_after: Some(e.retry_after_secs), ..Class::status(StatusCode::TOO_MANY_REQUESTS) }
+}
+
+fn buffer_full(_: &BufferFull) -> Class {
+    Class { retry_after: Some(2), ..Class::status(StatusCode::SERVICE_UNAVAILABLE) }
 }
 
 fn store(e: &StoreError) -> Class {

@@ -1,6 +1,7 @@
 //! The main port: routing, uploads, variant and info answers, errors and the request's
 //! completion hook (its log line and its metrics).
 
+mod conn;
 mod error;
 mod headers;
 mod render;
@@ -14,10 +15,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
+use hyper::header::AUTHORIZATION;
 use hyper::{Method, Request, Response};
 
 pub use error::ApiError;
 
+use crate::access::{Gate, Payer};
+use crate::buffer::UploadBuffer;
 use crate::config::Config;
 use crate::metrics::{ErrorCounts, Metrics, RequestOutcome};
 use crate::model::Served;
@@ -27,8 +31,8 @@ use router::Route;
 /// The response type of every handler.
 pub type HttpResponse = Response<Full<Bytes>>;
 
-/// What the main port serves with: the service, the metrics it records requests into, and the
-/// configuration of its own checks.
+/// What the main port serves with: the service, the metrics it records requests into, the
+/// access checks, and the upload buffer bodies are read into.
 #[derive(Clone, Debug)]
 pub struct App {
     /// Uploads and lookups.
@@ -37,7 +41,15 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// The configuration.
     pub config: Arc<Config>,
+    /// Signatures, tokens, closed namespaces, rate limits.
+    pub gate: Gate,
+    /// The bound on body bytes held.
+    pub buffer: UploadBuffer,
 }
+
+/// The address a connection came from, put in each request's extensions by the accept loop.
+#[derive(Clone, Copy, Debug)]
+pub struct Peer(pub std::net::SocketAddr);
 
 /// The full error chain of a failed request, carried to the request log in the response's
 /// extensions (building the response itself has no side effects).
@@ -63,7 +75,7 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> HttpResponse {
     response
 }
 
-/// Routes and answers; also says whether the request asked for a variant (an image).
+/// Routes, checks access and answers; also says whether the request asked for a variant.
 async fn dispatch(app: &App, req: Request<Incoming>) -> (Result<HttpResponse, ApiError>, bool) {
     let head = req.method() == Method::HEAD;
     let route = match router::route(req.method(), req.uri().path(), |ns| app.service.is_origin_pull(ns)) {
@@ -73,11 +85,30 @@ async fn dispatch(app: &App, req: Request<Incoming>) -> (Result<HttpResponse, Ap
             return (Err(e), variant);
         }
     };
-    match route {
-        Route::Upload(ns) => (upload::upload(app, &ns, req).await, false),
-        Route::Info(ns, id) => (render::info(&app.service, &ns, &id, &req, head).await, false),
-        Route::Variant(ns, id, variant) => (render::variant(&app.service, &ns, &id, &variant, &req, head).await, true),
+    let variant = matches!(route, Route::Variant(..));
+    (answer(app, route, req, head).await, variant)
+}
+
+async fn answer(app: &App, route: Route, req: Request<Incoming>, head: bool) -> Result<HttpResponse, ApiError> {
+    let ns = route.namespace();
+    app.gate.namespace(ns).map_err(|_| ApiError::UnknownNamespace(ns.to_string()))?;
+    match &route {
+        Route::Upload(ns) => app.gate.token(ns, req.headers().get(AUTHORIZATION).map(|v| v.as_bytes()))?,
+        Route::Info(ns, _) | Route::Variant(ns, ..) => app.gate.signature(ns, req.uri().path(), req.uri().query())?,
     }
+    let payer = payer(app, &req);
+    match route {
+        Route::Upload(ns) => upload::upload(app, &ns, req, &payer).await,
+        Route::Info(ns, id) => render::info(&app.service, &ns, &id, &req, head).await,
+        Route::Variant(ns, id, variant) => render::variant(&app.service, &ns, &id, &variant, &req, head, &payer).await,
+    }
+}
+
+/// Who a request's renders and uploads are charged to.
+fn payer(app: &App, req: &Request<Incoming>) -> Payer {
+    let peer = req.extensions().get::<Peer>().map_or([127, 0, 0, 1].into(), |p| p.0.ip());
+    let forwarded = req.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
+    app.gate.payer(peer, forwarded)
 }
 
 fn log_request(method: &Method, path: &str, response: &HttpResponse, took: Duration) {

@@ -7,6 +7,7 @@ use hyper::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap};
 use hyper::{Request, Response, StatusCode};
 
 use super::{ApiError, HttpResponse, headers};
+use crate::access::Payer;
 use crate::model::{ImageId, Namespace, Variant};
 use crate::service::{Answer, ImageService, Lifetime};
 
@@ -26,9 +27,10 @@ pub(crate) async fn variant(
     variant: &Variant,
     req: &Request<Incoming>,
     head: bool,
+    payer: &Payer,
 ) -> Result<HttpResponse, ApiError> {
     let source = source_override(req);
-    let answer = service.variant(ns, id, variant, source.as_deref()).await?;
+    let answer = service.variant(ns, id, variant, source.as_deref(), payer).await?;
     Ok(respond(answer, req.headers(), head))
 }
 

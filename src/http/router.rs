@@ -16,6 +16,15 @@ pub(crate) enum Route {
     Variant(Namespace, ImageId, Variant),
 }
 
+impl Route {
+    /// The namespace asked for.
+    pub(crate) fn namespace(&self) -> &Namespace {
+        match self {
+            Route::Upload(ns) | Route::Info(ns, _) | Route::Variant(ns, ..) => ns,
+        }
+    }
+}
+
 /// Routes a request. The id between namespace and leaf is a partitioned hash (3/3/3/23), or, in
 /// namespaces for which `origin_pull` says so, any origin path.
 pub(crate) fn route(method: &Method, path: &str, origin_pull: impl Fn(&Namespace) -> bool) -> Result<Route, ApiError> {

@@ -1,5 +1,7 @@
 //! The accept loop of both ports: serves a bound listener with a handler until the shutdown
-//! future resolves, then drains.
+//! future resolves, then drains. Connections are bounded: at most `max_connections` at once
+//! (past it new ones wait in the kernel's backlog), request headers due within
+//! `header_read_timeout` (see `conn`), idle keep-alive connections closed after `idle_timeout`.
 //!
 //! Draining, in order: take the connections the kernel already queued for this listener, stop
 //! listening (a second process on the port with SO_REUSEPORT now gets every new connection), answer
@@ -9,6 +11,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -18,16 +21,29 @@ use hyper::body::Incoming;
 use hyper::header::{CONNECTION, HeaderValue};
 use hyper::service::service_fn;
 use hyper::{Request, Version};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::HttpResponse;
+use super::conn::{HeaderDeadline, Requests};
+use super::{HttpResponse, Peer};
 
 /// How long keep-alive clients get to come back for one more answer before idle connections
 /// are closed.
 const KEEP_ALIVE_DRAIN: Duration = Duration::from_secs(2);
+
+/// What a port's connections may hold.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionLimits {
+    /// Time a client has to send its request headers.
+    pub header_read_timeout: Duration,
+    /// Time a keep-alive connection may stay idle.
+    pub idle_timeout: Duration,
+    /// Connections served at once.
+    pub max_connections: usize,
+}
 
 struct Connections<H> {
     graceful: GracefulShutdown,
@@ -35,6 +51,7 @@ struct Connections<H> {
     handler: H,
     draining: Arc<AtomicBool>,
     open: Arc<AtomicUsize>,
+    header_read_timeout: Duration,
 }
 
 impl<H, F> Connections<H>
@@ -42,21 +59,28 @@ where
     H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = HttpResponse> + Send + 'static,
 {
-    fn serve(&self, stream: TcpStream) {
+    fn serve(&self, stream: TcpStream, peer: SocketAddr, permit: OwnedSemaphorePermit) {
         let _ = stream.set_nodelay(true);
+        let requests = Arc::new(Requests::default());
         let (handler, draining) = (self.handler.clone(), Arc::clone(&self.draining));
-        let service = service_fn(move |req: Request<Incoming>| {
-            let (handler, draining) = (handler.clone(), Arc::clone(&draining));
-            async move {
-                let http1 = matches!(req.version(), Version::HTTP_10 | Version::HTTP_11);
-                let mut response = handler(req).await;
-                if http1 && draining.load(Ordering::Acquire) {
-                    response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+        let service = {
+            let requests = Arc::clone(&requests);
+            service_fn(move |mut req: Request<Incoming>| {
+                let (handler, draining, request) = (handler.clone(), Arc::clone(&draining), requests.begin());
+                req.extensions_mut().insert(Peer(peer));
+                async move {
+                    let http1 = matches!(req.version(), Version::HTTP_10 | Version::HTTP_11);
+                    let mut response = handler(req).await;
+                    if http1 && draining.load(Ordering::Acquire) {
+                        response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+                    }
+                    drop(request);
+                    Ok::<_, Infallible>(response)
                 }
-                Ok::<_, Infallible>(response)
-            }
-        });
-        let conn = self.graceful.watch(self.builder.serve_connection(TokioIo::new(stream), service).into_owned());
+            })
+        };
+        let io = TokioIo::new(HeaderDeadline::new(stream, requests, self.header_read_timeout));
+        let conn = self.graceful.watch(self.builder.serve_connection(io, service).into_owned());
         let open = Arc::clone(&self.open);
         open.fetch_add(1, Ordering::AcqRel);
         tokio::spawn(async move {
@@ -64,29 +88,47 @@ where
                 tracing::debug!(error = %e, "connection ended with an error");
             }
             open.fetch_sub(1, Ordering::AcqRel);
+            drop(permit);
         });
     }
 }
 
-/// Serves `listener` with `handler` until `shutdown` resolves; then drains (see the module docs)
-/// for at most `grace`.
-pub async fn run<H, F>(listener: TcpListener, handler: H, shutdown: impl Future<Output = ()>, grace: Duration)
-where
+/// Serves `listener` with `handler` within `limits` until `shutdown` resolves; then drains (see
+/// the module docs) for at most `grace`.
+pub async fn run<H, F>(
+    listener: TcpListener,
+    handler: H,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) where
     H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = HttpResponse> + Send + 'static,
 {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // hyper's header timer starts whenever a connection waits for a request head, so on an idle
+    // keep-alive connection it is the idle timeout; the shorter deadline for owed headers is
+    // HeaderDeadline's.
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.idle_timeout);
     let connections = Connections {
         graceful: GracefulShutdown::new(),
-        builder: auto::Builder::new(TokioExecutor::new()),
+        builder,
         handler,
         draining: Arc::new(AtomicBool::new(false)),
         open: Arc::new(AtomicUsize::new(0)),
+        header_read_timeout: limits.header_read_timeout,
     };
+    let slots = Arc::new(Semaphore::new(limits.max_connections.min(Semaphore::MAX_PERMITS)));
     tokio::pin!(shutdown);
     loop {
+        // A free slot first: past max_connections, new connections wait in the kernel's backlog.
+        let permit = tokio::select! {
+            permit = Arc::clone(&slots).acquire_owned() => permit.expect("the slots are never closed"),
+            () = &mut shutdown => break,
+        };
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => connections.serve(stream),
+                Ok((stream, peer)) => connections.serve(stream, peer, permit),
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
                     tracing::warn!(error = %e, "accept failed");
@@ -98,8 +140,10 @@ where
     }
     let deadline = Instant::now() + grace;
     connections.draining.store(true, Ordering::Release);
-    while let Some(Ok((stream, _))) = listener.accept().now_or_never() {
-        connections.serve(stream);
+    while let Some(Ok((stream, peer))) = listener.accept().now_or_never() {
+        // Connections the kernel queued before the listener closes are answered, slot or not.
+        let permit = Arc::new(Semaphore::new(1)).try_acquire_owned().expect("a fresh permit");
+        connections.serve(stream, peer, permit);
     }
     drop(listener);
 

@@ -3,13 +3,15 @@
 
 use base64::Engine;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
 use serde::Deserialize;
 
 use super::{ApiError, App, HttpResponse, headers};
+use crate::access::Payer;
+use crate::buffer::{CollectError, Held};
 use crate::model::{Namespace, Variant};
 
 #[derive(Deserialize)]
@@ -22,7 +24,12 @@ struct JsonData {
     image: String,
 }
 
-pub(crate) async fn upload(app: &App, ns: &Namespace, req: Request<Incoming>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn upload(
+    app: &App,
+    ns: &Namespace,
+    req: Request<Incoming>,
+    payer: &Payer,
+) -> Result<HttpResponse, ApiError> {
     let service = &app.service;
     let mut source = None;
     let mut outputs = Vec::new();
@@ -39,15 +46,20 @@ pub(crate) async fn upload(app: &App, ns: &Namespace, req: Request<Incoming>) ->
     let is_json = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
         ct.split(';').next().is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
     });
-    let body = read_body(app.config.limits.max_upload_bytes.0, req).await?;
+    payer.charge()?;
+    let body = read_body(app, req).await?;
 
     let ingested = match source {
-        Some(url) if body.is_empty() => service.ingest_source(ns, &url, &outputs).await?,
+        Some(url) if body.bytes.is_empty() => service.ingest_source(ns, &url, &outputs).await?,
         Some(_) => {
             return Err(ApiError::BadRequest("send either a body or ?source=URL, not both".to_owned()));
         }
-        None if is_json => service.ingest(ns, decode_json(&body)?, &outputs).await?,
-        None => service.ingest(ns, body, &outputs).await?,
+        None if is_json => {
+            let image = app.buffer.hold(decode_json(&body.bytes)?)?;
+            drop(body);
+            service.ingest(ns, image.bytes.clone(), &outputs).await?
+        }
+        None => service.ingest(ns, body.bytes.clone(), &outputs).await?,
     };
     let status = if ingested.created { StatusCode::CREATED } else { StatusCode::OK };
     let json = serde_json::to_vec(&ingested.info).expect("info serialises");
@@ -55,18 +67,32 @@ pub(crate) async fn upload(app: &App, ns: &Namespace, req: Request<Incoming>) ->
     Ok(headers::finish(builder, Full::new(Bytes::from(json))))
 }
 
-/// Reads the body, refusing it as soon as it passes `max` bytes (or says it will).
-async fn read_body(max: u64, req: Request<Incoming>) -> Result<Bytes, ApiError> {
+/// Reads the body into the upload buffer within `body_read_timeout_secs`, refusing it as soon as
+/// it passes `max_upload_bytes` (or says it will).
+async fn read_body(app: &App, req: Request<Incoming>) -> Result<Held, ApiError> {
+    let max = app.config.limits.max_upload_bytes.0;
     let declared = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max) {
         return Err(ApiError::PayloadTooLarge(max));
     }
-    let limited = Limited::new(req.into_body(), usize::try_from(max).unwrap_or(usize::MAX));
-    match limited.collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::PayloadTooLarge(max)),
-        Err(e) => Err(ApiError::BadRequest(format!("could not read the request body: {e}"))),
-    }
+    let expected = declared.map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
+    let mut collector = app.buffer.collector(expected, max)?;
+    let mut body = req.into_body();
+    let timeout = app.config.server.body_read_timeout_secs;
+    let read = async {
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| ApiError::BadRequest(format!("could not read the request body: {e}")))?;
+            if let Some(chunk) = frame.data_ref() {
+                collector.push(chunk).map_err(|e| match e {
+                    CollectError::TooLarge(max) => ApiError::PayloadTooLarge(max),
+                    CollectError::Full(full) => ApiError::BufferFull(full),
+                })?;
+            }
+        }
+        Ok::<_, ApiError>(())
+    };
+    tokio::time::timeout(timeout, read).await.map_err(|_| ApiError::BodyTimeout(timeout.as_secs()))??;
+    Ok(collector.finish())
 }
 
 /// `{"data":{"image":"<base64>"}}`, the base64 optionally as a `data:` URL.

@@ -52,6 +52,15 @@ impl ImageFormat {
         }
     }
 
+    /// The largest width or height the format can hold.
+    pub fn max_side(self) -> u32 {
+        match self {
+            ImageFormat::Jpeg | ImageFormat::Gif => 65_535,
+            ImageFormat::Webp => 16_383,
+            ImageFormat::Png => (1 << 31) - 1,
+        }
+    }
+
     /// Whether the format can carry an alpha channel.
     pub fn has_alpha(self) -> bool {
         match self {

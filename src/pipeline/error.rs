@@ -29,6 +29,18 @@ pub enum RenderError {
         /// What the decoder said.
         reason: String,
     },
+    /// A progressive JPEG with more scans than `max_jpeg_scans` (each costs a pass over the image).
+    #[error("too many scans: the JPEG has more than the {max} progressive scans allowed")]
+    TooManyScans {
+        /// The configured limit.
+        max: u32,
+    },
+    /// A decode still running after `decode_timeout_secs`.
+    #[error("the image takes too long to decode: abandoned after {secs} s")]
+    DecodeTimeout {
+        /// The configured limit.
+        secs: u64,
+    },
     /// The encoder failed (our fault).
     #[error("could not encode the {format} output: {reason}")]
     Encode {

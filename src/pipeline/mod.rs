@@ -21,18 +21,21 @@ mod resize;
 mod working;
 
 pub use bitmap::{Bitmap, Layout};
-pub use decode::Header;
+pub use decode::{Header, JpegBounds};
 pub use error::RenderError;
 pub use orient::Orientation;
 pub use working::{WORKING_COPY_QUALITY, WorkingCopy, make_working_copies, working_copy_sizes, working_copy_suffices};
 
 use crate::model::{Geometry, ImageFormat};
 
-/// Limits checked before any pixel memory is allocated.
+/// What decoding one original may cost: checked on the header before any pixel memory is
+/// allocated, and while decoding.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     /// Largest width x height an original may declare.
     pub max_source_pixels: u64,
+    /// The scans and the time a JPEG decode may take.
+    pub jpeg: JpegBounds,
 }
 
 /// What to render: the variant with its quality resolved.
@@ -78,7 +81,7 @@ pub fn probe(bytes: &[u8], limits: &Limits) -> Result<ImageFacts, RenderError> {
 /// corrupt or truncated file is refused at upload rather than on its first render.
 pub fn inspect(bytes: &[u8], limits: &Limits) -> Result<ImageFacts, RenderError> {
     let header = decode::read_header(bytes, limits)?;
-    decode::decode(bytes, &header, 0.0)?;
+    decode::decode(bytes, &header, 0.0, limits)?;
     Ok(header.facts())
 }
 
@@ -130,7 +133,7 @@ fn render_bitmap(
 
     // Decode at no less than twice the output's resolution: the rest is left to the resizer.
     let scale = f64::max(f64::from(dst_w) / crop.width, f64::from(dst_h) / crop.height);
-    let decoded = decode::decode(bytes, &header, 2.0 * scale)?;
+    let decoded = decode::decode(bytes, &header, 2.0 * scale, limits)?;
     let crop = crop.scaled(
         f64::from(decoded.bitmap.width) / f64::from(header.width),
         f64::from(decoded.bitmap.height) / f64::from(header.height),

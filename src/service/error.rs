@@ -1,5 +1,6 @@
 //! `ServiceError`: every way a service call fails, wrapping the adapters' own errors.
 
+use crate::access::RateLimited;
 use crate::model::{Extension, Variant};
 use crate::pipeline::RenderError;
 use crate::pool::PoolError;
@@ -37,6 +38,18 @@ pub enum ServiceError {
         /// Largest height allowed.
         max_height: u32,
     },
+    /// The variant would be larger than its format can hold.
+    #[error("{format} cannot hold an image of {width}x{height}: at most {max} pixels a side")]
+    FormatCannotHold {
+        /// The output format.
+        format: &'static str,
+        /// The variant's width.
+        width: u32,
+        /// The variant's height.
+        height: u32,
+        /// The format's largest side.
+        max: u32,
+    },
     /// The original could not be read or rendered.
     #[error(transparent)]
     Render(#[from] RenderError),
@@ -46,6 +59,9 @@ pub enum ServiceError {
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The client has started too many renders lately.
+    #[error(transparent)]
+    RateLimited(#[from] RateLimited),
     /// Every render worker is busy and the queue is full.
     #[error("server busy: every render worker is busy and the queue is full; retry shortly")]
     Overloaded,

@@ -5,6 +5,8 @@ use bytes::Bytes;
 use futures_util::future::try_join_all;
 
 use super::{ImageInfo, ImageService, ServiceError};
+use crate::access::Payer;
+use crate::buffer::Held;
 use crate::cache::CachedObject;
 use crate::model::{ImageHash, ImageId, Namespace, ObjectKey, Served, Variant};
 use crate::pipeline::{self, ImageFacts, RenderError};
@@ -47,7 +49,8 @@ impl ImageService {
                 (info, true)
             }
         };
-        try_join_all(all_outputs.iter().map(|v| self.variant(ns, &id, v, None))).await?;
+        // The upload was charged to its client; its outputs are the server's work.
+        try_join_all(all_outputs.iter().map(|v| self.variant(ns, &id, v, None, &Payer::Server))).await?;
         let info = self.with_public_urls(ns, &id, info).await?;
         Ok(Ingested { info, created })
     }
@@ -59,12 +62,13 @@ impl ImageService {
         url: &str,
         outputs: &[Variant],
     ) -> Result<Ingested, ServiceError> {
-        let bytes = self.download(url).await?;
-        self.ingest(ns, bytes, outputs).await
+        let held = self.download(url).await?;
+        self.ingest(ns, held.bytes.clone(), outputs).await
     }
 
-    /// Downloads a source URL through the SSRF-safe fetcher, with its metrics.
-    pub(super) async fn download(&self, url: &str) -> Result<Bytes, FetchError> {
+    /// Downloads a source URL through the SSRF-safe fetcher, with its metrics; the bytes count
+    /// against the upload buffer while held.
+    pub(super) async fn download(&self, url: &str) -> Result<Held, FetchError> {
         let download = self.metrics.download_started();
         let fetched = self.fetcher.fetch(url).await;
         if fetched.is_ok() {

@@ -22,16 +22,18 @@ pub use error::ServiceError;
 pub use info::ImageInfo;
 pub use ingest::Ingested;
 
+use crate::buffer::UploadBuffer;
 use crate::cache::ObjectCache;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::model::{Namespace, Variant};
-use crate::pipeline::Limits;
+use crate::pipeline::{JpegBounds, Limits};
 use crate::pool::CpuPool;
 use crate::source::Fetcher;
 use crate::store::Store;
 
-/// The handles made once by the wiring and shared by the service and the status port.
+/// The handles made once by the wiring and shared by the service, the main port and the status
+/// port.
 #[derive(Clone, Debug)]
 pub struct Parts {
     /// Counters, histograms and statsd.
@@ -40,17 +42,29 @@ pub struct Parts {
     pub pool: CpuPool,
     /// The memory cache of encoded answers.
     pub cache: ObjectCache,
+    /// The bound on upload and download bytes held in memory.
+    pub buffer: UploadBuffer,
 }
 
 impl Parts {
-    /// The pool and the answer cache as `config` sizes them, around `metrics`.
+    /// The pool, the answer cache and the upload buffer as `config` sizes them, around `metrics`.
     pub fn new(config: &Config, metrics: Metrics) -> Parts {
         let memory = config.cache.memory_cache_bytes.0;
         Parts {
             metrics: Arc::new(metrics),
             pool: CpuPool::new(config.render.workers, config.limits.queue_size, config.limits.decode_budget_pixels),
             cache: ObjectCache::new(memory - source_cache_bytes(memory)),
+            buffer: UploadBuffer::new(config.limits.upload_buffer_bytes.0),
         }
+    }
+}
+
+/// What decoding one original may cost, as `config` says.
+pub fn render_limits(config: &Config) -> Limits {
+    let limits = &config.limits;
+    Limits {
+        max_source_pixels: limits.max_source_pixels,
+        jpeg: JpegBounds { max_scans: limits.max_jpeg_scans, deadline: limits.decode_timeout_secs },
     }
 }
 
@@ -83,12 +97,12 @@ impl ImageService {
             Some(url) if url != &config.storage.storage => Store::open(url)?,
             _ => variants.clone(),
         };
-        let fetcher = Fetcher::new(&config.sources, config.limits.max_upload_bytes.0)?;
+        let fetcher = Fetcher::new(&config.sources, config.limits.max_upload_bytes.0, parts.buffer)?;
         Ok(ImageService {
             sources: ObjectCache::new(source_cache_bytes(config.cache.memory_cache_bytes.0)),
             cache: parts.cache,
             pool: parts.pool,
-            limits: Limits { max_source_pixels: config.limits.max_source_pixels },
+            limits: render_limits(&config),
             metrics: parts.metrics,
             variants,
             originals,

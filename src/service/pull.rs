@@ -23,11 +23,11 @@ impl ImageService {
             Some(_) => return Err(ServiceError::SourceOverrideNotAllowed),
             None => template.replace("{path}", path.as_str()),
         };
-        let bytes = self.download(&url).await.map_err(|e| match e {
+        let held = self.download(&url).await.map_err(|e| match e {
             FetchError::Upstream(404 | 410) => ServiceError::OriginNotFound,
             other => ServiceError::Fetch(other),
         })?;
-        let (hash, probed) = self.hash_and_probe(bytes.clone()).await?;
-        self.store_original(ns, &ImageId::Path(path.clone()), &hash, bytes, probed?).await
+        let (hash, probed) = self.hash_and_probe(held.bytes.clone()).await?;
+        self.store_original(ns, &ImageId::Path(path.clone()), &hash, held.bytes.clone(), probed?).await
     }
 }

@@ -4,6 +4,7 @@
 use bytes::Bytes;
 
 use super::{Answer, ImageService, ServiceError};
+use crate::access::Payer;
 use crate::cache::CachedObject;
 use crate::model::{ImageFormat, ImageId, Namespace, ObjectKey, Served, Variant};
 use crate::pipeline::{self, RenderSpec};
@@ -11,13 +12,15 @@ use crate::store::StoreError;
 
 impl ImageService {
     /// The encoded variant, from memory, storage, or rendered now and stored. In an origin-pull
-    /// namespace a missing original is fetched first (from `source_override` where allowed).
+    /// namespace a missing original is fetched first (from `source_override` where allowed). A
+    /// render, and only a render, is charged to `payer`.
     pub async fn variant(
         &self,
         ns: &Namespace,
         id: &ImageId,
         variant: &Variant,
         source_override: Option<&str>,
+        payer: &Payer,
     ) -> Result<Answer, ServiceError> {
         self.check_variant(ns, variant)?;
         let key = ObjectKey::variant(ns, id, variant);
@@ -25,6 +28,7 @@ impl ImageService {
             if let Some(bytes) = self.variants.get_opt(&key).await? {
                 return Ok(CachedObject::new(bytes, Served::Storage));
             }
+            payer.charge()?;
             let bytes = self.render(ns, id, variant, source_override).await?;
             if let Err(e) = self.variants.put(&key, bytes.clone()).await {
                 // The image is still good to answer; the next miss renders it again.
@@ -83,14 +87,17 @@ impl ImageService {
             quality: variant.quality.or(default_quality).unwrap_or(100),
         };
         let limits = self.limits;
-        let (source, original_size, source_pixels) = self.render_source(ns, id, variant, source_override).await?;
+        let (source, original_size, from_working_copy, source_pixels) =
+            self.render_source(ns, id, variant, source_override).await?;
+
         let rendered = self
             .pool
             .run(source_pixels, move || {
                 let started = std::time::Instant::now();
-                let rendered = match original_size {
-                    Some(size) => pipeline::render_from_working_copy(&source, size, &spec, &limits),
-                    None => pipeline::render(&source, &spec, &limits),
+                let rendered = if from_working_copy {
+                    pipeline::render_from_working_copy(&source, original_size, &spec, &limits)
+                } else {
+                    pipeline::render(&source, &spec, &limits)
                 };
                 rendered.map(|r| (Bytes::from(r.bytes), started.elapsed()))
             })
@@ -99,17 +106,25 @@ impl ImageService {
         Ok(rendered?.0)
     }
 
-    /// What to render `variant` from: the working copy (with the original's size to plan on) when
-    /// one is due and holds enough resolution, else the original; with its pixel count.
+    /// What to render `variant` from: the working copy when one is due and holds enough
+    /// resolution, else the original; with the original's upright size, whether the source is a
+    /// working copy, and its pixel count. A variant its format cannot hold is refused here.
     async fn render_source(
         &self,
         ns: &Namespace,
         id: &ImageId,
         variant: &Variant,
         source_override: Option<&str>,
-    ) -> Result<(Bytes, Option<(u32, u32)>, u64), ServiceError> {
+    ) -> Result<(Bytes, (u32, u32), bool, u64), ServiceError> {
         let info = self.image_info(ns, id, source_override).await?;
         let original_size = (info.width, info.height);
+        // Refused before any source is read: a size the output format cannot hold.
+        let (format, planned) = (variant.ext.format(), pipeline::plan::plan(info.width, info.height, variant.geometry));
+        let max = format.max_side();
+        if planned.width > max || planned.height > max {
+            let (width, height) = (planned.width, planned.height);
+            return Err(ServiceError::FormatCannotHold { format: format.label(), width, height, max });
+        }
         let max_side = self.config.render.working_copy_max_side;
         let sizes = ImageFormat::from_mime(&info.content_type)
             .map(|format| pipeline::working_copy_sizes(info.width, info.height, format, max_side))
@@ -123,7 +138,7 @@ impl ImageService {
                 continue;
             }
             match self.source(ObjectKey::working(ns, id, tier)).await {
-                Ok(bytes) => return Ok((bytes, Some(original_size), pixels(size))),
+                Ok(bytes) => return Ok((bytes, original_size, true, pixels(size))),
                 Err(StoreError::NotFound) => {}
                 Err(e @ StoreError::Backend(_)) => return Err(e.into()),
             }
@@ -133,7 +148,7 @@ impl ImageService {
             StoreError::NotFound => ServiceError::ImageNotFound,
             backend @ StoreError::Backend(_) => ServiceError::Store(backend),
         })?;
-        Ok((original, None, pixels(original_size)))
+        Ok((original, original_size, false, pixels(original_size)))
     }
 
     /// An original or working copy, through the source cache.

@@ -14,11 +14,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::redirect;
 use url::{Host, Url};
 
+use crate::buffer::{BufferFull, CollectError, Held, UploadBuffer};
 use crate::config::SourcesConfig;
 
 /// Why a source could not be fetched.
@@ -42,6 +42,9 @@ pub enum FetchError {
     /// The source is bigger than the upload limit.
     #[error("source is larger than the {0}-byte limit")]
     TooLarge(u64),
+    /// The upload buffer shared by every request is full.
+    #[error(transparent)]
+    BufferFull(#[from] BufferFull),
 }
 
 /// Marker error raised by the resolver and the redirect policy, found again in reqwest's chain.
@@ -57,11 +60,12 @@ struct FetchSettings {
     timeout: Duration,
 }
 
-/// An HTTP client for source URLs.
+/// An HTTP client for source URLs; what it downloads counts against the upload buffer.
 #[derive(Clone, Debug)]
 pub struct Fetcher {
     client: reqwest::Client,
     settings: FetchSettings,
+    buffer: UploadBuffer,
 }
 
 /// Resolves through the system resolver and drops refused addresses.
@@ -100,8 +104,9 @@ fn check_url(url: &Url, allow_private: bool) -> Result<(), String> {
 }
 
 impl Fetcher {
-    /// Builds the client for `config`, refusing bodies above `max_bytes`.
-    pub fn new(config: &SourcesConfig, max_bytes: u64) -> Result<Fetcher, String> {
+    /// Builds the client for `config`, refusing bodies above `max_bytes` and holding what it
+    /// downloads in `buffer`.
+    pub fn new(config: &SourcesConfig, max_bytes: u64, buffer: UploadBuffer) -> Result<Fetcher, String> {
         crate::tls::install_crypto_provider();
         let (allow_private, max_redirects) = (config.source_allow_private, config.source_max_redirects);
         let settings = FetchSettings { max_bytes, allow_private, timeout: config.source_timeout_secs };
@@ -126,11 +131,12 @@ impl Fetcher {
             .dns_resolver(Arc::new(PolicyResolver { allow_private }))
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        Ok(Fetcher { client, settings })
+        Ok(Fetcher { client, settings, buffer })
     }
 
-    /// Downloads `url` whole, within the limits.
-    pub async fn fetch(&self, url: &str) -> Result<Bytes, FetchError> {
+    /// Downloads `url` whole, within the limits; the bytes count against the upload buffer for
+    /// as long as they are held.
+    pub async fn fetch(&self, url: &str) -> Result<Held, FetchError> {
         let parsed = Url::parse(url).map_err(|e| FetchError::InvalidUrl(format!("'{url}': {e}")))?;
         check_url(&parsed, self.settings.allow_private).map_err(|why| {
             if matches!(parsed.scheme(), "http" | "https") {
@@ -148,15 +154,16 @@ impl Fetcher {
         if response.content_length().is_some_and(|n| n > max) {
             return Err(FetchError::TooLarge(max));
         }
-        let mut body = BytesMut::new();
+        let expected = response.content_length().map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
+        let mut body = self.buffer.collector(expected, max)?;
         let mut response = response;
         while let Some(chunk) = response.chunk().await.map_err(|e| self.sort(e))? {
-            if body.len() as u64 + chunk.len() as u64 > max {
-                return Err(FetchError::TooLarge(max));
-            }
-            body.extend_from_slice(&chunk);
+            body.push(&chunk).map_err(|e| match e {
+                CollectError::TooLarge(max) => FetchError::TooLarge(max),
+                CollectError::Full(full) => FetchError::BufferFull(full),
+            })?;
         }
-        Ok(body.freeze())
+        Ok(body.finish())
     }
 
     fn sort(&self, e: reqwest::Error) -> FetchError {

@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 
 pub use profile::activate_heap_profiling;
 
+use crate::http::server::ConnectionLimits;
 use crate::metrics::Gauges;
 use crate::service::Parts;
 
@@ -37,7 +38,7 @@ impl StatusState {
 
     /// Hands the figures other components own to the metrics, then the metrics are current.
     async fn observe(&self) {
-        let Parts { metrics, pool, cache } = &self.parts;
+        let Parts { metrics, pool, cache, .. } = &self.parts;
         cache.settle().await;
         metrics.observe(Gauges {
             renders_in_progress: pool.running(),
@@ -56,13 +57,13 @@ impl StatusState {
     }
 }
 
-/// Serves the status port until the task is dropped.
-pub async fn run(listener: TcpListener, state: Arc<StatusState>) {
+/// Serves the status port within `limits` until the task is dropped.
+pub async fn run(listener: TcpListener, state: Arc<StatusState>, limits: ConnectionLimits) {
     let handler = move |req: Request<Incoming>| {
         let state = Arc::clone(&state);
         async move { answer(&state, &req).await }
     };
-    crate::http::server::run(listener, handler, std::future::pending(), std::time::Duration::ZERO).await;
+    crate::http::server::run(listener, handler, limits, std::future::pending(), std::time::Duration::ZERO).await;
 }
 
 type Answer = (StatusCode, &'static str, Bytes);

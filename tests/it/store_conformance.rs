@@ -52,6 +52,15 @@ impl Backend {
         }
     }
 
+    /// Replaces an object behind the server's back (not possible for memory).
+    fn overwrite(&self, dir: &Path, key: &str, bytes: &[u8]) {
+        match self {
+            Backend::Memory => unreachable!("memory objects cannot be reached from outside"),
+            Backend::File => std::fs::write(dir.join("data").join(key), bytes).unwrap(),
+            Backend::S3(prefix) => s3_server::put(prefix, key, bytes),
+        }
+    }
+
     fn read(&self, dir: &Path, key: &str) -> Option<Vec<u8>> {
         match self {
             Backend::Memory => None,
@@ -150,19 +159,36 @@ fn too_wide_for_webp() -> Vec<u8> {
     out.into_inner()
 }
 
-fn a_failed_render_stores_nothing(b: Backend) {
+fn a_size_the_format_cannot_hold_is_406_and_stores_nothing(b: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let server = b.server(dir.path()).start();
     let path = server.upload("p", too_wide_for_webp());
     let before = b.keys(dir.path());
-    let failed = server.get(&format!("{path}/full.webp"));
-    assert_eq!(failed.status, 500, "{}", String::from_utf8_lossy(&failed.body));
+    let refused = server.get(&format!("{path}/full.webp"));
+    assert_eq!(refused.status, 406, "{}", String::from_utf8_lossy(&refused.body));
+    assert!(refused.error().contains("16383"), "{}", refused.error());
     // Memory cannot be looked into from outside; there the figures below are the whole check.
     if let Some(before) = before {
-        assert_eq!(b.keys(dir.path()).unwrap(), before, "no object for the failed render");
+        assert_eq!(b.keys(dir.path()).unwrap(), before, "no object for the refused render");
     }
-    assert_eq!(server.status()["render_failures"], 1);
+    assert_eq!(server.status()["render_failures"], 0, "refused before rendering");
     assert_eq!(server.get(&format!("{path}/w500.jpg")).status, 200, "the server renders on");
+}
+
+fn a_failed_render_stores_nothing(b: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = b.server(dir.path()).start();
+    let bytes = corpus::read("jpeg/ijg_testorig.jpg");
+    let path = server.upload("p", bytes.clone());
+    // The original, damaged in storage after it was checked and stored.
+    let original = b.keys(dir.path()).unwrap().into_iter().find(|k| k.ends_with("/original")).unwrap();
+    b.overwrite(dir.path(), &original, &bytes[..bytes.len() / 2]);
+    let before = b.keys(dir.path()).unwrap();
+    let failed = server.get(&format!("{path}/x10.jpg"));
+    assert_eq!(failed.status, 422, "{}", String::from_utf8_lossy(&failed.body));
+    assert_eq!(b.keys(dir.path()).unwrap(), before, "no object for the failed render");
+    assert_eq!(server.status()["render_failures"], 1);
+    assert_eq!(server.get(&format!("{path}/info.json")).status, 200, "the server serves on");
 }
 
 fn a_killed_process_leaves_only_whole_objects(b: Backend) {
@@ -199,7 +225,7 @@ fn a_killed_process_leaves_only_whole_objects(b: Backend) {
 }
 
 /// The suite's tests for one backend: `memory` has no restart to survive, no process to kill
-/// mid-write and no way to go down, so it runs the other three.
+/// mid-write, no way to go down and no objects to damage from outside, so it runs the other three.
 macro_rules! conformance {
     ($backend:ident: $($test:ident),*) => {
         mod $backend {
@@ -209,8 +235,11 @@ macro_rules! conformance {
     };
 }
 
-conformance!(memory: upload_reupload_info_render_and_write_back, missing_objects_are_404, a_failed_render_stores_nothing);
+conformance!(memory: upload_reupload_info_render_and_write_back, missing_objects_are_404,
+    a_size_the_format_cannot_hold_is_406_and_stores_nothing);
 conformance!(file: upload_reupload_info_render_and_write_back, a_restart_reads_what_was_stored, missing_objects_are_404,
-    a_backend_that_is_down_is_503, a_failed_render_stores_nothing, a_killed_process_leaves_only_whole_objects);
+    a_backend_that_is_down_is_503, a_size_the_format_cannot_hold_is_406_and_stores_nothing,
+    a_failed_render_stores_nothing, a_killed_process_leaves_only_whole_objects);
 conformance!(s3: upload_reupload_info_render_and_write_back, a_restart_reads_what_was_stored, missing_objects_are_404,
-    a_backend_that_is_down_is_503, a_failed_render_stores_nothing, a_killed_process_leaves_only_whole_objects);
+    a_backend_that_is_down_is_503, a_size_the_format_cannot_hold_is_406_and_stores_nothing,
+    a_failed_render_stores_nothing, a_killed_process_leaves_only_whole_objects);

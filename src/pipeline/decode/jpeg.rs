@@ -1,17 +1,21 @@
-//! JPEG through libjpeg-turbo (as built into mozjpeg-sys): header, EXIF/ICC/Adobe markers, and
-//! decoding scaled in the DCT domain.
+//! JPEG through libjpeg-turbo (as built into mozjpeg-sys), driven directly: header, EXIF/ICC/
+//! Adobe markers, decoding scaled in the DCT domain, and a progress monitor that bounds the work
+//! of a decode (scans read, time spent).
 //!
 //! libjpeg reports fatal errors by unwinding out of its error handler; every call into it runs
-//! inside `catch_unwind`. A truncated file is only a warning to libjpeg (it pads the image with
-//! gray); here it is fatal, so a cut-off upload is refused instead of stored.
+//! inside `catch_unwind`, and the decompressor is destroyed on every path. A truncated file is
+//! only a warning to libjpeg (it pads the image with gray); here it is fatal, so a cut-off upload
+//! is refused instead of stored. A progressive file with more scans than allowed, or a decode
+//! running past its deadline, is abandoned from the progress monitor the same way.
 
 use std::any::Any;
 use std::mem;
-use std::os::raw::c_int;
+use std::os::raw::{c_int, c_uint, c_ulong};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::time::{Duration, Instant};
 
-use mozjpeg::{ColorSpace, Decompress, Marker};
-use mozjpeg_sys::{jpeg_common_struct, jpeg_error_mgr};
+use mozjpeg_sys as ffi;
+use mozjpeg_sys::{J_COLOR_SPACE, jpeg_common_struct, jpeg_decompress_struct, jpeg_error_mgr, jpeg_progress_mgr};
 
 use super::{Decoded, Header};
 use crate::model::ImageFormat;
@@ -19,48 +23,168 @@ use crate::pipeline::RenderError;
 use crate::pipeline::bitmap::{Bitmap, Layout};
 use crate::pipeline::orient::Orientation;
 
-const MARKERS: &[Marker] = &[Marker::APP(1), Marker::APP(2), Marker::APP(14)];
+/// What a JPEG decode may cost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JpegBounds {
+    /// Scans a progressive file may have (`max_jpeg_scans`).
+    pub max_scans: u32,
+    /// Time a decode may take (`decode_timeout_secs`).
+    pub deadline: Duration,
+}
 
-/// The message an unwinding libjpeg error carries.
-struct JpegFailure(String);
+/// Why libjpeg was stopped: the payload our handlers unwind with.
+enum Stop {
+    /// libjpeg's own error, or a truncated file.
+    Corrupt(String),
+    /// More scans than allowed.
+    TooManyScans(u32),
+    /// Past the deadline.
+    Timeout(Duration),
+}
 
-pub(super) fn read_header(bytes: &[u8]) -> Result<Header, RenderError> {
+const APP1: c_int = 0xE1;
+const APP2: c_int = 0xE2;
+const APP14: c_int = 0xEE;
+
+/// The progress monitor's state: libjpeg's struct first, so that the pointer it hands back is
+/// ours.
+#[repr(C)]
+struct Watch {
+    mgr: jpeg_progress_mgr,
+    bounds: JpegBounds,
+    started: Instant,
+}
+
+/// A decompressor over `bytes`, destroyed when dropped.
+struct Decompressor<'a> {
+    cinfo: Box<jpeg_decompress_struct>,
+    _err: Box<jpeg_error_mgr>,
+    _watch: Box<Watch>,
+    _bytes: &'a [u8],
+}
+
+impl Drop for Decompressor<'_> {
+    fn drop(&mut self) {
+        // SAFETY: cinfo was created by jpeg_create_decompress and is destroyed once, here.
+        unsafe { ffi::jpeg_destroy_decompress(&mut self.cinfo) };
+    }
+}
+
+impl<'a> Decompressor<'a> {
+    /// Creates the decompressor, keeps the markers orientation and colour need, and reads the
+    /// header. Must run inside [`guarded`].
+    fn open(bytes: &'a [u8], bounds: JpegBounds) -> Self {
+        // SAFETY: the structs are zeroed, then filled in by libjpeg (jpeg_std_error,
+        // jpeg_create_decompress) before use; they are boxed, so the pointers libjpeg keeps to
+        // them stay valid for the decompressor's life; `bytes` outlives it.
+        unsafe {
+            let mut err: Box<jpeg_error_mgr> = Box::new(mem::zeroed());
+            ffi::jpeg_std_error(&mut err);
+            err.error_exit = Some(error_exit);
+            err.emit_message = Some(emit_message);
+            let mut watch = Box::new(Watch { mgr: mem::zeroed(), bounds, started: Instant::now() });
+            watch.mgr.progress_monitor = Some(progress_monitor);
+            let mut cinfo: Box<jpeg_decompress_struct> = Box::new(mem::zeroed());
+            cinfo.common.err = &mut *err;
+            let mut d = Decompressor { cinfo, _err: err, _watch: watch, _bytes: bytes };
+            ffi::jpeg_create_decompress(&mut *d.cinfo);
+            d.cinfo.common.progress = &mut d._watch.mgr;
+            ffi::jpeg_mem_src(&mut d.cinfo, bytes.as_ptr(), bytes.len() as c_ulong);
+            for marker in [APP1, APP2, APP14] {
+                ffi::jpeg_save_markers(&mut d.cinfo, marker, 0xFFFF);
+            }
+            ffi::jpeg_read_header(&mut d.cinfo, 1);
+            d
+        }
+    }
+
+    /// The saved markers of one kind, in file order.
+    fn markers(&self, code: c_int) -> Vec<&[u8]> {
+        let mut out = Vec::new();
+        let mut at = self.cinfo.marker_list;
+        // SAFETY: libjpeg keeps the list, and the data each node points at, until the
+        // decompressor is destroyed, which `&self` prevents.
+        unsafe {
+            while let Some(marker) = at.as_ref() {
+                if c_int::from(marker.marker) == code && !marker.data.is_null() {
+                    out.push(std::slice::from_raw_parts(marker.data, marker.data_length as usize));
+                }
+                at = marker.next;
+            }
+        }
+        out
+    }
+
+    fn orientation(&self) -> Orientation {
+        self.markers(APP1)
+            .into_iter()
+            .find(|data| data.starts_with(b"Exif\0\0"))
+            .map_or(Orientation::UPRIGHT, super::exif::orientation)
+    }
+
+    /// The ICC profile, reassembled from its APP2 chunks in sequence order.
+    fn icc_profile(&self) -> Option<Vec<u8>> {
+        let mut chunks: Vec<(u8, &[u8])> = self
+            .markers(APP2)
+            .into_iter()
+            .filter(|data| data.len() > 14 && data.starts_with(b"ICC_PROFILE\0"))
+            .map(|data| (data[12], &data[14..]))
+            .collect();
+        if chunks.is_empty() {
+            return None;
+        }
+        chunks.sort_by_key(|&(seq, _)| seq);
+        Some(chunks.into_iter().flat_map(|(_, data)| data.iter().copied()).collect())
+    }
+}
+
+pub(super) fn read_header(bytes: &[u8], bounds: JpegBounds) -> Result<Header, RenderError> {
     guarded(|| {
-        let d = Decompress::with_err(error_manager()).with_markers(MARKERS).from_mem(bytes).map_err(corrupt)?;
-        let (width, height) = d.size();
-        let orientation = d
-            .markers()
-            .find(|m| m.marker == Marker::APP(1) && m.data.starts_with(b"Exif\0\0"))
-            .map_or(Orientation::UPRIGHT, |m| super::exif::orientation(m.data));
+        let d = Decompressor::open(bytes, bounds);
         Ok(Header {
             format: ImageFormat::Jpeg,
-            width: u32::try_from(width).unwrap_or(u32::MAX),
-            height: u32::try_from(height).unwrap_or(u32::MAX),
-            orientation,
+            width: d.cinfo.image_width,
+            height: d.cinfo.image_height,
+            orientation: d.orientation(),
         })
     })
 }
 
 /// Decodes at the smallest scale n/8 (n in 1..=8) that is at least `min_scale`.
-pub(super) fn decode(bytes: &[u8], min_scale: f64) -> Result<Decoded, RenderError> {
+pub(super) fn decode(bytes: &[u8], min_scale: f64, bounds: JpegBounds) -> Result<Decoded, RenderError> {
     guarded(|| {
-        let mut d = Decompress::with_err(error_manager()).with_markers(MARKERS).from_mem(bytes).map_err(corrupt)?;
-        let icc = icc_profile(&d);
-        let adobe = d.markers().any(|m| m.marker == Marker::APP(14) && m.data.starts_with(b"Adobe"));
-        d.scale(scale_numerator(min_scale));
-        let (layout, started) = match d.color_space() {
-            ColorSpace::JCS_GRAYSCALE => (Layout::Gray, d.grayscale()),
-            ColorSpace::JCS_CMYK | ColorSpace::JCS_YCCK => (Layout::Cmyk, d.to_colorspace(ColorSpace::JCS_CMYK)),
-            _ => (Layout::Rgb, d.rgb()),
+        let mut d = Decompressor::open(bytes, bounds);
+        let icc = d.icc_profile();
+        let adobe = d.markers(APP14).iter().any(|data| data.starts_with(b"Adobe"));
+        let (layout, out_space) = match d.cinfo.jpeg_color_space {
+            J_COLOR_SPACE::JCS_GRAYSCALE => (Layout::Gray, J_COLOR_SPACE::JCS_GRAYSCALE),
+            J_COLOR_SPACE::JCS_CMYK | J_COLOR_SPACE::JCS_YCCK => (Layout::Cmyk, J_COLOR_SPACE::JCS_CMYK),
+            _ => (Layout::Rgb, J_COLOR_SPACE::JCS_RGB),
         };
-        let mut started = started.map_err(corrupt)?;
-        let (width, height) = (started.width() as u32, started.height() as u32);
-        let data = started.read_scanlines::<u8>().map_err(corrupt)?;
-        started.finish().map_err(corrupt)?;
-        if data.len() != width as usize * height as usize * layout.channels() {
-            return Err(RenderError::corrupt("JPEG", "the image data ends early"));
+        d.cinfo.out_color_space = out_space;
+        d.cinfo.scale_num = c_uint::from(scale_numerator(min_scale));
+        d.cinfo.scale_denom = 8;
+        // SAFETY: the header has been read; these calls run in libjpeg's documented order, and
+        // each row pointer handed to jpeg_read_scanlines points at `row_bytes` bytes of `data`.
+        unsafe {
+            ffi::jpeg_start_decompress(&mut d.cinfo);
+            let (width, height) = (d.cinfo.output_width, d.cinfo.output_height);
+            let channels = usize::try_from(d.cinfo.output_components).unwrap_or(0);
+            if channels != layout.channels() {
+                return Err(RenderError::corrupt("JPEG", format!("{channels} output channels")));
+            }
+            let row_bytes = width as usize * channels;
+            let mut data = vec![0u8; row_bytes * height as usize];
+            while d.cinfo.output_scanline < height {
+                let row = d.cinfo.output_scanline as usize;
+                let mut rows = [data[row * row_bytes..].as_mut_ptr()];
+                if ffi::jpeg_read_scanlines(&mut d.cinfo, rows.as_mut_ptr(), 1) == 0 {
+                    return Err(RenderError::corrupt("JPEG", "the image data ends early"));
+                }
+            }
+            ffi::jpeg_finish_decompress(&mut d.cinfo);
+            Ok(Decoded { bitmap: Bitmap::new(layout, width, height, data), icc, cmyk_inverted: adobe })
         }
-        Ok(Decoded { bitmap: Bitmap::new(layout, width, height, data), icc, cmyk_inverted: adobe })
     })
 }
 
@@ -69,61 +193,58 @@ fn scale_numerator(min_scale: f64) -> u8 {
     (1..=8u8).find(|&n| f64::from(n) / 8.0 >= min_scale).unwrap_or(8)
 }
 
-/// The ICC profile, reassembled from its APP2 chunks in sequence order.
-fn icc_profile<R>(d: &Decompress<R>) -> Option<Vec<u8>> {
-    let mut chunks: Vec<(u8, &[u8])> = d
-        .markers()
-        .filter(|m| m.marker == Marker::APP(2) && m.data.len() > 14 && m.data.starts_with(b"ICC_PROFILE\0"))
-        .map(|m| (m.data[12], &m.data[14..]))
-        .collect();
-    if chunks.is_empty() {
-        return None;
-    }
-    chunks.sort_by_key(|&(seq, _)| seq);
-    Some(chunks.into_iter().flat_map(|(_, data)| data.iter().copied()).collect())
-}
-
-fn corrupt(e: std::io::Error) -> RenderError {
-    RenderError::corrupt("JPEG", e)
-}
-
-/// Runs `f`, turning libjpeg's unwinding errors into `RenderError::Corrupt`.
+/// Runs `f`, turning libjpeg's unwinding stops into errors.
 fn guarded<T>(f: impl FnOnce() -> Result<T, RenderError>) -> Result<T, RenderError> {
-    catch_unwind(AssertUnwindSafe(f))
-        .unwrap_or_else(|payload| Err(RenderError::corrupt("JPEG", failure_message(payload))))
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| Err(stopped(payload)))
 }
 
-fn failure_message(payload: Box<dyn Any + Send>) -> String {
-    if let Some(JpegFailure(msg)) = payload.downcast_ref::<JpegFailure>() {
-        return msg.clone();
+fn stopped(payload: Box<dyn Any + Send>) -> RenderError {
+    match payload.downcast::<Stop>() {
+        Ok(stop) => match *stop {
+            Stop::Corrupt(reason) => RenderError::corrupt("JPEG", reason),
+            Stop::TooManyScans(max) => RenderError::TooManyScans { max },
+            Stop::Timeout(deadline) => RenderError::DecodeTimeout { secs: deadline.as_secs() },
+        },
+        Err(other) => {
+            let text = other
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| other.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_else(|| "the decoder failed".to_owned());
+            RenderError::corrupt("JPEG", text)
+        }
     }
-    if let Some(msg) = payload.downcast_ref::<String>() {
-        return msg.trim_start_matches("libjpeg fatal error: ").to_owned();
-    }
-    payload.downcast_ref::<&str>().map_or_else(|| "the decoder failed".to_owned(), |s| (*s).to_owned())
-}
-
-/// libjpeg's standard error manager with our handlers: fatal errors and premature end of data
-/// unwind out of libjpeg; other warnings (common in camera files) are ignored.
-fn error_manager() -> jpeg_error_mgr {
-    // SAFETY: jpeg_std_error fills in every field of a zeroed jpeg_error_mgr.
-    let mut err: jpeg_error_mgr = unsafe { mem::zeroed() };
-    unsafe { mozjpeg_sys::jpeg_std_error(&mut err) };
-    err.error_exit = Some(error_exit);
-    err.emit_message = Some(emit_message);
-    err
 }
 
 extern "C-unwind" fn error_exit(cinfo: &mut jpeg_common_struct) {
     let msg = format_message(cinfo);
-    resume_unwind(Box::new(JpegFailure(msg)));
+    resume_unwind(Box::new(Stop::Corrupt(msg)));
 }
 
+/// Warnings are common in camera files and ignored, but for the end of the data arriving before
+/// the end of the image (truncated), which is fatal here.
 extern "C-unwind" fn emit_message(cinfo: &mut jpeg_common_struct, level: c_int) {
     // SAFETY: libjpeg calls this with `err` pointing at the live error manager.
     let code = unsafe { (*cinfo.err).msg_code };
-    if level < 0 && code == mozjpeg_sys::JWRN_JPEG_EOF as c_int {
-        resume_unwind(Box::new(JpegFailure("the file ends before the image data does (truncated)".to_owned())));
+    if level < 0 && code == ffi::JWRN_JPEG_EOF as c_int {
+        resume_unwind(Box::new(Stop::Corrupt("the file ends before the image data does (truncated)".to_owned())));
+    }
+}
+
+/// Called by libjpeg between rows and scans: stops a decode past its scan count or deadline.
+extern "C-unwind" fn progress_monitor(cinfo: &mut jpeg_common_struct) {
+    // SAFETY: `progress` points at the `mgr` field at the start of a live, repr(C) `Watch`, and
+    // this monitor is only installed on decompressors, so `cinfo` is a jpeg_decompress_struct.
+    let (watch, scans) = unsafe {
+        let watch = &*(cinfo.progress as *const Watch);
+        let decompress = &*(cinfo as *const jpeg_common_struct as *const jpeg_decompress_struct);
+        (watch, u32::try_from(decompress.input_scan_number).unwrap_or(0))
+    };
+    if scans > watch.bounds.max_scans {
+        resume_unwind(Box::new(Stop::TooManyScans(watch.bounds.max_scans)));
+    }
+    if watch.started.elapsed() > watch.bounds.deadline {
+        resume_unwind(Box::new(Stop::Timeout(watch.bounds.deadline)));
     }
 }
 

@@ -4,9 +4,15 @@
 //! reads the header first, so [`read_header`] can refuse a bomb before any pixel memory exists.
 
 mod exif;
-mod imagers;
+mod gif;
 mod jpeg;
+mod png;
 mod webp;
+
+pub use jpeg::JpegBounds;
+
+/// ICC profiles above this size are ignored (and never inflated whole).
+pub(crate) const MAX_ICC_BYTES: usize = 4 << 20;
 
 use super::bitmap::Bitmap;
 use super::orient::Orientation;
@@ -83,8 +89,9 @@ pub(crate) fn sniff(bytes: &[u8]) -> Result<ImageFormat, RenderError> {
 pub fn read_header(bytes: &[u8], limits: &Limits) -> Result<Header, RenderError> {
     let format = sniff(bytes)?;
     let header = match format {
-        ImageFormat::Jpeg => jpeg::read_header(bytes)?,
-        ImageFormat::Png | ImageFormat::Gif => imagers::read_header(bytes, format)?,
+        ImageFormat::Jpeg => jpeg::read_header(bytes, limits.jpeg)?,
+        ImageFormat::Png => png::read_header(bytes)?,
+        ImageFormat::Gif => gif::read_header(bytes)?,
         ImageFormat::Webp => webp::read_header(bytes)?,
     };
     if header.width == 0 || header.height == 0 {
@@ -105,10 +112,11 @@ pub fn read_header(bytes: &[u8], limits: &Limits) -> Result<Header, RenderError>
 /// Decodes the whole image at no less than `min_scale` of its stored size (formats that can
 /// decode scaled pick the cheapest scale at or above it; others decode at full size). Fully
 /// opaque alpha is dropped.
-pub fn decode(bytes: &[u8], header: &Header, min_scale: f64) -> Result<Decoded, RenderError> {
+pub fn decode(bytes: &[u8], header: &Header, min_scale: f64, limits: &Limits) -> Result<Decoded, RenderError> {
     let decoded = match header.format {
-        ImageFormat::Jpeg => jpeg::decode(bytes, min_scale)?,
-        ImageFormat::Png | ImageFormat::Gif => imagers::decode(bytes, header)?,
+        ImageFormat::Jpeg => jpeg::decode(bytes, min_scale, limits.jpeg)?,
+        ImageFormat::Png => png::decode(bytes)?,
+        ImageFormat::Gif => gif::decode(bytes, header)?,
         ImageFormat::Webp => webp::decode(bytes, header, min_scale)?,
     };
     Ok(Decoded { bitmap: decoded.bitmap.without_opaque_alpha(), ..decoded })

@@ -38,7 +38,7 @@ pub(super) fn read_header(bytes: &[u8]) -> Result<Header, RenderError> {
 
 pub(super) fn decode(bytes: &[u8], header: &Header, min_scale: f64) -> Result<Decoded, RenderError> {
     let f = features(bytes)?;
-    let icc = chunk(bytes, b"ICCP").map(<[u8]>::to_vec);
+    let icc = chunk(bytes, b"ICCP").filter(|icc| icc.len() <= super::MAX_ICC_BYTES).map(<[u8]>::to_vec);
     let bitmap = if f.has_animation != 0 {
         first_frame(bytes, header)?
     } else {

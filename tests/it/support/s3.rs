@@ -118,3 +118,11 @@ pub fn get(prefix: &str, key: &str) -> Option<Vec<u8>> {
     let path = object_store::path::Path::from(format!("{prefix}/{key}"));
     rt.block_on(async { store.get(&path).await.ok()?.bytes().await.ok() }).map(|b| b.to_vec())
 }
+
+/// Replaces an object.
+pub fn put(prefix: &str, key: &str, bytes: &[u8]) {
+    use object_store::ObjectStoreExt;
+    let (rt, store) = bucket();
+    let path = object_store::path::Path::from(format!("{prefix}/{key}"));
+    rt.block_on(store.put(&path, bytes.to_vec().into())).unwrap();
+}

@@ -1,0 +1,142 @@
+//! The upload buffer: the bytes of upload bodies and source downloads held in memory at once,
+//! over all requests, bounded by `upload_buffer_bytes`. A request that would pass the bound is
+//! refused (503) instead of queued, so that many concurrent uploads cannot exhaust memory. Each
+//! request's bytes are counted by the capacity they allocate, and given back when it ends.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// The buffer is full (503).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the server holds as many uploads as it may ({limit} bytes); retry shortly")]
+pub struct BufferFull {
+    /// The configured bound.
+    pub limit: u64,
+}
+
+/// The shared bound on bytes held.
+#[derive(Clone, Debug)]
+pub struct UploadBuffer {
+    permits: Arc<Semaphore>,
+    limit: u64,
+}
+
+impl UploadBuffer {
+    /// A buffer of `limit` bytes.
+    pub fn new(limit: u64) -> UploadBuffer {
+        let permits = usize::try_from(limit).unwrap_or(usize::MAX).min(Semaphore::MAX_PERMITS);
+        UploadBuffer { permits: Arc::new(Semaphore::new(permits)), limit }
+    }
+
+    /// Bytes held now, over all requests.
+    pub fn held(&self) -> u64 {
+        self.limit.saturating_sub(self.permits.available_permits() as u64)
+    }
+
+    /// A collector of at most `max` bytes, with room for `expected` reserved at once.
+    pub fn collector(&self, expected: usize, max: u64) -> Result<Collector, BufferFull> {
+        let mut collector = Collector { data: Vec::new(), held: None, buffer: self.clone(), max };
+        collector.make_room(expected)?;
+        Ok(collector)
+    }
+
+    /// Counts bytes already in memory (a decoded upload) against the buffer while held.
+    pub fn hold(&self, bytes: Bytes) -> Result<Held, BufferFull> {
+        let permit = self.take(bytes.len())?;
+        Ok(Held { bytes, _permit: Some(permit) })
+    }
+
+    fn take(&self, bytes: usize) -> Result<OwnedSemaphorePermit, BufferFull> {
+        let bytes = u32::try_from(bytes).map_err(|_| BufferFull { limit: self.limit })?;
+        Arc::clone(&self.permits).try_acquire_many_owned(bytes).map_err(|_| BufferFull { limit: self.limit })
+    }
+}
+
+/// Why a collector took no more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CollectError {
+    /// The whole would pass the collector's `max`.
+    TooLarge(u64),
+    /// The shared buffer is full.
+    Full(BufferFull),
+}
+
+/// Bytes being gathered under the bound; the reservation lasts as long as the collector, or the
+/// [`Held`] it becomes.
+#[derive(Debug)]
+pub struct Collector {
+    data: Vec<u8>,
+    held: Option<OwnedSemaphorePermit>,
+    buffer: UploadBuffer,
+    max: u64,
+}
+
+impl Collector {
+    /// Appends a chunk, growing the reservation with the allocation.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), CollectError> {
+        let needed = self.data.len() + chunk.len();
+        if needed as u64 > self.max {
+            return Err(CollectError::TooLarge(self.max));
+        }
+        if needed > self.data.capacity() {
+            let grown = (self.data.capacity() * 2).max(needed).min(usize::try_from(self.max).unwrap_or(usize::MAX));
+            self.make_room(grown).map_err(CollectError::Full)?;
+        }
+        self.data.extend_from_slice(chunk);
+        Ok(())
+    }
+
+    fn make_room(&mut self, capacity: usize) -> Result<(), BufferFull> {
+        let more = capacity.saturating_sub(self.data.capacity());
+        if more == 0 {
+            return Ok(());
+        }
+        let permit = self.buffer.take(more)?;
+        match &mut self.held {
+            Some(held) => held.merge(permit),
+            None => self.held = Some(permit),
+        }
+        self.data.reserve_exact(more + self.data.capacity() - self.data.len());
+        Ok(())
+    }
+
+    /// The bytes gathered, still counted until the [`Held`] is dropped.
+    pub fn finish(self) -> Held {
+        Held { bytes: Bytes::from(self.data), _permit: self.held }
+    }
+}
+
+/// Gathered bytes that still count against the buffer while held.
+#[derive(Debug)]
+pub struct Held {
+    /// The bytes.
+    pub bytes: Bytes,
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_held_count_against_the_bound_until_dropped() {
+        let buffer = UploadBuffer::new(1000);
+        let mut a = buffer.collector(400, 10_000).unwrap();
+        a.push(&[1; 300]).unwrap();
+        assert_eq!(buffer.held(), 400);
+        assert!(matches!(buffer.collector(700, 10_000), Err(BufferFull { limit: 1000 })));
+        a.push(&[2; 300]).unwrap();
+        assert_eq!(buffer.held(), 800, "growth is reserved by the capacity allocated");
+        let held = a.finish();
+        assert_eq!(held.bytes.len(), 600);
+        let mut b = buffer.collector(0, 10_000).unwrap();
+        assert_eq!(b.push(&[0; 300]), Err(CollectError::Full(BufferFull { limit: 1000 })));
+        drop(held);
+        assert_eq!(buffer.held(), 0);
+        b.push(&[0; 300]).unwrap();
+        let mut small = buffer.collector(0, 10).unwrap();
+        assert_eq!(small.push(&[0; 11]), Err(CollectError::TooLarge(10)));
+    }
+}

@@ -1,0 +1,157 @@
+//! GIF through the `gif` crate: frames decoded as palette indices and composed here onto one
+//! RGBA canvas (transparency and disposal as browsers apply them), so that decoding costs the
+//! canvas and one frame, whatever the frames' sizes say.
+
+use std::io::Cursor;
+
+use gif::{ColorOutput, DecodeOptions, DisposalMethod, MemoryLimit};
+
+use super::{Decoded, Header};
+use crate::model::ImageFormat;
+use crate::pipeline::RenderError;
+use crate::pipeline::bitmap::{Bitmap, Layout};
+use crate::pipeline::orient::Orientation;
+
+fn corrupt(e: impl std::fmt::Display) -> RenderError {
+    RenderError::corrupt("GIF", e)
+}
+
+/// A reader whose frames may hold no more indices than the canvas has pixels.
+fn reader(bytes: &[u8], canvas_pixels: u64) -> Result<gif::Decoder<Cursor<&[u8]>>, RenderError> {
+    let mut options = DecodeOptions::new();
+    options.set_color_output(ColorOutput::Indexed);
+    let limit = std::num::NonZeroU64::new(canvas_pixels.max(1)).expect("at least 1");
+    options.set_memory_limit(MemoryLimit::Bytes(limit));
+    options.read_info(Cursor::new(bytes)).map_err(corrupt)
+}
+
+pub(super) fn read_header(bytes: &[u8]) -> Result<Header, RenderError> {
+    let mut options = DecodeOptions::new();
+    options.set_color_output(ColorOutput::Indexed);
+    let decoder = options.read_info(Cursor::new(bytes)).map_err(corrupt)?;
+    let (width, height) = (u32::from(decoder.width()), u32::from(decoder.height()));
+    Ok(Header { format: ImageFormat::Gif, width, height, orientation: Orientation::UPRIGHT })
+}
+
+/// The first frame, composed on its canvas.
+pub(super) fn decode(bytes: &[u8], header: &Header) -> Result<Decoded, RenderError> {
+    let mut frames = Frames::new(bytes, header)?;
+    frames.advance()?.ok_or_else(|| corrupt("no image in the file"))?;
+    let bitmap = Bitmap::new(Layout::Rgba, frames.width, frames.height, frames.canvas);
+    Ok(Decoded { bitmap, icc: None, cmyk_inverted: false })
+}
+
+/// The frames of a GIF, composed one after the other on one canvas.
+struct Frames<'a> {
+    decoder: gif::Decoder<Cursor<&'a [u8]>>,
+    canvas: Vec<u8>,
+    width: u32,
+    height: u32,
+    /// What the previous frame asked to be done with its area before the next is drawn.
+    pending: Option<(DisposalMethod, Rect, Option<Vec<u8>>)>,
+}
+
+/// A frame's area on the canvas, clipped to it.
+#[derive(Clone, Copy, Debug)]
+struct Rect {
+    left: u32,
+    top: u32,
+    width: u32,
+    height: u32,
+}
+
+impl<'a> Frames<'a> {
+    fn new(bytes: &'a [u8], header: &Header) -> Result<Self, RenderError> {
+        let (width, height) = (header.width, header.height);
+        let pixels = u64::from(width) * u64::from(height);
+        let decoder = reader(bytes, pixels)?;
+        let mut canvas = Vec::new();
+        canvas.try_reserve_exact(pixels as usize * 4).map_err(|_| corrupt("out of memory"))?;
+        canvas.resize(pixels as usize * 4, 0);
+        Ok(Frames { decoder, canvas, width, height, pending: None })
+    }
+
+    /// Applies the previous frame's disposal, then draws the next frame; its delay in
+    /// milliseconds, or `None` at the end.
+    fn advance(&mut self) -> Result<Option<u32>, RenderError> {
+        if let Some((dispose, rect, saved)) = self.pending.take() {
+            match (dispose, saved) {
+                (DisposalMethod::Background, _) => self.clear(rect),
+                (DisposalMethod::Previous, Some(saved)) => self.restore(rect, &saved),
+                (DisposalMethod::Keep | DisposalMethod::Any | DisposalMethod::Previous, _) => {}
+            }
+        }
+        let global = self.decoder.global_palette().map(<[u8]>::to_vec);
+        let Some(frame) = self.decoder.read_next_frame().map_err(corrupt)? else {
+            return Ok(None);
+        };
+        let palette = frame.palette.clone().or(global).ok_or_else(|| corrupt("a frame without a palette"))?;
+        let rect = Rect {
+            left: u32::from(frame.left),
+            top: u32::from(frame.top),
+            width: u32::from(frame.width),
+            height: u32::from(frame.height),
+        };
+        let (dispose, transparent, delay) = (frame.dispose, frame.transparent, frame.delay);
+        let indices = frame.buffer.clone().into_owned();
+        let saved = (dispose == DisposalMethod::Previous).then(|| self.save(rect));
+        self.draw(rect, &indices, &palette, transparent);
+        self.pending = Some((dispose, rect, saved));
+        Ok(Some(u32::from(delay) * 10))
+    }
+
+    /// The rows of `rect` that lie on the canvas, as (canvas row, visible columns).
+    fn rows(&self, rect: Rect) -> impl Iterator<Item = (u32, u32)> + use<> {
+        let (width, height) = (self.width, self.height);
+        let visible_w = rect.width.min(width.saturating_sub(rect.left));
+        let visible_h = if visible_w == 0 { 0 } else { rect.height.min(height.saturating_sub(rect.top)) };
+        (0..visible_h).map(move |y| (rect.top + y, visible_w))
+    }
+
+    fn draw(&mut self, rect: Rect, indices: &[u8], palette: &[u8], transparent: Option<u8>) {
+        let canvas_w = self.width as usize;
+        for (row, (canvas_y, visible_w)) in self.rows(rect).enumerate() {
+            let from = row * rect.width as usize;
+            let Some(src) = indices.get(from..from + visible_w as usize) else { break };
+            let start = (canvas_y as usize * canvas_w + rect.left as usize) * 4;
+            let dst = &mut self.canvas[start..start + visible_w as usize * 4];
+            for (&index, px) in src.iter().zip(dst.chunks_exact_mut(4)) {
+                if Some(index) == transparent {
+                    continue;
+                }
+                if let Some(rgb) = palette.get(usize::from(index) * 3..usize::from(index) * 3 + 3) {
+                    px.copy_from_slice(&[rgb[0], rgb[1], rgb[2], 255]);
+                }
+            }
+        }
+    }
+
+    fn clear(&mut self, rect: Rect) {
+        let canvas_w = self.width as usize;
+        for (canvas_y, visible_w) in self.rows(rect) {
+            let start = (canvas_y as usize * canvas_w + rect.left as usize) * 4;
+            self.canvas[start..start + visible_w as usize * 4].fill(0);
+        }
+    }
+
+    fn save(&self, rect: Rect) -> Vec<u8> {
+        let canvas_w = self.width as usize;
+        let mut saved = Vec::new();
+        for (canvas_y, visible_w) in self.rows(rect) {
+            let start = (canvas_y as usize * canvas_w + rect.left as usize) * 4;
+            saved.extend_from_slice(&self.canvas[start..start + visible_w as usize * 4]);
+        }
+        saved
+    }
+
+    fn restore(&mut self, rect: Rect, saved: &[u8]) {
+        let canvas_w = self.width as usize;
+        let mut at = 0;
+        for (canvas_y, visible_w) in self.rows(rect) {
+            let start = (canvas_y as usize * canvas_w + rect.left as usize) * 4;
+            let len = visible_w as usize * 4;
+            self.canvas[start..start + len].copy_from_slice(&saved[at..at + len]);
+            at += len;
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! PNG through the `png` crate (the first frame of an APNG): every colour type and bit depth to
+//! 8-bit Gray, Rgb or Rgba. Text chunks are never inflated, and the ICC profile is inflated here,
+//! by a reader that stops at [`MAX_ICC_BYTES`], instead of whole by the decoder.
+
+use std::io::Cursor;
+
+use png::{ColorType, DecodeOptions, Decoder, Transformations};
+
+use super::{Decoded, Header, MAX_ICC_BYTES};
+use crate::model::ImageFormat;
+use crate::pipeline::RenderError;
+use crate::pipeline::bitmap::{Bitmap, Layout};
+use crate::pipeline::orient::Orientation;
+
+fn corrupt(e: impl std::fmt::Display) -> RenderError {
+    RenderError::corrupt("PNG", e)
+}
+
+/// A decoder that skips the chunks it would otherwise inflate whole (iCCP, zTXt, iTXt), and
+/// whose own buffers stay within 64 MiB beside the image.
+fn decoder(bytes: &[u8]) -> Decoder<Cursor<&[u8]>> {
+    let mut options = DecodeOptions::default();
+    options.set_ignore_iccp_chunk(true);
+    options.set_ignore_text_chunk(true);
+    let mut decoder = Decoder::new_with_options(Cursor::new(bytes), options);
+    decoder.set_limits(png::Limits { bytes: 64 << 20 });
+    decoder
+}
+
+pub(super) fn read_header(bytes: &[u8]) -> Result<Header, RenderError> {
+    let reader = decoder(bytes).read_info().map_err(corrupt)?;
+    let info = reader.info();
+    let orientation = info.exif_metadata.as_deref().map_or(Orientation::UPRIGHT, super::exif::orientation);
+    Ok(Header { format: ImageFormat::Png, width: info.width, height: info.height, orientation })
+}
+
+pub(super) fn decode(bytes: &[u8]) -> Result<Decoded, RenderError> {
+    let mut decoder = decoder(bytes);
+    // Palettes and tRNS become RGB(A), low bit depths 8 bits, 16 bits 8.
+    decoder.set_transformations(Transformations::EXPAND | Transformations::STRIP_16);
+    let mut reader = decoder.read_info().map_err(corrupt)?;
+    let size = reader.output_buffer_size().ok_or_else(|| corrupt("the image is too large to hold"))?;
+    let mut data = Vec::new();
+    data.try_reserve_exact(size).map_err(|_| corrupt("out of memory"))?;
+    data.resize(size, 0);
+    let frame = reader.next_frame(&mut data).map_err(corrupt)?;
+    data.truncate(frame.buffer_size());
+    let (width, height) = (frame.width, frame.height);
+    let bitmap = match frame.color_type {
+        ColorType::Grayscale => Bitmap::new(Layout::Gray, width, height, data),
+        ColorType::Rgb => Bitmap::new(Layout::Rgb, width, height, data),
+        ColorType::Rgba => Bitmap::new(Layout::Rgba, width, height, data),
+        ColorType::GrayscaleAlpha => {
+            let rgba = data.chunks_exact(2).flat_map(|p| [p[0], p[0], p[0], p[1]]).collect();
+            Bitmap::new(Layout::Rgba, width, height, rgba)
+        }
+        ColorType::Indexed => return Err(corrupt("a palette left after expansion")),
+    };
+    Ok(Decoded { bitmap, icc: icc_profile(bytes), cmyk_inverted: false })
+}
+
+/// The inflated iCCP profile, if there is one of at most [`MAX_ICC_BYTES`]; a larger or broken
+/// one is ignored (the pixels are then taken as sRGB), without ever holding more than the cap.
+fn icc_profile(bytes: &[u8]) -> Option<Vec<u8>> {
+    let data = chunks(bytes).find(|(kind, _)| *kind == b"iCCP")?.1;
+    let name_end = data.iter().take(80).position(|&b| b == 0)?;
+    let (&method, zlib) = data.get(name_end + 1..)?.split_first()?;
+    if method != 0 {
+        return None;
+    }
+    fdeflate::decompress_to_vec_bounded(zlib, MAX_ICC_BYTES).ok()
+}
+
+/// The chunks of a PNG before its first IDAT, as (type, data); CRCs are the decoder's business.
+fn chunks(bytes: &[u8]) -> impl Iterator<Item = (&[u8; 4], &[u8])> {
+    let mut at = 8;
+    std::iter::from_fn(move || {
+        let len = u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?) as usize;
+        let kind: &[u8; 4] = bytes.get(at + 4..at + 8)?.try_into().ok()?;
+        if kind == b"IDAT" {
+            return None;
+        }
+        let data = bytes.get(at + 8..at + 8 + len)?;
+        at += 12 + len;
+        Some((kind, data))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A PNG with the given chunks between IHDR (1x1 gray) and IDAT.
+    fn png_with(extra: &[(&[u8; 4], Vec<u8>)]) -> Vec<u8> {
+        let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+        let mut chunk = |kind: &[u8; 4], data: &[u8]| {
+            out.extend((data.len() as u32).to_be_bytes());
+            out.extend(kind);
+            out.extend(data);
+            out.extend([0; 4]);
+        };
+        chunk(b"IHDR", &[0, 0, 0, 1, 0, 0, 0, 1, 8, 0, 0, 0, 0]);
+        for (kind, data) in extra {
+            chunk(kind, data);
+        }
+        chunk(b"IDAT", &[]);
+        out
+    }
+
+    fn iccp(profile: &[u8]) -> Vec<u8> {
+        let mut data = b"icc\0\0".to_vec();
+        data.extend(fdeflate::compress_to_vec(profile));
+        data
+    }
+
+    #[test]
+    fn profiles_are_inflated_up_to_the_cap() {
+        let small = vec![7u8; 1000];
+        assert_eq!(icc_profile(&png_with(&[(b"iCCP", iccp(&small))])), Some(small));
+        let huge = vec![0u8; MAX_ICC_BYTES + 1];
+        assert_eq!(icc_profile(&png_with(&[(b"iCCP", iccp(&huge))])), None);
+        assert_eq!(icc_profile(&png_with(&[(b"tEXt", b"a\0b".to_vec())])), None);
+        assert_eq!(icc_profile(b"\x89PNG\r\n\x1a\n\0\0"), None);
+    }
+}
