@@ -45,13 +45,18 @@ impl Bitmap {
     }
 
     /// Drops an alpha channel that is fully opaque everywhere: resizing and encoding three
-    /// channels is cheaper, and the output is the same.
-    pub fn without_opaque_alpha(self) -> Self {
+    /// channels is cheaper, and the output is the same. In place: no second copy of the pixels.
+    pub fn without_opaque_alpha(mut self) -> Self {
         if self.layout != Layout::Rgba || self.data.chunks_exact(4).any(|p| p[3] != 255) {
             return self;
         }
-        let rgb = self.data.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
-        Bitmap::new(Layout::Rgb, self.width, self.height, rgb)
+        let pixels = self.data.len() / 4;
+        for i in 0..pixels {
+            self.data.copy_within(i * 4..i * 4 + 3, i * 3);
+        }
+        self.data.truncate(pixels * 3);
+        self.layout = Layout::Rgb;
+        self
     }
 
     /// The same pixels as RGB (gray expanded); alpha must already be gone.
@@ -75,5 +80,18 @@ impl Bitmap {
             Layout::Cmyk => unreachable!("into_rgba on CMYK"),
         };
         Bitmap::new(Layout::Rgba, self.width, self.height, data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opaque_alpha_is_dropped_in_place() {
+        let opaque = Bitmap::new(Layout::Rgba, 2, 1, vec![1, 2, 3, 255, 4, 5, 6, 255]);
+        assert_eq!(opaque.without_opaque_alpha(), Bitmap::new(Layout::Rgb, 2, 1, vec![1, 2, 3, 4, 5, 6]));
+        let soft = Bitmap::new(Layout::Rgba, 1, 1, vec![1, 2, 3, 128]);
+        assert_eq!(soft.clone().without_opaque_alpha(), soft);
     }
 }

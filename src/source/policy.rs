@@ -1,7 +1,8 @@
 //! Which addresses a source download may connect to: public unicast only, unless configured.
 //!
 //! Loopback, private, link-local, CGNAT, multicast, documentation and reserved ranges are
-//! refused, including IPv6 forms that embed an IPv4 address (mapped, compatible, 6to4, NAT64).
+//! refused, including IPv6 forms that embed an IPv4 address (mapped, compatible, 6to4, NAT64,
+//! and the whole NAT64 local-use prefix, whose translators may reach private networks).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -43,6 +44,7 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || (s[0] & 0xffc0) == 0xfec0                 // site-local fec0::/10 (deprecated)
         || (s[0] == 0x2001 && s[1] == 0x0db8)        // documentation
         || (s[0] == 0x2001 && s[1] == 0)             // Teredo: hides an IPv4 address
+        || (s[0] == 0x0064 && s[1] == 0xff9b && s[2] == 1) // NAT64 local use 64:ff9b:1::/48 (RFC 8215)
         || s[0] == 0x0100 && s[1..4] == [0, 0, 0]; // discard-only 100::/64
     !blocked
 }
@@ -105,6 +107,8 @@ mod tests {
             "2001:db8::1",
             "2001:0:4136:e378:8000:63bf:3fff:fdd2",
             "fec0::1",
+            "64:ff9b:1::a00:1",
+            "64:ff9b:1:ffff::8.8.8.8",
         ];
         for ip in public {
             assert!(is_public(ip.parse().unwrap()), "{ip} should be public");

@@ -4,6 +4,7 @@
 #![allow(unreachable_pub, missing_docs)] // test helpers are not an API
 mod support;
 
+mod bounds;
 mod cli;
 mod colour;
 mod concurrency;

@@ -115,7 +115,7 @@ fn corrupt_images_and_bombs_are_422() {
         "truncated",
     );
     assert_json_error(&server.post("/p", corpus::read("pngsuite/xc9n2c08.png")), 422, "corrupt");
-    assert_json_error(&server.post("/p", crate::hostile::png_declaring(50_000, 50_000)), 422, "too large");
+    assert_json_error(&server.post("/p", crate::support::bombs::png_declaring(50_000, 50_000)), 422, "too large");
 }
 
 #[test]

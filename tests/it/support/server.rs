@@ -264,14 +264,28 @@ impl Server {
         }
     }
 
-    /// Peak resident memory of the process so far, in KiB.
+    /// Peak resident memory of the process so far (since the last reset), in KiB.
     pub fn peak_rss_kib(&self) -> u64 {
+        self.proc_status_kib("VmHWM:")
+    }
+
+    /// Resident memory of the process now, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        self.proc_status_kib("VmRSS:")
+    }
+
+    /// Sets the peak resident memory back to what is resident now (Linux's clear_refs).
+    pub fn reset_peak_rss(&self) {
+        std::fs::write(format!("/proc/{}/clear_refs", self.pid()), "5").unwrap();
+    }
+
+    fn proc_status_kib(&self, field: &str) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
         status
             .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .find_map(|l| l.strip_prefix(field))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap()
+            .unwrap_or_else(|| panic!("no {field} in /proc/{}/status", self.pid()))
     }
 
     /// Sends SIGTERM and waits for the exit status.
