@@ -93,7 +93,7 @@ pub fn jpeg_scan_bomb(scans: usize) -> Vec<u8> {
         bits.push(0);
         bits.extend([1; 14]);
     }
-    while bits.len() % 8 != 0 {
+    while !bits.len().is_multiple_of(8) {
         bits.push(1);
     }
     let mut data = Vec::new();
