@@ -5,7 +5,7 @@ use base64::Engine;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
 use serde::Deserialize;
 
@@ -46,7 +46,15 @@ pub(crate) async fn upload(
     let is_json = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
         ct.split(';').next().is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
     });
-    payer.charge()?;
+    let refusal = app
+        .gate
+        .token(ns, req.headers().get(AUTHORIZATION).map(|v| v.as_bytes()))
+        .map_err(ApiError::from)
+        .and_then(|()| payer.charge().map_err(ApiError::from));
+    if let Err(refused) = refusal {
+        discard_body(app, req).await;
+        return Err(refused);
+    }
     let body = read_body(app, req).await?;
 
     let ingested = match source {
@@ -68,7 +76,9 @@ pub(crate) async fn upload(
 }
 
 /// Reads the body into the upload buffer within `body_read_timeout_secs`, refusing it as soon as
-/// it passes `max_upload_bytes` (or says it will).
+/// it passes `max_upload_bytes` (or says it will). Past the buffer the rest of the body is read
+/// and dropped before the 503, so that the client, still sending, reads the answer rather than
+/// a reset connection.
 async fn read_body(app: &App, req: Request<Incoming>) -> Result<Held, ApiError> {
     let max = app.config.limits.max_upload_bytes.0;
     let declared = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
@@ -76,23 +86,51 @@ async fn read_body(app: &App, req: Request<Incoming>) -> Result<Held, ApiError> 
         return Err(ApiError::PayloadTooLarge(max));
     }
     let expected = declared.map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
-    let mut collector = app.buffer.collector(expected, max)?;
+    let mut collector = match app.buffer.collector(expected, max) {
+        Ok(collector) => collector,
+        Err(full) => {
+            discard_body(app, req).await;
+            return Err(full.into());
+        }
+    };
     let mut body = req.into_body();
     let timeout = app.config.server.body_read_timeout_secs;
     let read = async {
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| ApiError::BadRequest(format!("could not read the request body: {e}")))?;
             if let Some(chunk) = frame.data_ref() {
-                collector.push(chunk).map_err(|e| match e {
-                    CollectError::TooLarge(max) => ApiError::PayloadTooLarge(max),
-                    CollectError::Full(full) => ApiError::BufferFull(full),
-                })?;
+                match collector.push(chunk) {
+                    Ok(()) => {}
+                    Err(CollectError::TooLarge(max)) => return Err(ApiError::PayloadTooLarge(max)),
+                    Err(CollectError::Full(full)) => {
+                        drop(collector);
+                        drain(&mut body, max).await;
+                        return Err(full.into());
+                    }
+                }
             }
         }
-        Ok::<_, ApiError>(())
+        Ok::<_, ApiError>(collector.finish())
     };
-    tokio::time::timeout(timeout, read).await.map_err(|_| ApiError::BodyTimeout(timeout.as_secs()))??;
-    Ok(collector.finish())
+    tokio::time::timeout(timeout, read).await.map_err(|_| ApiError::BodyTimeout(timeout.as_secs()))?
+}
+
+/// Reads and drops the body of a refused upload (at most `max_upload_bytes`, within the body
+/// timeout), holding none of it.
+async fn discard_body(app: &App, req: Request<Incoming>) {
+    let mut body = req.into_body();
+    let timeout = app.config.server.body_read_timeout_secs;
+    let _ = tokio::time::timeout(timeout, drain(&mut body, app.config.limits.max_upload_bytes.0)).await;
+}
+
+async fn drain(body: &mut Incoming, max: u64) {
+    let mut seen = 0u64;
+    while let Some(Ok(frame)) = body.frame().await {
+        seen += frame.data_ref().map_or(0, |d| d.len() as u64);
+        if seen > max {
+            return;
+        }
+    }
 }
 
 /// `{"data":{"image":"<base64>"}}`, the base64 optionally as a `data:` URL.

@@ -4,10 +4,12 @@
 #![allow(unreachable_pub, missing_docs)] // test helpers are not an API
 mod support;
 
+mod access;
 mod bounds;
 mod cli;
 mod colour;
 mod concurrency;
+mod connections;
 mod fast_path;
 mod hostile;
 mod namespaces;

@@ -85,3 +85,44 @@ fn url_escape(s: &str) -> String {
         })
         .collect()
 }
+
+/// Runs `f` on a thread of its own in a network namespace of its own (needs root, as `.ci/run`
+/// has), whose loopback also answers at 203.0.114.7: an address the policy takes as public.
+/// The server, the origins and the client all run in it.
+fn in_a_network_of_its_own(f: impl FnOnce() + Send + 'static) {
+    std::thread::spawn(move || {
+        // SAFETY: unshare affects only this thread, which owns nothing shared yet.
+        let unshared = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+        assert_eq!(
+            unshared, 0,
+            "a network namespace needs root (CAP_SYS_ADMIN): run the tests as root, as .ci/run does"
+        );
+        for args in [&["link", "set", "lo", "up"][..], &["addr", "add", "203.0.114.7/32", "dev", "lo"]] {
+            let status = std::process::Command::new("ip").args(args).status().expect("ip, from Debian's iproute2");
+            assert!(status.success(), "ip {args:?}");
+        }
+        f();
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn redirects_and_names_that_lead_to_private_addresses_are_refused() {
+    in_a_network_of_its_own(|| {
+        let public = Origin::start_on("203.0.114.7");
+        let private = Origin::start();
+        let server = Server::start(); // private addresses refused, as by default
+        let direct = server.post(&format!("/p?source={}", public.url(&format!("/corpus/{FILE}"))), Vec::new());
+        assert_eq!(direct.status, 201, "a public source: {}", String::from_utf8_lossy(&direct.body));
+        let port = private.base.rsplit(':').next().unwrap();
+        for target in [private.url(&format!("/corpus/{FILE}")), format!("http://localhost:{port}/corpus/{FILE}")] {
+            let hop = public.url(&format!("/redirect-to/{target}"));
+            let reply = server.post(&format!("/p?source={}", url_escape(&hop)), Vec::new());
+            assert_eq!(reply.status, 400, "{target}: {}", String::from_utf8_lossy(&reply.body));
+            assert!(reply.error().contains("refused"), "{target}: {}", reply.error());
+        }
+        assert_eq!(private.hits(), 0, "no redirect reached the private origin");
+        assert_eq!(public.hits(), 3);
+    });
+}

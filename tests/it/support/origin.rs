@@ -17,7 +17,12 @@ impl Origin {
     /// `/redirect-to/{url}` (a 302 to any URL), `/slow` (answers after 60 s), `/endless` (streams
     /// forever without a length).
     pub fn start() -> Origin {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Origin::start_on("127.0.0.1")
+    }
+
+    /// The same routes on another local address.
+    pub fn start_on(ip: &str) -> Origin {
+        let listener = TcpListener::bind((ip, 0)).unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let hits = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&hits);

@@ -220,6 +220,12 @@ impl Server {
         Self::read(self.client.post(self.url(path)).body(body).send().unwrap_or_else(|e| panic!("POST {path}: {e}")))
     }
 
+    /// `POST {path}` with a raw body and `Authorization: Bearer {token}`.
+    pub fn post_with_token(&self, path: &str, token: &str, body: Vec<u8>) -> Reply {
+        let req = self.client.post(self.url(path)).header("authorization", format!("Bearer {token}")).body(body);
+        Self::read(req.send().unwrap())
+    }
+
     pub fn post_typed(&self, path: &str, content_type: &str, body: Vec<u8>) -> Reply {
         Self::read(self.client.post(self.url(path)).header("content-type", content_type).body(body).send().unwrap())
     }
