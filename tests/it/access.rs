@@ -142,10 +142,8 @@ fn uploads_need_a_token_where_tokens_are_set() {
     assert_eq!(post("team", Some("team-secret")).0, 201);
     assert_eq!(post("team", Some("global-secret")).0, 200, "global tokens open every namespace");
     // Reads need no token, and config never prints one.
-    let path = image_path(
-        "p",
-        &server.post_with_token("/p", "global-secret", bytes.clone()).json()["hash"].as_str().unwrap().to_owned(),
-    );
+    let stored = server.post_with_token("/p", "global-secret", bytes.clone()).json();
+    let path = image_path("p", stored["hash"].as_str().unwrap());
     assert_eq!(server.get(&format!("{path}/x30.jpg")).status, 200);
     let dir = tempfile::tempdir().unwrap();
     let printed = cli_in(dir.path())
