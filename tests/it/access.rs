@@ -193,3 +193,31 @@ fn renders_and_uploads_are_limited_per_client_and_hits_are_not() {
     let spoofed = untrusted.get_with(&format!("{p2}/w20.jpg"), "x-forwarded-for", "198.51.100.8");
     assert_eq!(spoofed.status, 429, "X-Forwarded-For from an untrusted peer is not believed");
 }
+
+/// The code block of README.md that starts with `first_line`.
+fn readme_block(first_line: &str) -> String {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme.find(first_line).unwrap_or_else(|| panic!("README has no block starting {first_line}"));
+    let end = readme[start..].find("```").unwrap();
+    readme[start..start + end].to_owned()
+}
+
+#[test]
+fn the_readme_recipes_sign_as_the_server_does() {
+    let server = Server::options().arg(&format!("--signing-keys {KEY_A}")).start();
+    let path = server.upload("p", corpus::read("jpeg/ijg_testorig.jpg"));
+    let run = |program: &str, code: String| {
+        let out =
+            std::process::Command::new(program).arg(if program == "node" { "-e" } else { "-c" }).arg(code).output();
+        let out = out
+            .unwrap_or_else(|e| panic!("{program} ({e}): install it (apt-get install python3 nodejs; .ci/run does)"));
+        assert!(out.status.success(), "{program}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let variant = format!("{path}/x33.jpg");
+    let python = run("python3", format!("{}\nprint(sign('{KEY_A}', '{variant}'))", readme_block("# sign.py")));
+    let node = run("node", format!("{}\nconsole.log(sign('{KEY_A}', '{variant}'))", readme_block("// sign.js")));
+    assert_eq!(python, sign(KEY_A, &variant));
+    assert_eq!(node, python);
+    assert_eq!(server.get(&python).status, 200);
+}

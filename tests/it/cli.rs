@@ -107,3 +107,16 @@ fn help_lists_every_configuration_flag() {
         assert!(help.contains(key["variable"].as_str().unwrap()), "--help does not name the variable of {name}");
     }
 }
+
+#[test]
+fn the_readme_lists_every_configuration_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = image_server(dir.path()).arg("config").output().unwrap();
+    let keys: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for (name, key) in keys.as_object().unwrap() {
+        let row =
+            format!("| `{name}` | `{}` | `{}` |", key["flag"].as_str().unwrap(), key["variable"].as_str().unwrap());
+        assert!(readme.contains(&row), "README's configuration table has no row {row}");
+    }
+}
