@@ -32,6 +32,8 @@ pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod exit;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod listen;
 pub mod metrics;

@@ -65,7 +65,8 @@ impl Signer {
     pub fn verify(&self, path: &str, query: Option<&str>, now: u64) -> Result<(), SignatureError> {
         let mut signature = None;
         let mut rest = Vec::new();
-        for part in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        // Every part as sent, empty ones too: the message is the query as sent, less `s`.
+        for part in query.map(|q| q.split('&')).into_iter().flatten() {
             match part.split_once('=').map_or((part, ""), |(k, v)| (k, v)) {
                 ("s", value) if signature.is_none() => signature = Some(value),
                 ("s", _) => return Err(SignatureError::Wrong),

@@ -176,6 +176,11 @@ impl Setting for DefaultQuality {
 pub struct SigningKey(Vec<u8>);
 
 impl SigningKey {
+    /// A key of these bytes (for tests and fuzzing; configuration reads hex).
+    pub fn from_bytes(bytes: Vec<u8>) -> SigningKey {
+        SigningKey(bytes)
+    }
+
     /// The key's bytes.
     pub fn bytes(&self) -> &[u8] {
         &self.0

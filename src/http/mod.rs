@@ -5,7 +5,7 @@ mod conn;
 mod error;
 mod headers;
 mod render;
-mod router;
+pub mod router;
 pub mod server;
 mod upload;
 

@@ -1,4 +1,5 @@
-//! (method, path) -> [`Route`]: the only place URL paths are taken apart.
+//! (method, path) -> [`Route`]: the only place URL paths are taken apart. Public for the fuzz
+//! target of the URL grammar.
 
 use hyper::Method;
 
@@ -7,7 +8,7 @@ use crate::model::{ImageHash, ImageId, Namespace, Variant, VariantError};
 
 /// What a request asks for.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Route {
+pub enum Route {
     /// `POST /{ns}`
     Upload(Namespace),
     /// `GET|HEAD /{ns}/{id}/info.json`
@@ -18,7 +19,7 @@ pub(crate) enum Route {
 
 impl Route {
     /// The namespace asked for.
-    pub(crate) fn namespace(&self) -> &Namespace {
+    pub fn namespace(&self) -> &Namespace {
         match self {
             Route::Upload(ns) | Route::Info(ns, _) | Route::Variant(ns, ..) => ns,
         }
@@ -27,7 +28,7 @@ impl Route {
 
 /// Routes a request. The id between namespace and leaf is a partitioned hash (3/3/3/23), or, in
 /// namespaces for which `origin_pull` says so, any origin path.
-pub(crate) fn route(method: &Method, path: &str, origin_pull: impl Fn(&Namespace) -> bool) -> Result<Route, ApiError> {
+pub fn route(method: &Method, path: &str, origin_pull: impl Fn(&Namespace) -> bool) -> Result<Route, ApiError> {
     let rest = path.strip_prefix('/').ok_or(ApiError::NotFound)?;
     let segments: Vec<&str> = rest.split('/').collect();
     let ns: Namespace = segments[0].parse().map_err(|_| ApiError::NotFound)?;

@@ -7,7 +7,7 @@ use super::bitmap::{Bitmap, Layout};
 /// Converts to sRGB using the embedded profile. Profiles that are sRGB already are skipped;
 /// a profile that cannot be read or does not match the pixels is ignored (the pixels are then
 /// taken as sRGB), as browsers do. CMYK always comes out as RGB.
-pub(crate) fn to_srgb(bitmap: Bitmap, icc: Option<&[u8]>, cmyk_inverted: bool) -> Bitmap {
+pub fn to_srgb(bitmap: Bitmap, icc: Option<&[u8]>, cmyk_inverted: bool) -> Bitmap {
     let profile = icc.and_then(|data| Profile::new_icc(data).ok());
     let profile = profile.filter(|p| bitmap.layout == Layout::Cmyk || !is_srgb(p));
     match (bitmap.layout, profile) {

@@ -144,9 +144,11 @@ fn render_bitmap(
     Ok(orientation.apply(srgb))
 }
 
-/// The pipeline's steps one by one, for the benches to time separately.
+/// The pipeline's steps one by one, for the benches to time separately and the fuzz targets to
+/// reach.
 pub mod stages {
-    pub use super::decode::{Decoded, decode, read_header};
+    pub use super::color::to_srgb;
+    pub use super::decode::{Decoded, decode, exif_orientation, read_header};
     pub use super::encode::encode;
     pub use super::plan::CropBox;
     pub use super::resize::resize;

@@ -11,6 +11,7 @@ mod colour;
 mod concurrency;
 mod connections;
 mod fast_path;
+mod fuzz_regressions;
 mod hostile;
 mod namespaces;
 mod nodes;

@@ -4,7 +4,7 @@ use crate::pipeline::orient::Orientation;
 
 /// Orientation from an EXIF block (with or without the `Exif\0\0` prefix of JPEG APP1 and some
 /// WebP files). Unreadable EXIF counts as upright: a photo with broken metadata still renders.
-pub(super) fn orientation(block: &[u8]) -> Orientation {
+pub fn orientation(block: &[u8]) -> Orientation {
     let tiff = block.strip_prefix(b"Exif\0\0").unwrap_or(block);
     let mut reader = exif::Reader::new();
     reader.continue_on_error(true);

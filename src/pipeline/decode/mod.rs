@@ -9,6 +9,7 @@ mod jpeg;
 mod png;
 mod webp;
 
+pub use exif::orientation as exif_orientation;
 pub use jpeg::JpegBounds;
 
 /// ICC profiles above this size are ignored (and never inflated whole).
