@@ -35,9 +35,28 @@ pub enum Command {
     Config,
     /// Ask the status port of a running server for /health: exit 0 if it is serving, 1 if not
     /// (for a Dockerfile HEALTHCHECK).
-    Health,
+    Health(HealthArgs),
     /// Print the signed form of a variant or info path (with signing_keys configured).
     Sign(SignArgs),
+    /// Print a completion script for a shell (e.g. `image-server completions bash`).
+    Completions(CompletionsArgs),
+}
+
+/// `image-server health`.
+#[derive(Args, Debug)]
+pub struct HealthArgs {
+    /// Healthy only if the process answering is this one (during a restart both old and new
+    /// processes answer on the shared port).
+    #[arg(long, value_name = "PID")]
+    pub pid: Option<u32>,
+}
+
+/// `image-server completions`.
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// `image-server sign`.

@@ -6,11 +6,13 @@ use clap::Parser;
 
 /// jemalloc for everything, the C codecs included: it returns memory after the spikes of large
 /// decodes (background purging) and can profile the heap on request.
+#[cfg(feature = "jemalloc")]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// jemalloc's start-up options: heap profiling compiled in but inactive until asked for
 /// (sampling every 512 KiB once active), background threads purging dirty pages after 2 s.
+#[cfg(feature = "jemalloc")]
 #[allow(non_upper_case_globals)]
 #[unsafe(export_name = "malloc_conf")]
 pub static malloc_conf: &[u8] =

@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use tokio::net::TcpListener;
 
@@ -23,8 +22,9 @@ pub fn run(cli: Cli) -> Result<(), Exit> {
     let config = Config::load(&cli.config.sources(env.clone())).map_err(|e| Exit::new(2, e))?;
     let command = cli.command.unwrap_or(Command::Serve);
     match command {
-        Command::Health => return health(&config),
-        Command::Sign(args) => return sign(&config, &args),
+        Command::Health(args) => return crate::tools::health(&config, &args),
+        Command::Sign(args) => return crate::tools::sign(&config, &args),
+        Command::Completions(args) => return crate::tools::completions(&args),
         _ => {}
     }
     init_logging(config.server.log_format);
@@ -38,7 +38,7 @@ pub fn run(cli: Cli) -> Result<(), Exit> {
             println!("{:#}", config.effective());
             Ok(())
         }
-        Command::Health | Command::Sign(_) => unreachable!("answered above"),
+        Command::Health(_) | Command::Sign(_) | Command::Completions(_) => unreachable!("answered above"),
     }
 }
 
@@ -49,43 +49,6 @@ fn init_logging(format: LogFormat) {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).try_init(),
     };
-}
-
-/// `image-server sign PATH`: the path with its signature (and expiry), as the server checks it.
-fn sign(config: &Config, args: &crate::cli::SignArgs) -> Result<(), Exit> {
-    let signer = crate::access::Signer::new(&config.access.signing_keys)
-        .ok_or_else(|| Exit::new(2, "no signing_keys configured (set IMG_SIGNING_KEYS or --signing-keys)"))?;
-    if !args.path.starts_with('/') {
-        return Err(Exit::new(2, format!("'{}' is not a path: it must start with /", args.path)));
-    }
-    let expires = args.expires_in.map(|secs| {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        now + secs
-    });
-    println!("{}", signer.sign(&args.path, expires));
-    Ok(())
-}
-
-/// `image-server health`: GET /health on the configured status port, exit 0 on 200.
-fn health(config: &Config) -> Result<(), Exit> {
-    use std::io::{Read, Write};
-    let server = &config.server;
-    let ip = if server.status_listen.is_unspecified() { [127, 0, 0, 1].into() } else { server.status_listen };
-    let addr = SocketAddr::new(ip, server.status_port);
-    let timeout = Duration::from_secs(3);
-    let unhealthy = |e: &dyn std::fmt::Display| Exit::new(1, format!("unhealthy: {addr}: {e}"));
-    let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout).map_err(|e| unhealthy(&e))?;
-    let _ = stream.set_read_timeout(Some(timeout));
-    write!(stream, "GET /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").map_err(|e| unhealthy(&e))?;
-    let mut answer = String::new();
-    let _ = stream.read_to_string(&mut answer);
-    match answer.split_whitespace().nth(1) {
-        Some("200") => {
-            println!("healthy");
-            Ok(())
-        }
-        other => Err(unhealthy(&format!("/health answered {}", other.unwrap_or("nothing")))),
-    }
 }
 
 async fn serve(config: Arc<Config>, env: &[(String, String)]) -> Result<(), Exit> {

@@ -78,9 +78,9 @@ async fn answer(state: &StatusState, req: &Request<Incoming>) -> Response<Full<B
     }
     let (status, content_type, body) = match req.uri().path() {
         "/health" if state.shutting_down.load(Ordering::Acquire) => {
-            text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
+            text(StatusCode::SERVICE_UNAVAILABLE, format!("shutting down pid={}\n", std::process::id()))
         }
-        "/health" => text(StatusCode::OK, "ok\n"),
+        "/health" => text(StatusCode::OK, format!("ok pid={}\n", std::process::id())),
         "/status" => (StatusCode::OK, "application/json", Bytes::from(state.status_json().to_string())),
         "/metrics" => {
             (StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", Bytes::from(state.parts.metrics.prometheus()))

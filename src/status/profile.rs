@@ -63,6 +63,12 @@ async fn cpu(seconds: u64, flamegraph: bool) -> Result<Bytes, (StatusCode, Strin
     .map_err(internal)
 }
 
+#[cfg(not(feature = "jemalloc"))]
+async fn heap() -> Result<Bytes, (StatusCode, String)> {
+    Err((StatusCode::SERVICE_UNAVAILABLE, "heap profiles need the jemalloc feature".to_owned()))
+}
+
+#[cfg(feature = "jemalloc")]
 async fn heap() -> Result<Bytes, (StatusCode, String)> {
     let unavailable = |m: &str| (StatusCode::SERVICE_UNAVAILABLE, m.to_owned());
     let ctl =
@@ -78,6 +84,14 @@ async fn heap() -> Result<Bytes, (StatusCode, String)> {
 
 /// Starts sampling heap allocations (with `--profile`, at start-up, so that the heap profile
 /// covers the process' life).
+#[cfg(not(feature = "jemalloc"))]
+pub async fn activate_heap_profiling() -> Result<(), String> {
+    Err("heap profiles need the jemalloc feature".to_owned())
+}
+
+/// Starts sampling heap allocations (with `--profile`, at start-up, so that the heap profile
+/// covers the process' life).
+#[cfg(feature = "jemalloc")]
 pub async fn activate_heap_profiling() -> Result<(), String> {
     let ctl = jemalloc_pprof::PROF_CTL.as_ref().ok_or("jemalloc heap profiling is not built in")?;
     ctl.lock().await.activate().map_err(|e| e.to_string())
