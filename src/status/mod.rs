@@ -1,5 +1,6 @@
-//! The status port: `/health`, `/status` (JSON), `/metrics` (Prometheus text) and, with
-//! `--profile`, `/debug/pprof/*`. On its own listener, loopback by default.
+//! The status port: `/` (a page of the figures), `/health`, `/status` (JSON), `/metrics`
+//! (Prometheus text) and, with `--profile`, `/debug/pprof/*`. On its own listener, loopback by
+//! default.
 
 mod profile;
 
@@ -66,6 +67,9 @@ pub async fn run(listener: TcpListener, state: Arc<StatusState>, limits: Connect
     crate::http::server::run(listener, handler, limits, std::future::pending(), std::time::Duration::ZERO).await;
 }
 
+/// The page ops look at: `/status`, refreshed every second, as figures (no external assets).
+const PAGE: &str = include_str!("page.html");
+
 type Answer = (StatusCode, &'static str, Bytes);
 
 fn text(status: StatusCode, body: impl Into<String>) -> Answer {
@@ -77,6 +81,7 @@ async fn answer(state: &StatusState, req: &Request<Incoming>) -> Response<Full<B
         state.observe().await;
     }
     let (status, content_type, body) = match req.uri().path() {
+        "/" => (StatusCode::OK, "text/html; charset=utf-8", Bytes::from_static(PAGE.as_bytes())),
         "/health" if state.shutting_down.load(Ordering::Acquire) => {
             text(StatusCode::SERVICE_UNAVAILABLE, format!("shutting down pid={}\n", std::process::id()))
         }
@@ -89,7 +94,7 @@ async fn answer(state: &StatusState, req: &Request<Incoming>) -> Response<Full<B
         path if path.starts_with("/debug/pprof/") => {
             text(StatusCode::NOT_FOUND, "profiling is off: start the server with --profile\n")
         }
-        _ => text(StatusCode::NOT_FOUND, "not found: use /health, /status or /metrics\n"),
+        _ => text(StatusCode::NOT_FOUND, "not found: use /, /health, /status or /metrics\n"),
     };
     Response::builder()
         .status(status)

@@ -209,8 +209,7 @@ fn the_readme_recipes_sign_as_the_server_does() {
     let run = |program: &str, code: String| {
         let out =
             std::process::Command::new(program).arg(if program == "node" { "-e" } else { "-c" }).arg(code).output();
-        let out = out
-            .unwrap_or_else(|e| panic!("{program} ({e}): install it (apt-get install python3 nodejs; .ci/run does)"));
+        let out = out.unwrap_or_else(|e| panic!("{program} ({e}): run scripts/test, which installs it"));
         assert!(out.status.success(), "{program}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap().trim().to_owned()
     };

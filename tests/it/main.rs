@@ -15,6 +15,7 @@ mod fuzz_regressions;
 mod hostile;
 mod namespaces;
 mod nodes;
+mod operators;
 mod ops;
 mod orientation;
 mod origin_pull;

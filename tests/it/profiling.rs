@@ -18,7 +18,7 @@ fn pprof_top(profile: &[u8], name: &str) -> String {
         .arg(&file)
         .env("HOME", dir.path())
         .output()
-        .expect("`go` must be installed (Debian's golang-go; .ci/run installs it)");
+        .expect("`go` (Debian's golang-go): run scripts/test, which installs it");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "go tool pprof failed: {text}");
     text

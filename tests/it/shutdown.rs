@@ -112,7 +112,7 @@ fn sockets_inherited_from_systemd_are_served() {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
-        .expect("systemd-socket-activate (Debian's systemd package; .ci/run installs it)");
+        .expect("systemd-socket-activate (Debian's systemd): run scripts/test, which installs it");
     let client = crate::support::server::client();
     let deadline = Instant::now() + Duration::from_secs(10);
     let upload = loop {

@@ -86,17 +86,14 @@ fn url_escape(s: &str) -> String {
         .collect()
 }
 
-/// Runs `f` on a thread of its own in a network namespace of its own (needs root, as `.ci/run`
+/// Runs `f` on a thread of its own in a network namespace of its own (needs root, as CI
 /// has), whose loopback also answers at 203.0.114.7: an address the policy takes as public.
 /// The server, the origins and the client all run in it.
 fn in_a_network_of_its_own(f: impl FnOnce() + Send + 'static) {
     std::thread::spawn(move || {
         // SAFETY: unshare affects only this thread, which owns nothing shared yet.
         let unshared = unsafe { libc::unshare(libc::CLONE_NEWNET) };
-        assert_eq!(
-            unshared, 0,
-            "a network namespace needs root (CAP_SYS_ADMIN): run the tests as root, as .ci/run does"
-        );
+        assert_eq!(unshared, 0, "a network namespace needs root (CAP_SYS_ADMIN): run scripts/test as root");
         for args in [&["link", "set", "lo", "up"][..], &["addr", "add", "203.0.114.7/32", "dev", "lo"]] {
             let status = std::process::Command::new("ip").args(args).status().expect("ip, from Debian's iproute2");
             assert!(status.success(), "ip {args:?}");

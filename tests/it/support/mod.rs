@@ -9,5 +9,6 @@ pub mod prometheus;
 pub mod s3;
 pub mod server;
 pub mod statsd;
+pub mod tools;
 
 pub use server::{Reply, Server};

@@ -1,4 +1,4 @@
-//! A real S3-compatible server for the tests: the one `.ci/run` starts (`TEST_S3_ENDPOINT`),
+//! A real S3-compatible server for the tests: the one at `TEST_S3_ENDPOINT` if set,
 //! or else moto's server (`pip install 'moto[server]'`) started here on a free loopback port and
 //! stopped with the test process. Every test works under a prefix of its own in one bucket.
 
@@ -47,7 +47,7 @@ fn start_moto() -> String {
         }
     });
     rx.recv().unwrap().unwrap_or_else(|e| {
-        panic!("moto_server, the S3 server of the tests ({e}): pip install 'moto[server]' (.ci/run does)")
+        panic!("moto_server, the S3 server of the tests ({e}): run scripts/test, which installs it (pip install 'moto[server]')")
     });
     let endpoint = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(30);
