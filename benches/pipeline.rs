@@ -28,7 +28,7 @@ static LIMITS: std::sync::LazyLock<Limits> =
 fn working_copy(original: &[u8]) -> (Vec<u8>, (u32, u32)) {
     let facts = pipeline::probe(original, &LIMITS).unwrap();
     let sizes = pipeline::working_copy_sizes(facts.width, facts.height, facts.format, 2048);
-    let mut copies = pipeline::make_working_copies(original, sizes, &LIMITS).unwrap();
+    let mut copies = pipeline::make_working_copies(original, sizes, &LIMITS).unwrap().copies;
     (copies.pop().expect("a small tier").1.bytes, (facts.width, facts.height))
 }
 

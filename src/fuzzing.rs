@@ -40,8 +40,11 @@ pub fn url(data: &[u8]) {
 }
 
 /// What a decode harness may cost: small, so that each run is fast.
-const LIMITS: Limits =
-    Limits { max_source_pixels: 4_000_000, jpeg: JpegBounds { max_scans: 100, deadline: Duration::from_secs(2) } };
+const LIMITS: Limits = Limits {
+    max_source_pixels: 4_000_000,
+    jpeg: JpegBounds { max_scans: 100, deadline: Duration::from_secs(2) },
+    max_animation_frames: 50,
+};
 
 /// The upload path of one input format: the bytes (with the format's signature put in front
 /// where they lack it, so that the fuzzer stays in that decoder) sniffed, probed, decoded whole,
@@ -52,7 +55,9 @@ pub fn upload(format: ImageFormat, data: &[u8]) {
         ImageFormat::Png => (b"\x89PNG\r\n\x1a\n", data.starts_with(b"\x89PNG\r\n\x1a\n")),
         ImageFormat::Gif => (b"GIF89a", data.starts_with(b"GIF87a") || data.starts_with(b"GIF89a")),
         // RIFF, the chunk size, WEBP.
-        ImageFormat::Webp => (b"RIFF\0\0\0\0WEBP", data.len() >= 12 && data.starts_with(b"RIFF") && &data[8..12] == b"WEBP"),
+        ImageFormat::Webp => {
+            (b"RIFF\0\0\0\0WEBP", data.len() >= 12 && data.starts_with(b"RIFF") && &data[8..12] == b"WEBP")
+        }
     };
     let bytes = if sniffed { data.to_vec() } else { [magic, data].concat() };
     let Ok(facts) = pipeline::probe(&bytes, &LIMITS) else { return };

@@ -89,6 +89,8 @@ sections! {
         max_jpeg_scans: u32 = 100, check = in_range::<1, 100_000>;
         /// Seconds a JPEG decode may run before it is abandoned with 422
         decode_timeout_secs: Duration = 10, check = in_range::<1, 3600>;
+        /// Frames an animated GIF or WebP variant may have; longer animations give their first frame
+        max_animation_frames: u32 = 300, check = in_range::<1, 100_000>;
     }
 
     /// Downloads of originals from source URLs.

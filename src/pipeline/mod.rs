@@ -10,6 +10,7 @@
 //! coordinates and mapped back onto the stored pixels, so the decoder and resizer never touch a
 //! rotated copy of the full-size image.
 
+mod animation;
 mod bitmap;
 mod color;
 mod decode;
@@ -20,11 +21,14 @@ pub mod plan;
 mod resize;
 mod working;
 
+pub use animation::{keeps_animation, render_animation};
 pub use bitmap::{Bitmap, Layout};
 pub use decode::{Header, JpegBounds};
 pub use error::RenderError;
 pub use orient::Orientation;
-pub use working::{WORKING_COPY_QUALITY, WorkingCopy, make_working_copies, working_copy_sizes, working_copy_suffices};
+pub use working::{
+    UploadCopies, WORKING_COPY_QUALITY, WorkingCopy, make_working_copies, working_copy_sizes, working_copy_suffices,
+};
 
 use crate::model::{Geometry, ImageFormat};
 
@@ -36,6 +40,8 @@ pub struct Limits {
     pub max_source_pixels: u64,
     /// The scans and the time a JPEG decode may take.
     pub jpeg: JpegBounds,
+    /// Frames an animated variant may have (longer animations give their first frame).
+    pub max_animation_frames: u32,
 }
 
 /// What to render: the variant with its quality resolved.
@@ -69,12 +75,16 @@ pub struct ImageFacts {
     pub width: u32,
     /// Height after EXIF orientation.
     pub height: u32,
+    /// Frames: 1 for a still image.
+    pub frames: u32,
 }
 
-/// Reads the header only: format, upright size. Refuses non-images and bombs.
+/// Reads the header (and an animation's frame headers): format, upright size, frames. Refuses
+/// non-images and bombs.
 pub fn probe(bytes: &[u8], limits: &Limits) -> Result<ImageFacts, RenderError> {
     let header = decode::read_header(bytes, limits)?;
-    Ok(header.facts())
+    let (frames, _) = decode::animation(bytes, &header)?;
+    Ok(ImageFacts { frames, ..header.facts() })
 }
 
 /// Probes and then decodes the whole image at the smallest scale the decoder offers, so that a
@@ -82,7 +92,8 @@ pub fn probe(bytes: &[u8], limits: &Limits) -> Result<ImageFacts, RenderError> {
 pub fn inspect(bytes: &[u8], limits: &Limits) -> Result<ImageFacts, RenderError> {
     let header = decode::read_header(bytes, limits)?;
     decode::decode(bytes, &header, 0.0, limits)?;
-    Ok(header.facts())
+    let (frames, _) = decode::animation(bytes, &header)?;
+    Ok(ImageFacts { frames, ..header.facts() })
 }
 
 /// Renders one variant of an original.

@@ -36,8 +36,7 @@ pub fn working_copy_sizes(width: u32, height: u32, format: ImageFormat, max_side
     let long = width.max(height);
     let slow_decoder = format != ImageFormat::Jpeg && u64::from(width) * u64::from(height) > 1_000_000;
     let fit = |side: u32| {
-        let geometry = if width >= height { Geometry::Width(side) } else { Geometry::Height(side) };
-        let p = plan::plan(width, height, geometry);
+        let p = plan::plan(width, height, fit_geometry(width, height, side));
         (p.width, p.height)
     };
     let small = max_side / 2;
@@ -60,14 +59,27 @@ pub fn working_copy_suffices(original: (u32, u32), working: (u32, u32), geometry
     2.0 * needed <= available + 1e-9
 }
 
+/// What an upload makes of its original once: its working copies and its placeholder.
+#[derive(Debug)]
+pub struct UploadCopies {
+    /// The working copies, with their tier numbers.
+    pub copies: Vec<(usize, WorkingCopy)>,
+    /// The ThumbHash of the upright image (at most 100 px a side, as ThumbHash wants).
+    pub thumbhash: Vec<u8>,
+}
+
+/// Largest side of the image a ThumbHash is made from.
+const THUMBHASH_SIDE: u32 = 100;
+
 /// Makes the working copies of an original at the tiers' `sizes` (as [`working_copy_sizes`]
-/// gives them), with their tier numbers: one decode of the original, the smaller copy resized from
-/// the larger. Decoding the whole original also validates it.
+/// gives them), with their tier numbers, and its ThumbHash: one decode of the original, each
+/// smaller image resized from the one before (the ThumbHash from the smallest copy, or from a
+/// decode at its own size when there is none). Decoding the whole original also validates it.
 pub fn make_working_copies(
     bytes: &[u8],
     sizes: [Option<(u32, u32)>; 2],
     limits: &Limits,
-) -> Result<Vec<(usize, WorkingCopy)>, RenderError> {
+) -> Result<UploadCopies, RenderError> {
     let mut copies = Vec::new();
     let mut bitmap: Option<Bitmap> = None;
     for (tier, size) in sizes.into_iter().enumerate() {
@@ -82,7 +94,26 @@ pub fn make_working_copies(
         copies.push((tier, encode_copy(&next)?));
         bitmap = Some(next);
     }
-    Ok(copies)
+    let small = match bitmap {
+        Some(smallest) => {
+            let (w, h) = (smallest.width, smallest.height);
+            let fit = plan::plan(w, h, fit_geometry(w, h, THUMBHASH_SIDE));
+            resize::resize(smallest, CropBox::full(w, h), fit.width, fit.height)?
+        }
+        None => {
+            let header = super::decode::read_header(bytes, limits)?;
+            let (w, h) = header.orientation.upright_size(header.width, header.height);
+            render_bitmap(bytes, fit_geometry(w, h, THUMBHASH_SIDE), None, limits)?
+        }
+    };
+    let rgba = small.into_rgba();
+    let thumbhash = thumbhash::rgba_to_thumb_hash(rgba.width as usize, rgba.height as usize, &rgba.data);
+    Ok(UploadCopies { copies, thumbhash })
+}
+
+/// The geometry that fits an image of `width` x `height` into `side` on its long side.
+fn fit_geometry(width: u32, height: u32, side: u32) -> Geometry {
+    if width >= height { Geometry::Width(side) } else { Geometry::Height(side) }
 }
 
 fn encode_copy(bitmap: &Bitmap) -> Result<WorkingCopy, RenderError> {

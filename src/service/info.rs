@@ -24,6 +24,12 @@ pub struct ImageInfo {
     pub height: u32,
     /// MIME type of the original.
     pub content_type: String,
+    /// Frames of an animated original (absent for still images).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frames: Option<u32>,
+    /// ThumbHash of the upright image, standard base64: a placeholder a page can paint at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbhash: Option<String>,
     /// With `remote_base_url`: the public URL of each stored variant, by name. Never stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub urls: Option<BTreeMap<String, String>>,

@@ -1,6 +1,7 @@
 //! Uploads: validate, store the original, its working copies and its info, then render the asked
 //! outputs. Also the downloads of source URLs, shared with origin pulls.
 
+use base64::Engine;
 use bytes::Bytes;
 use futures_util::future::try_join_all;
 
@@ -100,15 +101,11 @@ impl ImageService {
         let limits = self.limits;
         let max_side = self.config.render.working_copy_max_side;
         let original = bytes.clone();
-        let working = self
+        let made = self
             .pool
             .run(u64::from(facts.width) * u64::from(facts.height), move || {
                 let sizes = pipeline::working_copy_sizes(facts.width, facts.height, facts.format, max_side);
-                if sizes == [None, None] {
-                    pipeline::inspect(&original, &limits).map(|_| Vec::new())
-                } else {
-                    pipeline::make_working_copies(&original, sizes, &limits)
-                }
+                pipeline::make_working_copies(&original, sizes, &limits)
             })
             .await??;
         let info = ImageInfo {
@@ -116,11 +113,13 @@ impl ImageService {
             width: facts.width,
             height: facts.height,
             content_type: facts.format.mime().to_owned(),
+            frames: (facts.frames > 1).then_some(facts.frames),
+            thumbhash: Some(base64::engine::general_purpose::STANDARD.encode(&made.thumbhash)),
             urls: None,
         };
         let info_json = info.to_json();
         self.originals.put(&ObjectKey::original(ns, id), bytes).await?;
-        for (tier, copy) in working {
+        for (tier, copy) in made.copies {
             self.originals.put(&ObjectKey::working(ns, id, tier), Bytes::from(copy.bytes)).await?;
         }
         self.originals.put(&ObjectKey::info(ns, id), info_json.clone()).await?;

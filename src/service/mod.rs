@@ -65,6 +65,7 @@ pub fn render_limits(config: &Config) -> Limits {
     Limits {
         max_source_pixels: limits.max_source_pixels,
         jpeg: JpegBounds { max_scans: limits.max_jpeg_scans, deadline: limits.decode_timeout_secs },
+        max_animation_frames: limits.max_animation_frames,
     }
 }
 

@@ -10,6 +10,27 @@ use crate::model::{ImageFormat, ImageId, Namespace, ObjectKey, Served, Variant};
 use crate::pipeline::{self, RenderSpec};
 use crate::store::StoreError;
 
+/// What a render reads.
+struct Source {
+    bytes: Bytes,
+    /// The original's upright size, which the geometry is planned on.
+    original_size: (u32, u32),
+    kind: SourceKind,
+    /// Pixels of the source (its canvas, for an animation), for the decode budget.
+    pixels: u64,
+}
+
+/// What kind of source it is.
+#[derive(Clone, Copy)]
+enum SourceKind {
+    /// The original, for a still variant.
+    Original,
+    /// A working copy of the original.
+    WorkingCopy,
+    /// An animated original, for an animated variant.
+    Animation,
+}
+
 impl ImageService {
     /// The encoded variant, from memory, storage, or rendered now and stored. In an origin-pull
     /// namespace a missing original is fetched first (from `source_override` where allowed). A
@@ -87,17 +108,17 @@ impl ImageService {
             quality: variant.quality.or(default_quality).unwrap_or(100),
         };
         let limits = self.limits;
-        let (source, original_size, from_working_copy, source_pixels) =
-            self.render_source(ns, id, variant, source_override).await?;
-
+        let source = self.render_source(ns, id, variant, source_override).await?;
         let rendered = self
             .pool
-            .run(source_pixels, move || {
+            .run(source.pixels, move || {
                 let started = std::time::Instant::now();
-                let rendered = if from_working_copy {
-                    pipeline::render_from_working_copy(&source, original_size, &spec, &limits)
-                } else {
-                    pipeline::render(&source, &spec, &limits)
+                let rendered = match source.kind {
+                    SourceKind::WorkingCopy => {
+                        pipeline::render_from_working_copy(&source.bytes, source.original_size, &spec, &limits)
+                    }
+                    SourceKind::Original => pipeline::render(&source.bytes, &spec, &limits),
+                    SourceKind::Animation => pipeline::render_animation(&source.bytes, &spec, &limits),
                 };
                 rendered.map(|r| (Bytes::from(r.bytes), started.elapsed()))
             })
@@ -106,16 +127,16 @@ impl ImageService {
         Ok(rendered?.0)
     }
 
-    /// What to render `variant` from: the working copy when one is due and holds enough
-    /// resolution, else the original; with the original's upright size, whether the source is a
-    /// working copy, and its pixel count. A variant its format cannot hold is refused here.
+    /// What to render `variant` from: an animated original whole, for an animated variant; else
+    /// the working copy when one is due and holds enough resolution, else the original. A variant
+    /// its format cannot hold is refused here, before any source is read.
     async fn render_source(
         &self,
         ns: &Namespace,
         id: &ImageId,
         variant: &Variant,
         source_override: Option<&str>,
-    ) -> Result<(Bytes, (u32, u32), bool, u64), ServiceError> {
+    ) -> Result<Source, ServiceError> {
         let info = self.image_info(ns, id, source_override).await?;
         let original_size = (info.width, info.height);
         // Refused before any source is read: a size the output format cannot hold.
@@ -125,30 +146,45 @@ impl ImageService {
             let (width, height) = (planned.width, planned.height);
             return Err(ServiceError::FormatCannotHold { format: format.label(), width, height, max });
         }
-        let max_side = self.config.render.working_copy_max_side;
-        let sizes = ImageFormat::from_mime(&info.content_type)
-            .map(|format| pipeline::working_copy_sizes(info.width, info.height, format, max_side))
-            .unwrap_or([None, None]);
         let pixels = |(w, h): (u32, u32)| u64::from(w) * u64::from(h);
-        // The smallest copy that holds enough resolution; a missing one (uploaded before working
-        // copies, or with another working_copy_max_side) passes to the next larger.
-        for (tier, size) in sizes.into_iter().enumerate().rev() {
-            let Some(size) = size else { continue };
-            if !pipeline::working_copy_suffices(original_size, size, variant.geometry) {
-                continue;
+        let frames = info.frames.unwrap_or(1);
+        let kind = if matches!(format, ImageFormat::Gif | ImageFormat::Webp)
+            && pipeline::keeps_animation(frames, info.width, info.height, &self.limits)
+        {
+            SourceKind::Animation
+        } else {
+            let max_side = self.config.render.working_copy_max_side;
+            let sizes = ImageFormat::from_mime(&info.content_type)
+                .map(|format| pipeline::working_copy_sizes(info.width, info.height, format, max_side))
+                .unwrap_or([None, None]);
+            // The smallest copy that holds enough resolution; a missing one (uploaded before
+            // working copies, or with another working_copy_max_side) passes to the next larger.
+            for (tier, size) in sizes.into_iter().enumerate().rev() {
+                let Some(size) = size else { continue };
+                if !pipeline::working_copy_suffices(original_size, size, variant.geometry) {
+                    continue;
+                }
+                match self.source(ObjectKey::working(ns, id, tier)).await {
+                    Ok(bytes) => {
+                        return Ok(Source {
+                            bytes,
+                            original_size,
+                            kind: SourceKind::WorkingCopy,
+                            pixels: pixels(size),
+                        });
+                    }
+                    Err(StoreError::NotFound) => {}
+                    Err(e @ StoreError::Backend(_)) => return Err(e.into()),
+                }
             }
-            match self.source(ObjectKey::working(ns, id, tier)).await {
-                Ok(bytes) => return Ok((bytes, original_size, true, pixels(size))),
-                Err(StoreError::NotFound) => {}
-                Err(e @ StoreError::Backend(_)) => return Err(e.into()),
-            }
-        }
+            SourceKind::Original
+        };
         let original = self.source(ObjectKey::original(ns, id)).await.map_err(|e| match e {
             // info.json is written last, so its original is there unless something removed it.
             StoreError::NotFound => ServiceError::ImageNotFound,
             backend @ StoreError::Backend(_) => ServiceError::Store(backend),
         })?;
-        Ok((original, original_size, false, pixels(original_size)))
+        Ok(Source { bytes: original, original_size, kind, pixels: pixels(original_size) })
     }
 
     /// An original or working copy, through the source cache.

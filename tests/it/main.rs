@@ -5,6 +5,7 @@
 mod support;
 
 mod access;
+mod animation;
 mod bounds;
 mod cli;
 mod colour;

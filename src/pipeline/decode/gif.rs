@@ -41,6 +41,40 @@ pub(super) fn decode(bytes: &[u8], header: &Header) -> Result<Decoded, RenderErr
     Ok(Decoded { bitmap, icc: None, cmyk_inverted: false })
 }
 
+/// Frames and plays (0: forever) of a GIF, reading the frames without decoding them. NETSCAPE's
+/// loop field counts repeats after the first play, and a GIF without it plays once.
+pub(super) fn animation(bytes: &[u8]) -> Result<(u32, u32), RenderError> {
+    let mut options = DecodeOptions::new();
+    options.set_color_output(ColorOutput::Indexed);
+    options.skip_frame_decoding(true);
+    let mut decoder = options.read_info(Cursor::new(bytes)).map_err(corrupt)?;
+    let mut frames = 0u32;
+    while decoder.read_next_frame().map_err(corrupt)?.is_some() {
+        frames += 1;
+    }
+    let loops = match decoder.repeat() {
+        gif::Repeat::Infinite => 0,
+        gif::Repeat::Finite(n) => u32::from(n) + 1,
+    };
+    Ok((frames.max(1), loops))
+}
+
+/// Calls `frame` with each frame composed on its canvas (RGBA) and the milliseconds it shows, at
+/// most `max_frames` of them.
+pub(super) fn for_each_frame(
+    bytes: &[u8],
+    header: &Header,
+    max_frames: u32,
+    frame: &mut super::FrameSink<'_>,
+) -> Result<(), RenderError> {
+    let mut frames = Frames::new(bytes, header)?;
+    for _ in 0..max_frames {
+        let Some(delay_ms) = frames.advance()? else { break };
+        frame(&frames.canvas, delay_ms)?;
+    }
+    Ok(())
+}
+
 /// The frames of a GIF, composed one after the other on one canvas.
 struct Frames<'a> {
     decoder: gif::Decoder<Cursor<&'a [u8]>>,

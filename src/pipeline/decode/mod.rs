@@ -36,7 +36,7 @@ pub struct Header {
 impl Header {
     pub(crate) fn facts(&self) -> ImageFacts {
         let (width, height) = self.orientation.upright_size(self.width, self.height);
-        ImageFacts { format: self.format, width, height }
+        ImageFacts { format: self.format, width, height, frames: 1 }
     }
 }
 
@@ -108,6 +108,36 @@ pub fn read_header(bytes: &[u8], limits: &Limits) -> Result<Header, RenderError>
         });
     }
     Ok(header)
+}
+
+/// An animation's frame count and how many times it plays (0: forever); 1 frame for still images. Reads the
+/// container or the frames' headers, never their pixels.
+pub(crate) fn animation(bytes: &[u8], header: &Header) -> Result<(u32, u32), RenderError> {
+    match header.format {
+        ImageFormat::Gif => gif::animation(bytes),
+        ImageFormat::Webp => webp::animation(bytes),
+        ImageFormat::Jpeg | ImageFormat::Png => Ok((1, 0)),
+    }
+}
+
+/// Receives one composed frame (RGBA on the canvas) and how long it shows, in milliseconds.
+pub(crate) type FrameSink<'a> = dyn FnMut(&[u8], u32) -> Result<(), RenderError> + 'a;
+
+/// Calls `frame` with each frame of a GIF or WebP animation, composed on its canvas (RGBA, the
+/// header's size), and how long it shows, in milliseconds; at most `max_frames`.
+pub(crate) fn for_each_frame(
+    bytes: &[u8],
+    header: &Header,
+    max_frames: u32,
+    frame: &mut FrameSink<'_>,
+) -> Result<(), RenderError> {
+    match header.format {
+        ImageFormat::Gif => gif::for_each_frame(bytes, header, max_frames, frame),
+        ImageFormat::Webp => webp::for_each_frame(bytes, header, max_frames, frame),
+        ImageFormat::Jpeg | ImageFormat::Png => {
+            Err(RenderError::Internal(format!("{} has no frames", header.format.label())))
+        }
+    }
 }
 
 /// Decodes the whole image at no less than `min_scale` of its stored size (formats that can

@@ -114,6 +114,68 @@ fn first_frame(bytes: &[u8], header: &Header) -> Result<Bitmap, RenderError> {
     }
 }
 
+/// Frames and plays (WebP's loop count, 0: forever) of an animation, from the demuxer: no pixel is decoded.
+pub(super) fn animation(bytes: &[u8]) -> Result<(u32, u32), RenderError> {
+    let data = webp::WebPData { bytes: bytes.as_ptr(), size: bytes.len() };
+    // SAFETY: the demuxer borrows `bytes` only while alive and is deleted before returning.
+    unsafe {
+        let demux = webp::WebPDemuxInternal(&data, 0, ptr::null_mut(), webp::WEBP_DEMUX_ABI_VERSION as _);
+        if demux.is_null() {
+            return Err(corrupt("unreadable container"));
+        }
+        let frames = webp::WebPDemuxGetI(demux, webp::WebPFormatFeature::WEBP_FF_FRAME_COUNT);
+        let loops = webp::WebPDemuxGetI(demux, webp::WebPFormatFeature::WEBP_FF_LOOP_COUNT);
+        webp::WebPDemuxDelete(demux);
+        Ok((frames.max(1), loops))
+    }
+}
+
+/// Calls `frame` with each frame of an animation composed on its canvas (RGBA) and the
+/// milliseconds it shows, at most `max_frames` of them.
+pub(super) fn for_each_frame(
+    bytes: &[u8],
+    header: &Header,
+    max_frames: u32,
+    frame: &mut super::FrameSink<'_>,
+) -> Result<(), RenderError> {
+    let data = webp::WebPData { bytes: bytes.as_ptr(), size: bytes.len() };
+    let len = header.width as usize * header.height as usize * 4;
+    // SAFETY: as in first_frame; each frame buffer is read before the next call replaces it, and
+    // the decoder is deleted on every path out (the guard).
+    unsafe {
+        let mut options: webp::WebPAnimDecoderOptions = std::mem::zeroed();
+        if webp::WebPAnimDecoderOptionsInit(&mut options) == 0 {
+            return Err(corrupt("libwebp version mismatch"));
+        }
+        options.color_mode = webp::WEBP_CSP_MODE::MODE_RGBA;
+        options.use_threads = 0;
+        let dec = webp::WebPAnimDecoderNew(&data, &options);
+        if dec.is_null() {
+            return Err(corrupt("unreadable animation"));
+        }
+        struct Delete(*mut webp::WebPAnimDecoder);
+        impl Drop for Delete {
+            fn drop(&mut self) {
+                // SAFETY: created above, deleted once.
+                unsafe { webp::WebPAnimDecoderDelete(self.0) };
+            }
+        }
+        let _delete = Delete(dec);
+        let (mut shown, mut previous) = (0, 0);
+        while shown < max_frames && webp::WebPAnimDecoderHasMoreFrames(dec) != 0 {
+            let (mut buf, mut timestamp): (*mut u8, i32) = (ptr::null_mut(), 0);
+            if webp::WebPAnimDecoderGetNext(dec, &mut buf, &mut timestamp) == 0 || buf.is_null() {
+                return Err(corrupt(format_args!("frame {} of the animation cannot be decoded", shown + 1)));
+            }
+            let duration = u32::try_from(timestamp - previous).unwrap_or(0);
+            previous = timestamp;
+            frame(std::slice::from_raw_parts(buf, len), duration)?;
+            shown += 1;
+        }
+        Ok(())
+    }
+}
+
 /// The payload of the first RIFF chunk with this FourCC (the extended format's metadata chunks).
 fn chunk<'a>(bytes: &'a [u8], fourcc: &[u8; 4]) -> Option<&'a [u8]> {
     let mut at = 12;

@@ -17,6 +17,22 @@ pub struct Entry {
     pub format: String,
     pub width: Option<u32>,
     pub height: Option<u32>,
+    pub notes: String,
+}
+
+impl Entry {
+    /// The frame count the notes give for animations ("animated 31 frames", or "animated; ...;
+    /// 6 frames").
+    pub fn animated_frames(&self) -> Option<u32> {
+        if !self.notes.starts_with("anim") && !self.notes.contains("animated") {
+            return None;
+        }
+        self.notes.split([';', ',']).find_map(|part| {
+            let words: Vec<&str> = part.split_whitespace().collect();
+            let at = words.iter().position(|w| *w == "frames")?;
+            words.get(at.checked_sub(1)?)?.parse().ok()
+        })
+    }
 }
 
 pub fn manifest() -> Vec<Entry> {
@@ -31,6 +47,7 @@ pub fn manifest() -> Vec<Entry> {
                 format: cols[1].to_owned(),
                 width: cols[2].parse().ok(),
                 height: cols[3].parse().ok(),
+                notes: cols.get(5).copied().unwrap_or_default().to_owned(),
             }
         })
         .collect()
