@@ -58,6 +58,7 @@ pub fn upload(format: ImageFormat, data: &[u8]) {
         ImageFormat::Webp => {
             (b"RIFF\0\0\0\0WEBP", data.len() >= 12 && data.starts_with(b"RIFF") && &data[8..12] == b"WEBP")
         }
+        ImageFormat::Avif => return, // not an input format
     };
     let bytes = if sniffed { data.to_vec() } else { [magic, data].concat() };
     let Ok(facts) = pipeline::probe(&bytes, &LIMITS) else { return };

@@ -67,6 +67,7 @@ async fn serve(config: Arc<Config>, env: &[(String, String)]) -> Result<(), Exit
         storage = %config.storage.storage,
         workers = config.render.workers,
         profile,
+        avif = %crate::pipeline::avif_versions(),
         "image-server listening"
     );
 

@@ -36,11 +36,20 @@ pub struct NamespaceConfig {
     pub require_signature: Option<bool>,
     /// Bearer tokens for uploads and deletes here, beside the global ones.
     pub upload_tokens: Vec<String>,
+    /// Formats a `.jpg`/`.png` variant is answered in when `Accept` names them, first named
+    /// first (`["avif", "webp"]`; DESIGN.md §10).
+    #[serde(deserialize_with = "parsed_list")]
+    pub negotiate_formats: Vec<Extension>,
 }
 
 impl NamespaceConfig {
     /// The rules between fields that serde cannot check.
     fn validate(&self) -> Result<(), String> {
+        if let Some(e) = self.negotiate_formats.iter().find(|e| !matches!(e, Extension::Avif | Extension::Webp)) {
+            return Err(format!("negotiate_formats: '{e}' is not a format to negotiate into (avif, webp)"));
+        }
+        let listed = self.negotiate_formats.iter().chain(self.whitelisted_extensions.iter().flatten());
+        listed.copied().try_for_each(Extension::check_written)?;
         if self.maximum_width == Some(0) || self.maximum_height == Some(0) {
             return Err("maximum sizes must be at least 1".to_owned());
         }
@@ -145,6 +154,8 @@ mod tests {
             (serde_json::json!({"a": {"maximum_width": 0}}), "at least 1"),
             (serde_json::json!({"a": {"source_url": "ftp://x/{path}"}}), "source_url"),
             (serde_json::json!({"A": {}}), "'A'"),
+            (serde_json::json!({"a": {"negotiate_formats": ["gif"]}}), "negotiate_formats"),
+            (serde_json::json!({"a": {"negotiate_formats": ["heic"]}}), "heic"),
         ] {
             let e = Namespaces::read(&bad).unwrap_err();
             assert!(e.contains(needle), "{e}");

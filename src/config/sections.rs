@@ -12,6 +12,12 @@ use super::schema::{ByteSize, in_range, sections};
 use super::values::{DefaultQuality, LogFormat, SigningKey, StorageUrl};
 use crate::model::Extension;
 
+/// Every extension listed can be answered by this build.
+#[allow(clippy::ptr_arg)] // checks take the field's own type
+fn written_extensions(list: &Vec<Extension>) -> Result<(), String> {
+    list.iter().copied().try_for_each(Extension::check_written)
+}
+
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(2, usize::from)
 }
@@ -62,7 +68,7 @@ sections! {
         /// Render threads
         workers: usize = (cores()), shown = "the number of cores", check = in_range::<1, 1024>;
         /// Quality without -q: a number, or JSON by format like {"jpg":80,"webp":75}
-        default_quality: DefaultQuality = { "jpg": 80, "webp": 80 };
+        default_quality: DefaultQuality = { "jpg": 80, "webp": 80, "avif": 60 };
         /// Long side of the working copy made at upload; 0 turns working copies off
         working_copy_max_side: u32 = 2048, check = in_range::<0, 65535>;
     }
@@ -70,7 +76,8 @@ sections! {
     /// What a request may ask for and what an upload may cost.
     limits: LimitsConfig ("Limits") {
         /// Extensions that may be asked for, comma-separated
-        whitelisted_extensions: Vec<Extension> = (Extension::ALL.map(|e| e.as_str()));
+        whitelisted_extensions: Vec<Extension> = (Extension::written().iter().map(|e| e.as_str()).collect::<Vec<_>>()),
+            check = written_extensions;
         /// Largest width a URL may ask for
         maximum_width: u32 = 4096, check = in_range::<1, 65535>;
         /// Largest height a URL may ask for

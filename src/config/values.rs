@@ -113,6 +113,8 @@ pub struct DefaultQuality {
     pub jpeg: u8,
     /// For `.webp`.
     pub webp: u8,
+    /// For `.avif`.
+    pub avif: u8,
 }
 
 impl DefaultQuality {
@@ -121,6 +123,7 @@ impl DefaultQuality {
         match format {
             ImageFormat::Jpeg => Some(self.jpeg),
             ImageFormat::Webp => Some(self.webp),
+            ImageFormat::Avif => Some(self.avif),
             ImageFormat::Png | ImageFormat::Gif => None,
         }
     }
@@ -129,6 +132,7 @@ impl DefaultQuality {
         match format {
             ImageFormat::Jpeg => self.jpeg = quality,
             ImageFormat::Webp => self.webp = quality,
+            ImageFormat::Avif => self.avif = quality,
             ImageFormat::Png | ImageFormat::Gif => {
                 return Err(format!("{} takes no quality", format.name()));
             }
@@ -149,7 +153,7 @@ impl Setting for DefaultQuality {
                 .map(|q| q as u8)
                 .ok_or_else(|| format!("{v} is not a quality from 1 to 100"))
         };
-        let mut out = DefaultQuality { jpeg: 80, webp: 80 };
+        let mut out = DefaultQuality { jpeg: 80, webp: 80, avif: 60 };
         match value {
             Value::Number(_) => {
                 let q = check(value)?;
@@ -282,7 +286,7 @@ mod tests {
     #[test]
     fn default_quality_forms() {
         let both = DefaultQuality::read(&Value::from(70)).unwrap();
-        assert_eq!(both, DefaultQuality { jpeg: 70, webp: 70 });
+        assert_eq!(both, DefaultQuality { jpeg: 70, webp: 70, avif: 70 });
         let some = DefaultQuality::read(&serde_json::json!({"webp": 60})).unwrap();
         assert_eq!((some.for_format(ImageFormat::Jpeg), some.for_format(ImageFormat::Webp)), (Some(80), Some(60)));
         assert_eq!(some.for_format(ImageFormat::Png), None);

@@ -60,12 +60,15 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> HttpResponse {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let (result, variant) = dispatch(app, req).await;
-    let response = result.unwrap_or_else(ApiError::into_response);
+    let (result, asked) = dispatch(app, req).await;
+    let mut response = result.unwrap_or_else(ApiError::into_response);
+    if asked.varies_by_accept {
+        response.headers_mut().insert(hyper::header::VARY, hyper::header::HeaderValue::from_static("accept"));
+    }
     let took = started.elapsed();
     app.metrics.request_done(&RequestOutcome {
         status: response.status().as_u16(),
-        variant,
+        variant: asked.variant,
         served: response.extensions().get::<Served>().copied(),
         counts: response.extensions().get::<ErrorCounts>().copied().unwrap_or_default(),
         took,
@@ -74,18 +77,31 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> HttpResponse {
     response
 }
 
-/// Routes, checks access and answers; also says whether the request asked for a variant.
-async fn dispatch(app: &App, req: Request<Incoming>) -> (Result<HttpResponse, ApiError>, bool) {
+/// What kind of request it was, for the completion hook.
+#[derive(Clone, Copy, Default)]
+struct Asked {
+    /// It asked for a variant (counted in `image_request`).
+    variant: bool,
+    /// It asked for a variant in a namespace that negotiates formats: the answer, whatever its
+    /// status, carries `Vary: Accept`.
+    varies_by_accept: bool,
+}
+
+/// Routes, checks access and answers; also says what was asked.
+async fn dispatch(app: &App, req: Request<Incoming>) -> (Result<HttpResponse, ApiError>, Asked) {
     let head = req.method() == Method::HEAD;
     let route = match router::route(req.method(), req.uri().path(), |ns| app.service.is_origin_pull(ns)) {
         Ok(route) => route,
         Err(e) => {
             let variant = matches!(e, ApiError::BadVariant(_));
-            return (Err(e), variant);
+            return (Err(e), Asked { variant, varies_by_accept: false });
         }
     };
-    let variant = matches!(route, Route::Variant(..));
-    (answer(app, route, req, head).await, variant)
+    let asked = match &route {
+        Route::Variant(ns, ..) => Asked { variant: true, varies_by_accept: app.service.negotiates(ns) },
+        _ => Asked::default(),
+    };
+    (answer(app, route, req, head).await, asked)
 }
 
 async fn answer(app: &App, route: Route, req: Request<Incoming>, head: bool) -> Result<HttpResponse, ApiError> {

@@ -3,12 +3,12 @@
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap};
+use hyper::header::{ACCEPT, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap};
 use hyper::{Request, Response, StatusCode};
 
 use super::{ApiError, HttpResponse, headers};
 use crate::access::Payer;
-use crate::model::{ImageId, Namespace, Variant};
+use crate::model::{ImageFormat, ImageId, Namespace, Variant};
 use crate::service::{Answer, ImageService, Lifetime};
 
 /// Info answers that list stored variants change as variants are rendered.
@@ -30,8 +30,31 @@ pub(crate) async fn variant(
     payer: &Payer,
 ) -> Result<HttpResponse, ApiError> {
     let source = source_override(req);
-    let answer = service.variant(ns, id, variant, source.as_deref(), payer).await?;
+    let variant = if service.negotiates(ns) {
+        let accepted = accepted_formats(req.headers());
+        service.negotiated(ns, id, variant, &accepted, source.as_deref()).await
+    } else {
+        *variant
+    };
+    let answer = service.variant(ns, id, &variant, source.as_deref(), payer).await?;
     Ok(respond(answer, req.headers(), head))
+}
+
+/// The image formats `Accept` names by their own type with a non-zero q; wildcards prove
+/// nothing about a format, so `*/*` and `image/*` name none.
+fn accepted_formats(headers: &HeaderMap) -> Vec<ImageFormat> {
+    let ranges = headers.get_all(ACCEPT).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(','));
+    ranges
+        .filter_map(|range| {
+            let mut parts = range.split(';');
+            let mime = parts.next()?.trim().to_ascii_lowercase();
+            let refused = parts.any(|p| {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                k.trim().eq_ignore_ascii_case("q") && v.trim().parse::<f32>().is_ok_and(|q| q <= 0.0)
+            });
+            if refused { None } else { ImageFormat::from_mime(&mime) }
+        })
+        .collect()
 }
 
 pub(crate) async fn info(
@@ -72,4 +95,27 @@ fn respond(answer: Answer, request: &HeaderMap, head: bool) -> HttpResponse {
     }
     response.extensions_mut().insert(answer.served);
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accepted(value: &str) -> Vec<ImageFormat> {
+        let mut h = HeaderMap::new();
+        h.insert(ACCEPT, value.parse().unwrap());
+        accepted_formats(&h)
+    }
+
+    #[test]
+    fn accept_names_formats_only_by_their_own_type() {
+        // Chromium's <img> Accept.
+        let chromium = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8";
+        assert_eq!(accepted(chromium), [ImageFormat::Avif, ImageFormat::Webp]);
+        assert_eq!(accepted("image/webp"), [ImageFormat::Webp]);
+        assert_eq!(accepted("*/*"), []);
+        assert_eq!(accepted("image/*"), []);
+        assert_eq!(accepted("IMAGE/AVIF ; q=0.9, image/webp;q=0"), [ImageFormat::Avif]);
+        assert_eq!(accepted("image/jpeg"), [ImageFormat::Jpeg]);
+    }
 }

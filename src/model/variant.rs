@@ -55,11 +55,30 @@ pub enum Extension {
     Webp,
     /// `.gif`
     Gif,
+    /// `.avif`
+    Avif,
 }
 
 impl Extension {
     /// Every extension, in the order `--help` lists them.
-    pub const ALL: [Extension; 5] = [Extension::Jpg, Extension::Jpeg, Extension::Png, Extension::Webp, Extension::Gif];
+    pub const ALL: [Extension; 6] =
+        [Extension::Jpg, Extension::Jpeg, Extension::Png, Extension::Webp, Extension::Gif, Extension::Avif];
+
+    /// The extensions this build can answer (see [`ImageFormat::is_written`]).
+    pub fn written() -> Vec<Extension> {
+        Extension::ALL.into_iter().filter(|e| e.format().is_written()).collect()
+    }
+
+    /// `Ok` when this build can answer the extension, else why not (for configuration errors).
+    pub fn check_written(self) -> Result<(), String> {
+        if self.format().is_written() {
+            return Ok(());
+        }
+        Err(format!(
+            "{self}: this build has no {} encoder (apt-get install libavif-dev, then rebuild)",
+            self.format().label()
+        ))
+    }
 
     /// Every extension, comma-separated (for messages).
     pub fn names() -> String {
@@ -74,6 +93,7 @@ impl Extension {
             Extension::Png => "png",
             Extension::Webp => "webp",
             Extension::Gif => "gif",
+            Extension::Avif => "avif",
         }
     }
 
@@ -84,6 +104,7 @@ impl Extension {
             Extension::Png => ImageFormat::Png,
             Extension::Webp => ImageFormat::Webp,
             Extension::Gif => ImageFormat::Gif,
+            Extension::Avif => ImageFormat::Avif,
         }
     }
 }

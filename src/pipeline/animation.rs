@@ -84,7 +84,7 @@ impl AnimationEncoder {
                 Ok(AnimationEncoder::Gif(gif, output))
             }
             ImageFormat::Webp => Ok(AnimationEncoder::Webp(WebpAnimation::new(width, height, quality, plays)?)),
-            ImageFormat::Jpeg | ImageFormat::Png => {
+            ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::Avif => {
                 Err(RenderError::Internal(format!("{} cannot hold an animation", format.label())))
             }
         }

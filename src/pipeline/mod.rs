@@ -24,6 +24,7 @@ mod working;
 pub use animation::{keeps_animation, render_animation};
 pub use bitmap::{Bitmap, Layout};
 pub use decode::{Header, JpegBounds};
+pub(crate) use encode::avif_versions;
 pub use error::RenderError;
 pub use orient::Orientation;
 pub use working::{

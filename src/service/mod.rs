@@ -10,6 +10,7 @@ mod answer;
 mod error;
 mod info;
 mod ingest;
+mod negotiate;
 mod pull;
 mod variants;
 
@@ -88,6 +89,14 @@ pub struct ImageService {
     fetcher: Fetcher,
     metrics: Arc<Metrics>,
     limits: Limits,
+    /// AVIF renders running or queued on the pool: at most half the workers (at least one), so
+    /// that AVIF misses, several times slower than JPEG ones, never hold every worker.
+    avif_lane: Arc<tokio::sync::Semaphore>,
+}
+
+/// How many AVIF renders may hold pool workers at once.
+fn avif_lane_permits(workers: usize) -> usize {
+    (workers / 2).max(1)
 }
 
 impl ImageService {
@@ -104,6 +113,7 @@ impl ImageService {
             cache: parts.cache,
             pool: parts.pool,
             limits: render_limits(&config),
+            avif_lane: Arc::new(tokio::sync::Semaphore::new(avif_lane_permits(config.render.workers))),
             metrics: parts.metrics,
             variants,
             originals,

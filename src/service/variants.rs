@@ -109,6 +109,11 @@ impl ImageService {
         };
         let limits = self.limits;
         let source = self.render_source(ns, id, variant, source_override).await?;
+        // Waits here, not on the pool's queue, while the AVIF lane is full.
+        let _lane = match format {
+            ImageFormat::Avif => Some(self.avif_lane.acquire().await.expect("the lane is never closed")),
+            _ => None,
+        };
         let rendered = self
             .pool
             .run(source.pixels, move || {

@@ -85,12 +85,22 @@ fn every_corpus_file_renders_or_is_refused_with_a_4xx() {
         let info = reply.json();
         let hash = info["hash"].as_str().unwrap();
         let path = crate::support::server::image_path("p", hash);
-        for (variant, format) in [("x100.jpg", ImageFormat::Jpeg), ("w50.png", ImageFormat::Png)] {
+        // Every output format: x100 in JPEG, w50 in the others (AVIF read by avifdec).
+        let outputs = [
+            ("x100.jpg", ImageFormat::Jpeg),
+            ("w50.png", ImageFormat::Png),
+            ("w50.webp", ImageFormat::WebP),
+            ("w50.gif", ImageFormat::Gif),
+            ("w50.avif", ImageFormat::Avif),
+        ];
+        for (variant, format) in outputs {
             let r = server.get(&format!("{path}/{variant}"));
             assert_eq!(r.status, 200, "{} {variant}: {}", entry.file, String::from_utf8_lossy(&r.body));
             let img = decode(&r.body, format);
             if variant == "x100.jpg" {
                 assert_eq!((img.width(), img.height()), (100, 100), "{}", entry.file);
+            } else {
+                assert_eq!(img.width(), 50.min(info["width"].as_u64().unwrap() as u32), "{} {variant}", entry.file);
             }
         }
         if let (Some(w), Some(h)) = (entry.width, entry.height) {

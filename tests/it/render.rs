@@ -90,7 +90,7 @@ fn every_format_decodes_without_metadata() {
         "jpeg/gray_concert_gray_icc.jpg",
     ] {
         let path = server.upload("p", corpus::read(file));
-        for ext in ["jpg", "jpeg", "png", "webp", "gif"] {
+        for ext in ["jpg", "jpeg", "png", "webp", "gif", "avif"] {
             for variant in [format!("300x200.{ext}"), format!("w120-q50.{ext}")] {
                 let reply = server.get(&format!("{path}/{variant}"));
                 assert_eq!(reply.status, 200, "{file} {variant}");
@@ -120,6 +120,9 @@ fn alpha_is_kept_where_the_format_has_it_and_flattened_onto_white_in_jpeg() {
     assert_eq!(png.get_pixel(0, 0)[3], 0, "PNG keeps transparency");
     let webp = decode(&server.get(&format!("{path}/w200.webp")).body, ImageFormat::WebP).to_rgba8();
     assert_eq!(webp.get_pixel(0, 0)[3], 0, "WebP keeps transparency");
+    let avif = decode(&server.get(&format!("{path}/w200.avif")).body, ImageFormat::Avif).to_rgba8();
+    assert!(avif.get_pixel(0, 0)[3] <= 2, "AVIF keeps transparency: {:?}", avif.get_pixel(0, 0));
+    assert!(avif.pixels().any(|p| p[3] == 255), "and opacity");
     let jpg = decode(&server.get(&format!("{path}/w200.jpg")).body, ImageFormat::Jpeg).to_rgb8();
     let p = jpg.get_pixel(0, 0);
     assert!(p.0.iter().all(|&c| c >= 250), "JPEG corner should be white, is {p:?}");

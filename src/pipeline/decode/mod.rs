@@ -94,6 +94,8 @@ pub fn read_header(bytes: &[u8], limits: &Limits) -> Result<Header, RenderError>
         ImageFormat::Png => png::read_header(bytes)?,
         ImageFormat::Gif => gif::read_header(bytes)?,
         ImageFormat::Webp => webp::read_header(bytes)?,
+        // sniff() names AVIF originals unsupported; the arm is here for the written-only format.
+        ImageFormat::Avif => return Err(RenderError::Unsupported("AVIF")),
     };
     if header.width == 0 || header.height == 0 {
         return Err(RenderError::corrupt(format.label(), "the header declares an empty image"));
@@ -117,6 +119,7 @@ pub(crate) fn animation(bytes: &[u8], header: &Header) -> Result<(u32, u32), Ren
         ImageFormat::Gif => gif::animation(bytes),
         ImageFormat::Webp => webp::animation(bytes),
         ImageFormat::Jpeg | ImageFormat::Png => Ok((1, 0)),
+        ImageFormat::Avif => Err(RenderError::Unsupported("AVIF")),
     }
 }
 
@@ -137,6 +140,7 @@ pub(crate) fn for_each_frame(
         ImageFormat::Jpeg | ImageFormat::Png => {
             Err(RenderError::Internal(format!("{} has no frames", header.format.label())))
         }
+        ImageFormat::Avif => Err(RenderError::Unsupported("AVIF")),
     }
 }
 
@@ -149,6 +153,7 @@ pub fn decode(bytes: &[u8], header: &Header, min_scale: f64, limits: &Limits) ->
         ImageFormat::Png => png::decode(bytes)?,
         ImageFormat::Gif => gif::decode(bytes, header)?,
         ImageFormat::Webp => webp::decode(bytes, header, min_scale)?,
+        ImageFormat::Avif => return Err(RenderError::Unsupported("AVIF")),
     };
     Ok(Decoded { bitmap: decoded.bitmap.without_opaque_alpha(), ..decoded })
 }

@@ -2,11 +2,27 @@
 
 use image::{DynamicImage, ImageFormat, RgbImage};
 
-/// Decodes with image-rs (not our pipeline) and checks the sniffed format.
+/// Decodes with image-rs (not our pipeline), or AVIF with libavif's `avifdec` (dav1d, not the
+/// aom encoder that wrote it), and checks the sniffed format.
 pub fn decode(bytes: &[u8], format: ImageFormat) -> DynamicImage {
+    if format == ImageFormat::Avif {
+        return decode_avif(bytes);
+    }
     assert_eq!(image::guess_format(bytes).ok(), Some(format), "output is not {format:?}");
     image::load_from_memory_with_format(bytes, format)
         .unwrap_or_else(|e| panic!("output does not decode as {format:?}: {e}"))
+}
+
+/// An AVIF decoded by Debian's `avifdec` (libavif-bin) into a PNG, read back with image-rs.
+pub fn decode_avif(bytes: &[u8]) -> DynamicImage {
+    assert!(bytes.len() > 12 && &bytes[4..12] == b"ftypavif", "output is not an AVIF file");
+    let dir = tempfile::tempdir().unwrap();
+    let (input, output) = (dir.path().join("in.avif"), dir.path().join("out.png"));
+    std::fs::write(&input, bytes).unwrap();
+    let run = std::process::Command::new("avifdec").arg(&input).arg(&output).output();
+    let run = run.unwrap_or_else(|e| panic!("avifdec: {e}: run scripts/test, which installs libavif-bin"));
+    assert!(run.status.success(), "avifdec refused the output: {}", String::from_utf8_lossy(&run.stderr));
+    image::open(&output).expect("avifdec wrote a PNG")
 }
 
 pub fn format_of_ext(ext: &str) -> ImageFormat {
@@ -15,6 +31,7 @@ pub fn format_of_ext(ext: &str) -> ImageFormat {
         "png" => ImageFormat::Png,
         "webp" => ImageFormat::WebP,
         "gif" => ImageFormat::Gif,
+        "avif" => ImageFormat::Avif,
         other => panic!("no format for {other}"),
     }
 }
