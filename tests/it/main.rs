@@ -15,6 +15,7 @@ mod fast_path;
 mod fuzz_regressions;
 mod hostile;
 mod namespaces;
+mod negotiation;
 mod nodes;
 mod operators;
 mod ops;
