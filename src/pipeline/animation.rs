@@ -1,7 +1,7 @@
 //! Animated variants of animated originals (DESIGN.md §10): every frame composed on its canvas,
 //! cropped and resized like a still, and streamed into a GIF or WebP animation encoder with its
-//! timing and the original's loop count. One frame's canvas, its resized copy and the encoder's
-//! state are held at a time, never the whole animation.
+//! timing and the original's loop count. The decoder's canvas (for WebP, libwebp's and a copy),
+//! one resized frame and the encoder's state are held at a time, never the whole animation.
 
 use std::cell::RefCell;
 use std::io::Write;
@@ -34,9 +34,11 @@ pub fn render_animation(bytes: &[u8], spec: &RenderSpec, limits: &Limits) -> Res
     let (_, plays) = decode::animation(bytes, &header)?;
     let mut encoder = AnimationEncoder::new(spec.format, plan.width, plan.height, spec.quality, plays)?;
     decode::for_each_frame(bytes, &header, limits.max_animation_frames, &mut |canvas, duration_ms| {
-        let frame = Bitmap::new(Layout::Rgba, header.width, header.height, canvas.to_vec());
-        let resized = resize::resize(frame, crop, dst_w, dst_h)?;
-        encoder.add(orientation.apply(resized).into_rgba(), duration_ms)
+        // Resized from the canvas itself (no copy), which is then handed back for the next frame.
+        let mut frame = Bitmap::new(Layout::Rgba, header.width, header.height, std::mem::take(canvas));
+        let resized = resize::resize_from(&mut frame, crop, dst_w, dst_h);
+        *canvas = frame.data;
+        encoder.add(orientation.apply(resized?).into_rgba(), duration_ms)
     })?;
     let bytes = encoder.finish()?;
     Ok(Rendered { bytes, width: plan.width, height: plan.height })

@@ -21,20 +21,30 @@ thread_local! {
 /// resampling (no dark fringes), in place in `src`: the resizer would otherwise premultiply a
 /// copy of the whole source into a buffer it keeps, one source's size more for every worker.
 /// CMYK is four plain channels.
-pub fn resize(src: Bitmap, crop: CropBox, width: u32, height: u32) -> Result<Bitmap, RenderError> {
+pub fn resize(mut src: Bitmap, crop: CropBox, width: u32, height: u32) -> Result<Bitmap, RenderError> {
+    if crop == CropBox::full(src.width, src.height) && (width, height) == (src.width, src.height) {
+        return Ok(src);
+    }
+    resize_in_bands(&mut src, crop, width, height, BAND_BYTES)
+}
+
+/// [`resize`] from a source that stays the caller's: an animation's canvas, which the next
+/// frame is drawn on. Its alpha is left premultiplied, which a canvas of only opaque and fully
+/// transparent (zero) pixels does not notice.
+pub(super) fn resize_from(src: &mut Bitmap, crop: CropBox, width: u32, height: u32) -> Result<Bitmap, RenderError> {
+    if crop == CropBox::full(src.width, src.height) && (width, height) == (src.width, src.height) {
+        return Ok(src.clone());
+    }
     resize_in_bands(src, crop, width, height, BAND_BYTES)
 }
 
 fn resize_in_bands(
-    mut src: Bitmap,
+    src: &mut Bitmap,
     crop: CropBox,
     width: u32,
     height: u32,
     band_bytes: usize,
 ) -> Result<Bitmap, RenderError> {
-    if crop == CropBox::full(src.width, src.height) && (width, height) == (src.width, src.height) {
-        return Ok(src);
-    }
     let pixel_type = match src.layout {
         Layout::Gray => PixelType::U8,
         Layout::Rgb => PixelType::U8x3,
@@ -96,8 +106,8 @@ mod tests {
             .flat_map(|i| [(i % 251) as u8, (i / w % 256) as u8, ((i * 7) % 256) as u8, (i % 200 + 55) as u8]);
         let src = Bitmap::new(Layout::Rgba, w, h, data.collect());
         let crop = CropBox { left: 10.5, top: 20.25, width: 250.0, height: 470.5 };
-        let whole = resize_in_bands(src.clone(), crop, 120, 170, usize::MAX).unwrap();
-        let banded = resize_in_bands(src, crop, 120, 170, 1000).unwrap();
+        let whole = resize_in_bands(&mut src.clone(), crop, 120, 170, usize::MAX).unwrap();
+        let banded = resize_in_bands(&mut src.clone(), crop, 120, 170, 1000).unwrap();
         let worst = whole.data.iter().zip(&banded.data).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
         assert!(worst <= 1, "bands differ by up to {worst}");
     }

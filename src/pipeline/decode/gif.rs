@@ -70,7 +70,7 @@ pub(super) fn for_each_frame(
     let mut frames = Frames::new(bytes, header)?;
     for _ in 0..max_frames {
         let Some(delay_ms) = frames.advance()? else { break };
-        frame(&frames.canvas, delay_ms)?;
+        frame(&mut frames.canvas, delay_ms)?;
     }
     Ok(())
 }
@@ -127,65 +127,75 @@ impl<'a> Frames<'a> {
             height: u32::from(frame.height),
         };
         let (dispose, transparent, delay) = (frame.dispose, frame.transparent, frame.delay);
-        let indices = frame.buffer.clone().into_owned();
-        let saved = (dispose == DisposalMethod::Previous).then(|| self.save(rect));
-        self.draw(rect, &indices, &palette, transparent);
+        let saved = (dispose == DisposalMethod::Previous).then(|| save(&self.canvas, self.width, self.height, rect));
+        // The frame's indices are read where the decoder holds them, never copied.
+        let frame = self.decoder.current_frame_info().ok_or_else(|| corrupt("a frame vanished"))?;
+        draw(&mut self.canvas, self.width, self.height, rect, &frame.buffer, &palette, transparent);
         self.pending = Some((dispose, rect, saved));
         Ok(Some(u32::from(delay) * 10))
     }
 
-    /// The rows of `rect` that lie on the canvas, as (canvas row, visible columns).
-    fn rows(&self, rect: Rect) -> impl Iterator<Item = (u32, u32)> + use<> {
-        let (width, height) = (self.width, self.height);
-        let visible_w = rect.width.min(width.saturating_sub(rect.left));
-        let visible_h = if visible_w == 0 { 0 } else { rect.height.min(height.saturating_sub(rect.top)) };
-        (0..visible_h).map(move |y| (rect.top + y, visible_w))
-    }
-
-    fn draw(&mut self, rect: Rect, indices: &[u8], palette: &[u8], transparent: Option<u8>) {
-        let canvas_w = self.width as usize;
-        for (row, (canvas_y, visible_w)) in self.rows(rect).enumerate() {
-            let from = row * rect.width as usize;
-            let Some(src) = indices.get(from..from + visible_w as usize) else { break };
-            let start = (canvas_y as usize * canvas_w + rect.left as usize) * 4;
-            let dst = &mut self.canvas[start..start + visible_w as usize * 4];
-            for (&index, px) in src.iter().zip(dst.chunks_exact_mut(4)) {
-                if Some(index) == transparent {
-                    continue;
-                }
-                if let Some(rgb) = palette.get(usize::from(index) * 3..usize::from(index) * 3 + 3) {
-                    px.copy_from_slice(&[rgb[0], rgb[1], rgb[2], 255]);
-                }
-            }
-        }
-    }
-
     fn clear(&mut self, rect: Rect) {
         let canvas_w = self.width as usize;
-        for (canvas_y, visible_w) in self.rows(rect) {
+        for (canvas_y, visible_w) in rows(self.width, self.height, rect) {
             let start = (canvas_y as usize * canvas_w + rect.left as usize) * 4;
             self.canvas[start..start + visible_w as usize * 4].fill(0);
         }
     }
 
-    fn save(&self, rect: Rect) -> Vec<u8> {
-        let canvas_w = self.width as usize;
-        let mut saved = Vec::new();
-        for (canvas_y, visible_w) in self.rows(rect) {
-            let start = (canvas_y as usize * canvas_w + rect.left as usize) * 4;
-            saved.extend_from_slice(&self.canvas[start..start + visible_w as usize * 4]);
-        }
-        saved
-    }
-
     fn restore(&mut self, rect: Rect, saved: &[u8]) {
         let canvas_w = self.width as usize;
         let mut at = 0;
-        for (canvas_y, visible_w) in self.rows(rect) {
+        for (canvas_y, visible_w) in rows(self.width, self.height, rect) {
             let start = (canvas_y as usize * canvas_w + rect.left as usize) * 4;
             let len = visible_w as usize * 4;
             self.canvas[start..start + len].copy_from_slice(&saved[at..at + len]);
             at += len;
         }
     }
+}
+
+/// The rows of `rect` that lie on a `width` x `height` canvas, as (canvas row, visible columns).
+fn rows(width: u32, height: u32, rect: Rect) -> impl Iterator<Item = (u32, u32)> {
+    let visible_w = rect.width.min(width.saturating_sub(rect.left));
+    let visible_h = if visible_w == 0 { 0 } else { rect.height.min(height.saturating_sub(rect.top)) };
+    (0..visible_h).map(move |y| (rect.top + y, visible_w))
+}
+
+/// Draws a frame's palette indices into its area of the canvas, leaving transparent ones.
+fn draw(
+    canvas: &mut [u8],
+    width: u32,
+    height: u32,
+    rect: Rect,
+    indices: &[u8],
+    palette: &[u8],
+    transparent: Option<u8>,
+) {
+    let canvas_w = width as usize;
+    for (row, (canvas_y, visible_w)) in rows(width, height, rect).enumerate() {
+        let from = row * rect.width as usize;
+        let Some(src) = indices.get(from..from + visible_w as usize) else { break };
+        let start = (canvas_y as usize * canvas_w + rect.left as usize) * 4;
+        let dst = &mut canvas[start..start + visible_w as usize * 4];
+        for (&index, px) in src.iter().zip(dst.chunks_exact_mut(4)) {
+            if Some(index) == transparent {
+                continue;
+            }
+            if let Some(rgb) = palette.get(usize::from(index) * 3..usize::from(index) * 3 + 3) {
+                px.copy_from_slice(&[rgb[0], rgb[1], rgb[2], 255]);
+            }
+        }
+    }
+}
+
+/// A copy of `rect`'s area of the canvas, for a frame disposed to the previous state.
+fn save(canvas: &[u8], width: u32, height: u32, rect: Rect) -> Vec<u8> {
+    let canvas_w = width as usize;
+    let mut saved = Vec::new();
+    for (canvas_y, visible_w) in rows(width, height, rect) {
+        let start = (canvas_y as usize * canvas_w + rect.left as usize) * 4;
+        saved.extend_from_slice(&canvas[start..start + visible_w as usize * 4]);
+    }
+    saved
 }

@@ -123,8 +123,10 @@ pub(crate) fn animation(bytes: &[u8], header: &Header) -> Result<(u32, u32), Ren
     }
 }
 
-/// Receives one composed frame (RGBA on the canvas) and how long it shows, in milliseconds.
-pub(crate) type FrameSink<'a> = dyn FnMut(&[u8], u32) -> Result<(), RenderError> + 'a;
+/// Receives one composed frame (RGBA on the canvas) and how long it shows, in milliseconds. The
+/// sink may take the buffer's bytes (and must give them back, as many) and premultiply them:
+/// the next frame is drawn on them, and a GIF canvas's pixels are opaque or zero.
+pub(crate) type FrameSink<'a> = dyn FnMut(&mut Vec<u8>, u32) -> Result<(), RenderError> + 'a;
 
 /// Calls `frame` with each frame of a GIF or WebP animation, composed on its canvas (RGBA, the
 /// header's size), and how long it shows, in milliseconds; at most `max_frames`.

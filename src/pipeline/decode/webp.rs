@@ -162,6 +162,8 @@ pub(super) fn for_each_frame(
         }
         let _delete = Delete(dec);
         let (mut shown, mut previous) = (0, 0);
+        // libwebp keeps its canvas for the next frame: the sink gets a copy, one buffer reused.
+        let mut canvas = Vec::new();
         while shown < max_frames && webp::WebPAnimDecoderHasMoreFrames(dec) != 0 {
             let (mut buf, mut timestamp): (*mut u8, i32) = (ptr::null_mut(), 0);
             if webp::WebPAnimDecoderGetNext(dec, &mut buf, &mut timestamp) == 0 || buf.is_null() {
@@ -169,7 +171,9 @@ pub(super) fn for_each_frame(
             }
             let duration = u32::try_from(timestamp - previous).unwrap_or(0);
             previous = timestamp;
-            frame(std::slice::from_raw_parts(buf, len), duration)?;
+            canvas.clear();
+            canvas.extend_from_slice(std::slice::from_raw_parts(buf, len));
+            frame(&mut canvas, duration)?;
             shown += 1;
         }
         Ok(())
