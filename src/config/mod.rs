@@ -7,6 +7,7 @@
 
 mod layers;
 mod namespaces;
+mod readers;
 pub(crate) mod schema;
 mod sections;
 mod values;
