@@ -4,6 +4,7 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(avif)");
     println!("cargo::rerun-if-changed=src/pipeline/encode/avif_shim.c");
     println!("cargo::rerun-if-env-changed=PKG_CONFIG_PATH");
+    println!("cargo::rerun-if-env-changed=PKG_CONFIG_LIBDIR");
     // Installing or upgrading libavif-dev changes pkg-config's directories: look again then.
     let dirs = std::process::Command::new("pkg-config").args(["--variable", "pc_path", "pkg-config"]).output();
     let dirs = dirs.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned()).unwrap_or_default();

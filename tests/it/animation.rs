@@ -121,10 +121,18 @@ fn animated_originals_keep_frames_timing_and_loops_in_gif_and_webp() {
             assert_eq!(plays(&reply.body, out), source_plays, "{file} -> w64.{out}: plays");
             checked += 1;
         }
-        // A format without animation gives the first frame.
+        // A format without animation gives the first frame, composed as image-rs composes it.
         let still = server.get(&format!("{path}/w64.png"));
         assert_eq!(still.status, 200, "{file} -> w64.png");
         image::load_from_memory(&still.body).unwrap_or_else(|e| panic!("{file} -> w64.png: {e}"));
+        let first = image::load_from_memory(&server.get(&format!("{path}/full.png")).body).unwrap().to_rgba8();
+        let expected = source_frames[0].buffer();
+        assert_eq!(first.dimensions(), expected.dimensions(), "{file}: full.png is the canvas");
+        let differs = first.pixels().zip(expected.pixels()).filter(|(a, b)| {
+            // Transparent pixels may keep any colour.
+            (a.0[3] > 0 || b.0[3] > 0) && a.0.iter().zip(b.0).any(|(x, y)| x.abs_diff(y) > 2)
+        });
+        assert_eq!(differs.count(), 0, "{file}: full.png is not the first frame");
     }
     assert!(checked >= 16, "checked {checked} animated variants");
 }

@@ -1,5 +1,5 @@
-//! WebP through libwebp: header and metadata chunks, scaled decoding of still images, and the
-//! first frame of animations through the animation decoder.
+//! WebP through libwebp: header and metadata chunks, scaled decoding of still images, the first
+//! frame of an animation through the demuxer, and every frame through the animation decoder.
 
 use std::ptr;
 
@@ -85,33 +85,56 @@ fn still(bytes: &[u8], header: &Header, alpha: bool, min_scale: f64) -> Result<B
     Ok(Bitmap::new(layout, width, height, data))
 }
 
-/// The first frame of an animation, composed on its canvas.
+/// The first frame of an animation, composed on its (transparent) canvas: its bitstream taken
+/// from the demuxer and decoded into memory we own, then placed at its offset. One canvas and
+/// one frame at most, where libwebp's animation decoder would keep two canvases of its own.
 fn first_frame(bytes: &[u8], header: &Header) -> Result<Bitmap, RenderError> {
     let data = webp::WebPData { bytes: bytes.as_ptr(), size: bytes.len() };
-    // SAFETY: options are initialised by libwebp; the decoder borrows `bytes` only while alive
-    // and is deleted on every path; the frame buffer it returns is copied before deletion.
-    unsafe {
-        let mut options: webp::WebPAnimDecoderOptions = std::mem::zeroed();
-        if webp::WebPAnimDecoderOptionsInit(&mut options) == 0 {
-            return Err(corrupt("libwebp version mismatch"));
+    // SAFETY: the demuxer borrows `bytes` only while alive; the iterator's fragment points into
+    // `bytes`; the iterator is released and the demuxer deleted on every path.
+    let (fragment, x, y, w, h) = unsafe {
+        let demux = webp::WebPDemuxInternal(&data, 0, ptr::null_mut(), webp::WEBP_DEMUX_ABI_VERSION as _);
+        if demux.is_null() {
+            return Err(corrupt("unreadable container"));
         }
-        options.color_mode = webp::WEBP_CSP_MODE::MODE_RGBA;
-        options.use_threads = 0;
-        let dec = webp::WebPAnimDecoderNew(&data, &options);
-        if dec.is_null() {
-            return Err(corrupt("unreadable animation"));
+        let mut iter: webp::WebPIterator = std::mem::zeroed();
+        let found = webp::WebPDemuxGetFrame(demux, 1, &mut iter) != 0;
+        let frame = (iter.fragment, iter.x_offset, iter.y_offset, iter.width, iter.height);
+        if found {
+            webp::WebPDemuxReleaseIterator(&mut iter);
         }
-        let mut buf: *mut u8 = ptr::null_mut();
-        let mut timestamp = 0;
-        let ok = webp::WebPAnimDecoderGetNext(dec, &mut buf, &mut timestamp) != 0 && !buf.is_null();
-        let len = header.width as usize * header.height as usize * 4;
-        let pixels = if ok { std::slice::from_raw_parts(buf, len).to_vec() } else { Vec::new() };
-        webp::WebPAnimDecoderDelete(dec);
-        if !ok {
-            return Err(corrupt("the first frame of the animation cannot be decoded"));
+        webp::WebPDemuxDelete(demux);
+        if !found || frame.0.bytes.is_null() {
+            return Err(corrupt("the animation has no first frame"));
         }
-        Ok(Bitmap::new(Layout::Rgba, header.width, header.height, pixels))
+        // The fragment lies within `bytes`, which outlives this function.
+        let offset = (frame.0.bytes as usize).wrapping_sub(bytes.as_ptr() as usize);
+        let fragment = bytes.get(offset..offset + frame.0.size).ok_or_else(|| corrupt("a frame outside the file"))?;
+        (fragment, frame.1, frame.2, frame.3, frame.4)
+    };
+    let dim = |v: i32| u32::try_from(v).map_err(|_| corrupt("a frame of negative size"));
+    let (x, y, w, h) = (dim(x)?, dim(y)?, dim(w)?, dim(h)?);
+    if w == 0 || h == 0 || x.saturating_add(w) > header.width || y.saturating_add(h) > header.height {
+        return Err(corrupt(format_args!(
+            "a {w}x{h} frame at {x},{y} outside the {}x{} canvas",
+            header.width, header.height
+        )));
     }
+    let frame_header = Header { width: w, height: h, ..*header };
+    let frame = still(fragment, &frame_header, true, 1.0)?;
+    if (x, y, w, h) == (0, 0, header.width, header.height) {
+        return Ok(frame);
+    }
+    let mut canvas = Vec::new();
+    let len = header.width as usize * header.height as usize * 4;
+    canvas.try_reserve_exact(len).map_err(|_| corrupt("out of memory"))?;
+    canvas.resize(len, 0);
+    let (row, canvas_row) = (w as usize * 4, header.width as usize * 4);
+    for (i, src) in frame.data.chunks_exact(row).enumerate() {
+        let at = (y as usize + i) * canvas_row + x as usize * 4;
+        canvas[at..at + row].copy_from_slice(src);
+    }
+    Ok(Bitmap::new(Layout::Rgba, header.width, header.height, canvas))
 }
 
 /// Frames and plays (WebP's loop count, 0: forever) of an animation, from the demuxer: no pixel is decoded.

@@ -7,11 +7,6 @@ use super::in_colour;
 use crate::pipeline::RenderError;
 use crate::pipeline::bitmap::{Bitmap, Layout};
 
-/// aom's speed (0 slowest .. 10 fastest; libavif's default), chosen by
-/// `benches/quality/avif_encoders.py` (README, "AVIF"): at equal SSIM 10-45 % fewer bytes than
-/// speed 8 for about 1.5x its time.
-pub(crate) const SPEED: i32 = 6;
-
 /// The 1..=100 quality scale of libavif 1.x and `avifenc -q`, as aom's quantizer (0 best ..
 /// 63 worst): 60 is 25, 80 is 13, 100 is lossless.
 pub(crate) fn quantizer(quality: u8) -> i32 {
@@ -43,6 +38,11 @@ mod imp {
     use std::ffi::{CStr, c_char};
 
     use crate::pipeline::bitmap::Bitmap;
+
+    /// aom's speed (0 slowest .. 10 fastest; libavif's default), chosen by
+    /// `benches/quality/avif_encoders.py` (README, "Delivery to browsers"): at equal SSIM 10-45 %
+    /// fewer bytes than speed 8 for about 1.5x its time.
+    const SPEED: i32 = 6;
 
     unsafe extern "C" {
         fn image_server_avif_encode(
@@ -82,7 +82,7 @@ mod imp {
                 channels,
                 quantizer,
                 alpha_quantizer,
-                super::SPEED,
+                SPEED,
                 &mut out,
                 &mut len,
                 error.as_mut_ptr(),
