@@ -67,11 +67,24 @@ fn still(bytes: &[u8], header: &Header, alpha: bool, min_scale: f64) -> Result<B
     let mut data: Vec<u8> = Vec::new();
     data.try_reserve_exact(stride * height as usize).map_err(|_| corrupt("out of memory"))?;
     data.resize(stride * height as usize, 0);
+    decode_into(bytes, config, mode, &mut data, stride)?;
+    Ok(Bitmap::new(layout, width, height, data))
+}
+
+/// Decodes into `out`, rows `stride` bytes apart (a region of a larger canvas, say), in `mode`
+/// at the size `config` says.
+fn decode_into(
+    bytes: &[u8],
+    mut config: webp::WebPDecoderConfig,
+    mode: webp::WEBP_CSP_MODE,
+    out: &mut [u8],
+    stride: usize,
+) -> Result<(), RenderError> {
     config.output.colorspace = mode;
     config.output.is_external_memory = 1;
-    config.output.u.RGBA = webp::WebPRGBABuffer { rgba: data.as_mut_ptr(), stride: stride as i32, size: data.len() };
-    // SAFETY: the output buffer points at `data`, which outlives the call and has the size and
-    // stride declared; with external memory libwebp allocates nothing we must free.
+    config.output.u.RGBA = webp::WebPRGBABuffer { rgba: out.as_mut_ptr(), stride: stride as i32, size: out.len() };
+    // SAFETY: the output buffer points at `out`, which outlives the call; libwebp checks that
+    // `size` holds the rows at `stride`; with external memory it allocates nothing we must free.
     let status = unsafe { webp::WebPDecode(bytes.as_ptr(), bytes.len(), &mut config) };
     if status != webp::VP8StatusCode::VP8_STATUS_OK {
         let why = match status {
@@ -82,59 +95,16 @@ fn still(bytes: &[u8], header: &Header, alpha: bool, min_scale: f64) -> Result<B
         };
         return Err(corrupt(why));
     }
-    Ok(Bitmap::new(layout, width, height, data))
+    Ok(())
 }
 
-/// The first frame of an animation, composed on its (transparent) canvas: its bitstream taken
-/// from the demuxer and decoded into memory we own, then placed at its offset. One canvas and
-/// one frame at most, where libwebp's animation decoder would keep two canvases of its own.
+/// The first frame of an animation, composed on its (transparent) canvas.
 fn first_frame(bytes: &[u8], header: &Header) -> Result<Bitmap, RenderError> {
-    let data = webp::WebPData { bytes: bytes.as_ptr(), size: bytes.len() };
-    // SAFETY: the demuxer borrows `bytes` only while alive; the iterator's fragment points into
-    // `bytes`; the iterator is released and the demuxer deleted on every path.
-    let (fragment, x, y, w, h) = unsafe {
-        let demux = webp::WebPDemuxInternal(&data, 0, ptr::null_mut(), webp::WEBP_DEMUX_ABI_VERSION as _);
-        if demux.is_null() {
-            return Err(corrupt("unreadable container"));
-        }
-        let mut iter: webp::WebPIterator = std::mem::zeroed();
-        let found = webp::WebPDemuxGetFrame(demux, 1, &mut iter) != 0;
-        let frame = (iter.fragment, iter.x_offset, iter.y_offset, iter.width, iter.height);
-        if found {
-            webp::WebPDemuxReleaseIterator(&mut iter);
-        }
-        webp::WebPDemuxDelete(demux);
-        if !found || frame.0.bytes.is_null() {
-            return Err(corrupt("the animation has no first frame"));
-        }
-        // The fragment lies within `bytes`, which outlives this function.
-        let offset = (frame.0.bytes as usize).wrapping_sub(bytes.as_ptr() as usize);
-        let fragment = bytes.get(offset..offset + frame.0.size).ok_or_else(|| corrupt("a frame outside the file"))?;
-        (fragment, frame.1, frame.2, frame.3, frame.4)
-    };
-    let dim = |v: i32| u32::try_from(v).map_err(|_| corrupt("a frame of negative size"));
-    let (x, y, w, h) = (dim(x)?, dim(y)?, dim(w)?, dim(h)?);
-    if w == 0 || h == 0 || x.saturating_add(w) > header.width || y.saturating_add(h) > header.height {
-        return Err(corrupt(format_args!(
-            "a {w}x{h} frame at {x},{y} outside the {}x{} canvas",
-            header.width, header.height
-        )));
-    }
-    let frame_header = Header { width: w, height: h, ..*header };
-    let frame = still(fragment, &frame_header, true, 1.0)?;
-    if (x, y, w, h) == (0, 0, header.width, header.height) {
-        return Ok(frame);
-    }
-    let mut canvas = Vec::new();
-    let len = header.width as usize * header.height as usize * 4;
-    canvas.try_reserve_exact(len).map_err(|_| corrupt("out of memory"))?;
-    canvas.resize(len, 0);
-    let (row, canvas_row) = (w as usize * 4, header.width as usize * 4);
-    for (i, src) in frame.data.chunks_exact(row).enumerate() {
-        let at = (y as usize + i) * canvas_row + x as usize * 4;
-        canvas[at..at + row].copy_from_slice(src);
-    }
-    Ok(Bitmap::new(Layout::Rgba, header.width, header.height, canvas))
+    let mut canvas = Canvas::new(header)?;
+    let mut frames = Demuxer::new(bytes)?;
+    let part = frames.next()?.ok_or_else(|| corrupt("the animation has no first frame"))?;
+    canvas.draw(&part, header)?;
+    Ok(Bitmap::new(Layout::Rgba, header.width, header.height, canvas.pixels))
 }
 
 /// Frames and plays (WebP's loop count, 0: forever) of an animation, from the demuxer: no pixel is decoded.
@@ -154,53 +124,199 @@ pub(super) fn animation(bytes: &[u8]) -> Result<(u32, u32), RenderError> {
 }
 
 /// Calls `frame` with each frame of an animation composed on its canvas (RGBA) and the
-/// milliseconds it shows, at most `max_frames` of them.
+/// milliseconds it shows, at most `max_frames` of them. Composed here, as libwebp's animation
+/// decoder does it, on one canvas of ours: that decoder keeps two canvases of its own.
 pub(super) fn for_each_frame(
     bytes: &[u8],
     header: &Header,
     max_frames: u32,
     frame: &mut super::FrameSink<'_>,
 ) -> Result<(), RenderError> {
-    let data = webp::WebPData { bytes: bytes.as_ptr(), size: bytes.len() };
-    let len = header.width as usize * header.height as usize * 4;
-    // SAFETY: as in first_frame; each frame buffer is read before the next call replaces it, and
-    // the decoder is deleted on every path out (the guard).
-    unsafe {
-        let mut options: webp::WebPAnimDecoderOptions = std::mem::zeroed();
-        if webp::WebPAnimDecoderOptionsInit(&mut options) == 0 {
-            return Err(corrupt("libwebp version mismatch"));
+    let mut canvas = Canvas::new(header)?;
+    let mut frames = Demuxer::new(bytes)?;
+    // The sink may premultiply what it gets, which only a canvas of opaque and fully transparent
+    // pixels does not notice: one with partial alpha is handed over as a copy.
+    let mut copy = Vec::new();
+    for _ in 0..max_frames {
+        let Some(part) = frames.next()? else { break };
+        canvas.draw(&part, header)?;
+        if canvas.pixels.chunks_exact(4).any(|p| p[3] != 0 && p[3] != 255) {
+            copy.clear();
+            copy.extend_from_slice(&canvas.pixels);
+            frame(&mut copy, part.duration_ms)?;
+        } else {
+            frame(&mut canvas.pixels, part.duration_ms)?;
         }
-        options.color_mode = webp::WEBP_CSP_MODE::MODE_RGBA;
-        options.use_threads = 0;
-        let dec = webp::WebPAnimDecoderNew(&data, &options);
-        if dec.is_null() {
-            return Err(corrupt("unreadable animation"));
+        canvas.dispose(&part, header);
+    }
+    Ok(())
+}
+
+/// One frame as the demuxer gives it: its bitstream (into the file), place and timing.
+struct FramePart<'a> {
+    fragment: &'a [u8],
+    x: u32,
+    y: u32,
+    width: u32,
+    height: u32,
+    duration_ms: u32,
+    /// Alpha-blended onto the canvas (else it replaces its area).
+    blend: bool,
+    /// Its area is cleared to transparent before the next frame.
+    dispose_to_background: bool,
+}
+
+/// libwebp's demuxer over a file, frame by frame; released when dropped.
+struct Demuxer<'a> {
+    bytes: &'a [u8],
+    demux: *mut webp::WebPDemuxer,
+    iter: webp::WebPIterator,
+    started: bool,
+}
+
+impl<'a> Demuxer<'a> {
+    fn new(bytes: &'a [u8]) -> Result<Self, RenderError> {
+        let data = webp::WebPData { bytes: bytes.as_ptr(), size: bytes.len() };
+        // SAFETY: the demuxer borrows `bytes` (which outlives it) and is deleted in Drop.
+        let demux = unsafe { webp::WebPDemuxInternal(&data, 0, ptr::null_mut(), webp::WEBP_DEMUX_ABI_VERSION as _) };
+        if demux.is_null() {
+            return Err(corrupt("unreadable container"));
         }
-        struct Delete(*mut webp::WebPAnimDecoder);
-        impl Drop for Delete {
-            fn drop(&mut self) {
-                // SAFETY: created above, deleted once.
-                unsafe { webp::WebPAnimDecoderDelete(self.0) };
+        // SAFETY: an all-zero iterator is what libwebp's own callers start from.
+        let iter = unsafe { std::mem::zeroed() };
+        Ok(Demuxer { bytes, demux, iter, started: false })
+    }
+
+    fn next(&mut self) -> Result<Option<FramePart<'a>>, RenderError> {
+        // SAFETY: the iterator belongs to this demuxer; it is released once, in Drop.
+        let found = unsafe {
+            if self.started {
+                webp::WebPDemuxNextFrame(&mut self.iter) != 0
+            } else {
+                self.started = true;
+                webp::WebPDemuxGetFrame(self.demux, 1, &mut self.iter) != 0
             }
+        };
+        if !found {
+            return Ok(None);
         }
-        let _delete = Delete(dec);
-        let (mut shown, mut previous) = (0, 0);
-        // libwebp keeps its canvas for the next frame: the sink gets a copy, one buffer reused.
-        let mut canvas = Vec::new();
-        while shown < max_frames && webp::WebPAnimDecoderHasMoreFrames(dec) != 0 {
-            let (mut buf, mut timestamp): (*mut u8, i32) = (ptr::null_mut(), 0);
-            if webp::WebPAnimDecoderGetNext(dec, &mut buf, &mut timestamp) == 0 || buf.is_null() {
-                return Err(corrupt(format_args!("frame {} of the animation cannot be decoded", shown + 1)));
+        let it = &self.iter;
+        // The fragment points into `bytes`: taken back as a slice of it, bounds checked.
+        let offset = (it.fragment.bytes as usize).wrapping_sub(self.bytes.as_ptr() as usize);
+        let fragment = self
+            .bytes
+            .get(offset..offset.wrapping_add(it.fragment.size))
+            .ok_or_else(|| corrupt("a frame outside the file"))?;
+        let dim = |v: i32| u32::try_from(v).map_err(|_| corrupt("a frame of negative size or place"));
+        Ok(Some(FramePart {
+            fragment,
+            x: dim(it.x_offset)?,
+            y: dim(it.y_offset)?,
+            width: dim(it.width)?,
+            height: dim(it.height)?,
+            duration_ms: dim(it.duration)?,
+            blend: it.blend_method == webp::WebPMuxAnimBlend::WEBP_MUX_BLEND,
+            dispose_to_background: it.dispose_method == webp::WebPMuxAnimDispose::WEBP_MUX_DISPOSE_BACKGROUND,
+        }))
+    }
+}
+
+impl Drop for Demuxer<'_> {
+    fn drop(&mut self) {
+        // SAFETY: created in new, released and deleted once.
+        unsafe {
+            if self.started {
+                webp::WebPDemuxReleaseIterator(&mut self.iter);
             }
-            let duration = u32::try_from(timestamp - previous).unwrap_or(0);
-            previous = timestamp;
-            canvas.clear();
-            canvas.extend_from_slice(std::slice::from_raw_parts(buf, len));
-            frame(&mut canvas, duration)?;
-            shown += 1;
+            webp::WebPDemuxDelete(self.demux);
+        }
+    }
+}
+
+/// An animation's canvas, RGBA, not premultiplied, starting transparent.
+struct Canvas {
+    pixels: Vec<u8>,
+    width: u32,
+    /// Nothing drawn yet: all transparent, so blending onto it is replacing (to within libwebp's
+    /// rounding of one level).
+    fresh: bool,
+}
+
+impl Canvas {
+    fn new(header: &Header) -> Result<Canvas, RenderError> {
+        let len = header.width as usize * header.height as usize * 4;
+        let mut pixels = Vec::new();
+        pixels.try_reserve_exact(len).map_err(|_| corrupt("out of memory"))?;
+        pixels.resize(len, 0);
+        Ok(Canvas { pixels, width: header.width, fresh: true })
+    }
+
+    /// Decodes `part` and puts it on the canvas, blended or replacing its area.
+    fn draw(&mut self, part: &FramePart<'_>, header: &Header) -> Result<(), RenderError> {
+        let (x, y, w, h) = (part.x, part.y, part.width, part.height);
+        if w == 0 || h == 0 || x.saturating_add(w) > header.width || y.saturating_add(h) > header.height {
+            return Err(corrupt(format_args!(
+                "a {w}x{h} frame at {x},{y} outside the {}x{} canvas",
+                header.width, header.height
+            )));
+        }
+        let canvas_row = self.width as usize * 4;
+        let at = (y as usize * self.width as usize + x as usize) * 4;
+        // Blending an opaque frame, or onto nothing, is replacing.
+        let fresh = std::mem::take(&mut self.fresh);
+        let replace = !part.blend || fresh || features(part.fragment)?.has_alpha == 0;
+        if replace {
+            // Replacing its area: decoded straight onto the canvas, rows a canvas row apart.
+            let end = at + (h as usize - 1) * canvas_row + w as usize * 4;
+            let config = webp::WebPDecoderConfig::new().map_err(|()| corrupt("libwebp version mismatch"))?;
+            return decode_into(
+                part.fragment,
+                config,
+                webp::WEBP_CSP_MODE::MODE_RGBA,
+                &mut self.pixels[at..end],
+                canvas_row,
+            );
+        }
+        let frame = still(part.fragment, &Header { width: w, height: h, ..*header }, true, 1.0)?;
+        let row = w as usize * 4;
+        for (i, src) in frame.data.chunks_exact(row).enumerate() {
+            let start = at + i * canvas_row;
+            for (d, s) in self.pixels[start..start + row].chunks_exact_mut(4).zip(src.chunks_exact(4)) {
+                blend(d, s);
+            }
         }
         Ok(())
     }
+
+    /// Clears `part`'s area to transparent where it asks to be disposed so.
+    fn dispose(&mut self, part: &FramePart<'_>, header: &Header) {
+        if !part.dispose_to_background {
+            return;
+        }
+        let (x, w) = (part.x.min(header.width) as usize, part.width as usize);
+        for row in part.y..part.y.saturating_add(part.height).min(header.height) {
+            let at = (row as usize * self.width as usize + x) * 4;
+            let end = at + w.min(self.width as usize - x) * 4;
+            self.pixels[at..end].fill(0);
+        }
+    }
+}
+
+/// `src` over `dst`, neither premultiplied, in libwebp's integer arithmetic
+/// (`BlendPixelNonPremult` of its animation decoder).
+fn blend(dst: &mut [u8], src: &[u8]) {
+    let src_a = u32::from(src[3]);
+    if src_a == 0 {
+        return;
+    }
+    let dst_factor_a = (u32::from(dst[3]) * (256 - src_a)) >> 8;
+    let blend_a = src_a + dst_factor_a;
+    let scale = (1u32 << 24) / blend_a;
+    for c in 0..3 {
+        let v = u64::from(u32::from(src[c]) * src_a + u32::from(dst[c]) * dst_factor_a) * u64::from(scale);
+        dst[c] = (v >> 24) as u8;
+    }
+    dst[3] = blend_a.min(255) as u8;
 }
 
 /// The payload of the first RIFF chunk with this FourCC (the extended format's metadata chunks).
@@ -216,4 +332,68 @@ fn chunk<'a>(bytes: &'a [u8], fourcc: &[u8; 4]) -> Option<&'a [u8]> {
         at += 8 + size + (size & 1);
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// libwebp's own animation decoder: the composition ours must match.
+    fn libwebp_frames(bytes: &[u8], header: &Header) -> Vec<(Vec<u8>, u32)> {
+        let data = webp::WebPData { bytes: bytes.as_ptr(), size: bytes.len() };
+        let len = header.width as usize * header.height as usize * 4;
+        let mut out = Vec::new();
+        // SAFETY: as libwebp documents: the frame buffer is read before the next call, and the
+        // decoder deleted at the end.
+        unsafe {
+            let mut options: webp::WebPAnimDecoderOptions = std::mem::zeroed();
+            assert!(webp::WebPAnimDecoderOptionsInit(&mut options) != 0);
+            options.color_mode = webp::WEBP_CSP_MODE::MODE_RGBA;
+            let dec = webp::WebPAnimDecoderNew(&data, &options);
+            assert!(!dec.is_null());
+            let mut previous = 0;
+            while webp::WebPAnimDecoderHasMoreFrames(dec) != 0 {
+                let (mut buf, mut timestamp): (*mut u8, i32) = (ptr::null_mut(), 0);
+                assert!(webp::WebPAnimDecoderGetNext(dec, &mut buf, &mut timestamp) != 0);
+                out.push((std::slice::from_raw_parts(buf, len).to_vec(), (timestamp - previous) as u32));
+                previous = timestamp;
+            }
+            webp::WebPAnimDecoderDelete(dec);
+        }
+        out
+    }
+
+    /// Every frame of the corpus' animated WebPs, composed here, against libwebp's composition.
+    #[test]
+    fn frames_compose_as_libwebps_animation_decoder_composes_them() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/webp");
+        let mut compared = 0;
+        for name in ["anim_6f_200.webp", "anim_loop3_10f.webp", "anim_rotating_squares_9f.webp"] {
+            let bytes = std::fs::read(dir.join(name)).unwrap();
+            let header = read_header(&bytes).unwrap();
+            let mut ours = Vec::new();
+            for_each_frame(&bytes, &header, 1000, &mut |canvas, ms| {
+                ours.push((canvas.clone(), ms));
+                Ok(())
+            })
+            .unwrap();
+            let theirs = libwebp_frames(&bytes, &header);
+            assert_eq!(ours.len(), theirs.len(), "{name}");
+            for (i, ((canvas, ms), (reference, reference_ms))) in ours.iter().zip(&theirs).enumerate() {
+                assert_eq!(ms, reference_ms, "{name} frame {i} delay");
+                let worst = canvas
+                    .chunks_exact(4)
+                    .zip(reference.chunks_exact(4))
+                    .filter(|(a, b)| a[3] != 0 || b[3] != 0)
+                    .map(|(a, b)| a.iter().zip(b).map(|(x, y)| x.abs_diff(*y)).max().unwrap())
+                    .max()
+                    .unwrap_or(0);
+                assert!(worst <= 1, "{name} frame {i}: differs by up to {worst}");
+                compared += 1;
+            }
+            let first = first_frame(&bytes, &header).unwrap();
+            assert_eq!(first.data, ours[0].0, "{name}: the first frame alone");
+        }
+        assert_eq!(compared, 25);
+    }
 }
