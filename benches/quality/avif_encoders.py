@@ -16,7 +16,7 @@ Candidates: libavif 0.11 (Debian's avifenc) driving aom, SVT-AV1 and rav1e, and 
 SSIM: Gaussian window 11 / sigma 1.5 on luma (Wang et al. 2004), numpy; AVIF decoded by avifdec.
 Needs: Pillow, numpy, avifenc/avifdec (libavif-bin).
 """
-import io, os, shutil, subprocess, sys, tempfile, time
+import io, json, os, shutil, subprocess, sys, tempfile, time
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -50,8 +50,6 @@ class Avifenc:
     def cmd(self, src, out, q):
         return ["avifenc", "-c", self.codec, "-s", str(self.speed), "-j", "1", "-y", "420",
                 "--min", str(q), "--max", str(q), "--minalpha", "0", "--maxalpha", "0", src, out]
-
-    better = staticmethod(lambda q: q - 1)
 
 
 class Cavif:
@@ -95,7 +93,6 @@ def ours(binary, src, tmp):
     shutil.rmtree(store, ignore_errors=True)
     out = subprocess.run([binary, "process", "--namespace", "q", "--outputs", "full.jpg,full.webp",
                           "--storage", f"file://{store}", src], capture_output=True, text=True, check=True)
-    import json
     h = json.loads(out.stdout.splitlines()[0])["hash"]
     d = os.path.join(store, "q", h[:3], h[3:6], h[6:9], h[9:])
     return {f: open(os.path.join(d, f"full.{f}"), "rb").read() for f in ("jpg", "webp")}

@@ -2,15 +2,11 @@
 // prints, as JSON, what the browser fetched for each image (status, Content-Type, Vary, the
 // Accept it sent) and whether each <img> decoded (naturalWidth / naturalHeight), plus a screenshot.
 // usage: node img-formats.js PAGE_URL SHOT
-const { chromium } = require("playwright-core");
+const { launch } = require("./chromium");
 
 (async () => {
   const [url, shot] = process.argv.slice(2);
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  const browser = await launch();
   try {
     const page = await browser.newPage({ viewport: { width: 900, height: 500 } });
     const fetched = [];

@@ -1,7 +1,7 @@
 // Opens the status page in headless Chromium (Debian's, driven by playwright-core), reads its
 // figures twice, SECONDS apart, with a screenshot each time, and prints them as JSON.
 // usage: node status-page.js URL SECONDS SHOT_BEFORE SHOT_AFTER
-const { chromium } = require("playwright-core");
+const { launch } = require("./chromium");
 
 async function figures(page) {
   return page.$$eval("[data-figure]", (els) => Object.fromEntries(els.map((e) => [e.dataset.figure, e.textContent])));
@@ -9,11 +9,7 @@ async function figures(page) {
 
 (async () => {
   const [url, seconds, before, after] = process.argv.slice(2);
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  const browser = await launch();
   try {
     const page = await browser.newPage({ viewport: { width: 1100, height: 640 } });
     const failed = [];

@@ -109,18 +109,15 @@ fn first_frame(bytes: &[u8], header: &Header) -> Result<Bitmap, RenderError> {
 
 /// Frames and plays (WebP's loop count, 0: forever) of an animation, from the demuxer: no pixel is decoded.
 pub(super) fn animation(bytes: &[u8]) -> Result<(u32, u32), RenderError> {
-    let data = webp::WebPData { bytes: bytes.as_ptr(), size: bytes.len() };
-    // SAFETY: the demuxer borrows `bytes` only while alive and is deleted before returning.
-    unsafe {
-        let demux = webp::WebPDemuxInternal(&data, 0, ptr::null_mut(), webp::WEBP_DEMUX_ABI_VERSION as _);
-        if demux.is_null() {
-            return Err(corrupt("unreadable container"));
-        }
-        let frames = webp::WebPDemuxGetI(demux, webp::WebPFormatFeature::WEBP_FF_FRAME_COUNT);
-        let loops = webp::WebPDemuxGetI(demux, webp::WebPFormatFeature::WEBP_FF_LOOP_COUNT);
-        webp::WebPDemuxDelete(demux);
-        Ok((frames.max(1), loops))
-    }
+    let demuxer = Demuxer::new(bytes)?;
+    // SAFETY: the demuxer is alive; these read its parsed header.
+    let (frames, plays) = unsafe {
+        (
+            webp::WebPDemuxGetI(demuxer.demux, webp::WebPFormatFeature::WEBP_FF_FRAME_COUNT),
+            webp::WebPDemuxGetI(demuxer.demux, webp::WebPFormatFeature::WEBP_FF_LOOP_COUNT),
+        )
+    };
+    Ok((frames.max(1), plays))
 }
 
 /// Calls `frame` with each frame of an animation composed on its canvas (RGBA) and the

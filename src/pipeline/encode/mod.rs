@@ -83,24 +83,18 @@ fn webp(bitmap: &Bitmap, quality: u8) -> Result<Vec<u8>, String> {
     // SAFETY: the pixel buffer holds height rows of `stride` bytes; libwebp allocates `out`,
     // which is copied and then released with WebPFree.
     unsafe {
-        let size = match bitmap.layout {
-            Layout::Rgba => libwebp_sys::WebPEncodeRGBA(
-                bitmap.data.as_ptr(),
-                bitmap.width as i32,
-                bitmap.height as i32,
-                stride,
-                f32::from(quality),
-                &mut out,
-            ),
-            _ => libwebp_sys::WebPEncodeRGB(
-                bitmap.data.as_ptr(),
-                bitmap.width as i32,
-                bitmap.height as i32,
-                stride,
-                f32::from(quality),
-                &mut out,
-            ),
+        let encode = match bitmap.layout {
+            Layout::Rgba => libwebp_sys::WebPEncodeRGBA,
+            _ => libwebp_sys::WebPEncodeRGB,
         };
+        let size = encode(
+            bitmap.data.as_ptr(),
+            bitmap.width as i32,
+            bitmap.height as i32,
+            stride,
+            f32::from(quality),
+            &mut out,
+        );
         if size == 0 || out.is_null() {
             return Err("libwebp could not encode the image (larger than 16383 pixels on a side?)".to_owned());
         }
