@@ -13,7 +13,7 @@ use image::codecs::jpeg::JpegEncoder;
 use image::imageops::FilterType;
 use image_server::model::{Geometry, ImageFormat};
 use image_server::pipeline::stages::{CropBox, decode, encode, read_header, resize};
-use image_server::pipeline::{self, Limits, RenderSpec};
+use image_server::pipeline::{self, Effort, Limits, RenderSpec};
 
 fn input(name: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/images").join(name);
@@ -39,7 +39,7 @@ fn w200_from_working_copy((copy, original_size): &(Vec<u8>, (u32, u32))) -> Vec<
 }
 
 fn spec(width: u32, format: ImageFormat) -> RenderSpec {
-    RenderSpec { geometry: Geometry::Width(width), format, quality: 80 }
+    RenderSpec { geometry: Geometry::Width(width), format, quality: 80, effort: Effort::Fast }
 }
 
 fn probe(c: &mut Criterion) {
@@ -102,7 +102,7 @@ fn encoding(c: &mut Criterion) {
     let small = resize(decoded, CropBox::full(w, h), 200, 125).unwrap();
     let mut g = c.benchmark_group("encode 200x125");
     g.bench_function("jpeg libjpeg-turbo (ours)", |b| {
-        b.iter(|| encode(black_box(&small), ImageFormat::Jpeg, 80).unwrap())
+        b.iter(|| encode(black_box(&small), ImageFormat::Jpeg, 80, Effort::Fast).unwrap())
     });
     g.bench_function("jpeg mozjpeg trellis", |b| {
         b.iter(|| {
@@ -123,8 +123,12 @@ fn encoding(c: &mut Criterion) {
             out
         })
     });
-    g.bench_function("webp libwebp", |b| b.iter(|| encode(black_box(&small), ImageFormat::Webp, 80).unwrap()));
-    g.bench_function("png fast deflate", |b| b.iter(|| encode(black_box(&small), ImageFormat::Png, 80).unwrap()));
+    g.bench_function("webp libwebp", |b| {
+        b.iter(|| encode(black_box(&small), ImageFormat::Webp, 80, Effort::Fast).unwrap())
+    });
+    g.bench_function("png fast deflate", |b| {
+        b.iter(|| encode(black_box(&small), ImageFormat::Png, 80, Effort::Fast).unwrap())
+    });
     g.finish();
 }
 

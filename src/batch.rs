@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::exit::Exit;
 use crate::metrics::Metrics;
 use crate::model::{Namespace, Variant};
-use crate::service::{ImageService, Parts};
+use crate::service::{ImageService, Outputs, Parts};
 
 /// The service of a batch command: its own pool and caches; its renders go to statsd as a
 /// server's do.
@@ -47,10 +47,13 @@ pub(crate) async fn process(config: Arc<Config>, args: ProcessArgs) -> Result<()
     let mut failures = 0;
     for input in &inputs {
         let result = if input.starts_with("http://") || input.starts_with("https://") {
-            service.ingest_source(&ns, input, &outputs).await.map_err(|e| e.to_string())
+            service.ingest_source(&ns, input, &outputs, Outputs::BeforeAnswer).await.map_err(|e| e.to_string())
         } else {
             match tokio::fs::read(input).await {
-                Ok(bytes) => service.ingest(&ns, Bytes::from(bytes), &outputs).await.map_err(|e| e.to_string()),
+                Ok(bytes) => service
+                    .ingest(&ns, Bytes::from(bytes), &outputs, Outputs::BeforeAnswer)
+                    .await
+                    .map_err(|e| e.to_string()),
                 Err(e) => Err(format!("cannot read: {e}")),
             }
         };

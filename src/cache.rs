@@ -71,6 +71,7 @@ impl<V: Weighed> ObjectCache<V> {
             .weigher(|key: &ObjectKey, value: &V| {
                 u32::try_from(value.weight() + key.as_str().len() + 64).unwrap_or(u32::MAX)
             })
+            .support_invalidation_closures()
             .build();
         ObjectCache { inner }
     }
@@ -90,6 +91,19 @@ impl<V: Weighed> ObjectCache<V> {
     /// Puts an object in the cache.
     pub async fn insert(&self, key: ObjectKey, obj: V) {
         self.inner.insert(key, obj).await;
+    }
+
+    /// Drops one object.
+    pub async fn invalidate(&self, key: &ObjectKey) {
+        self.inner.invalidate(key).await;
+    }
+
+    /// Drops every object under `prefix`: no lookup finds one from now on.
+    pub fn invalidate_prefix(&self, prefix: &ObjectKey) {
+        let prefix = prefix.as_str().to_owned();
+        if let Err(e) = self.inner.invalidate_entries_if(move |key, _| key.as_str().starts_with(&prefix)) {
+            tracing::error!(error = %e, "cannot drop cached objects");
+        }
     }
 
     /// Finishes the cache's pending bookkeeping, so that the figures below are current.

@@ -35,6 +35,7 @@ pub mod config;
 pub mod exit;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod hooks;
 pub mod http;
 pub mod listen;
 pub mod metrics;

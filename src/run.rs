@@ -90,6 +90,8 @@ async fn serve(config: Arc<Config>, env: &[(String, String)]) -> Result<(), Exit
     };
     let grace = config.server.shutdown_grace_secs;
     warn_if_open(&config);
+    // Upload jobs: those queued by this node's uploads and those found in storage.
+    let jobs_task = tokio::spawn(Arc::clone(&service).run_jobs());
     let app = Arc::new(App {
         service,
         metrics: Arc::clone(&parts.metrics),
@@ -103,6 +105,8 @@ async fn serve(config: Arc<Config>, env: &[(String, String)]) -> Result<(), Exit
     };
     crate::http::server::run(listener, handler, limits, shutdown, grace).await;
     status_task.abort();
+    // Unfinished jobs stay in storage, leased until their lease goes stale; the next node resumes them.
+    jobs_task.abort();
     tracing::info!("stopped");
     Ok(())
 }

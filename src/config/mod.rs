@@ -21,8 +21,8 @@ pub use layers::Layer;
 pub use namespaces::{NamespaceConfig, Namespaces};
 pub use schema::{ByteSize, env_var};
 pub use sections::{
-    AccessConfig, CacheConfig, LimitsConfig, MetricsConfig, NamespacesConfig, RenderConfig, ServerConfig,
-    SourcesConfig, StorageConfig,
+    AccessConfig, BackgroundConfig, CacheConfig, LimitsConfig, MetricsConfig, NamespacesConfig, RenderConfig,
+    ServerConfig, SourcesConfig, StorageConfig,
 };
 pub use values::{Backend, Bucket, DefaultQuality, LogFormat, SigningKey, StorageUrl};
 
@@ -77,6 +77,8 @@ pub struct Config {
     pub access: AccessConfig,
     /// statsd and profiling.
     pub metrics: MetricsConfig,
+    /// Jobs, hooks and leases.
+    pub background: BackgroundConfig,
     /// Per-namespace settings.
     pub namespaces: NamespacesConfig,
     /// The environment whose file was read.
@@ -143,6 +145,7 @@ impl Config {
             sources: sections.sources,
             access: sections.access,
             metrics: sections.metrics,
+            background: sections.background,
             namespaces: sections.namespaces,
             environment,
             merged: Arc::new(merged),

@@ -40,6 +40,15 @@ pub struct NamespaceConfig {
     /// first (`["avif", "webp"]`; DESIGN.md §10).
     #[serde(deserialize_with = "parsed_list")]
     pub negotiate_formats: Vec<Extension>,
+    /// Where `image.ready` / `image.failed` is POSTed once an upload's outputs are stored
+    /// (DESIGN.md §11).
+    pub notify_url: Option<String>,
+    /// The HMAC-SHA256 key of the notifications' `X-Image-Server-Signature`.
+    pub notify_secret: Option<String>,
+    /// Where a JPEG of each new upload is POSTed for a verdict before anything is stored.
+    pub moderation_url: Option<String>,
+    /// Whether uploads are stored when the moderation hook cannot be reached (default: 503).
+    pub moderation_fail_open: bool,
 }
 
 impl NamespaceConfig {
@@ -52,6 +61,15 @@ impl NamespaceConfig {
         listed.copied().try_for_each(Extension::check_written)?;
         if self.maximum_width == Some(0) || self.maximum_height == Some(0) {
             return Err("maximum sizes must be at least 1".to_owned());
+        }
+        for (name, url) in [("notify_url", &self.notify_url), ("moderation_url", &self.moderation_url)] {
+            if url.as_deref().is_some_and(|u| !url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https")))
+            {
+                return Err(format!("{name} must be an http(s) URL"));
+            }
+        }
+        if self.notify_secret.is_some() && self.notify_url.is_none() {
+            return Err("notify_secret is set without notify_url".to_owned());
         }
         if let Some(template) = &self.source_url {
             let probe = template.replace("{path}", "x");
@@ -100,7 +118,7 @@ impl Namespaces {
 }
 
 /// The fields of a namespace block whose values are secrets, hidden when configuration is printed.
-const SECRET_FIELDS: &[&str] = &["upload_tokens"];
+const SECRET_FIELDS: &[&str] = &["upload_tokens", "notify_secret"];
 
 impl Setting for Namespaces {
     const KIND: Kind = Kind::Json;
@@ -156,6 +174,9 @@ mod tests {
             (serde_json::json!({"A": {}}), "'A'"),
             (serde_json::json!({"a": {"negotiate_formats": ["gif"]}}), "negotiate_formats"),
             (serde_json::json!({"a": {"negotiate_formats": ["heic"]}}), "heic"),
+            (serde_json::json!({"a": {"notify_url": "file:///etc"}}), "notify_url"),
+            (serde_json::json!({"a": {"moderation_url": "nope"}}), "moderation_url"),
+            (serde_json::json!({"a": {"notify_secret": "s"}}), "without notify_url"),
         ] {
             let e = Namespaces::read(&bad).unwrap_err();
             assert!(e.contains(needle), "{e}");

@@ -134,6 +134,16 @@ sections! {
         profile: bool = false;
     }
 
+    /// Work done after an upload's answer, the hooks it calls, and the leases between nodes.
+    background: BackgroundConfig ("Background work and hooks") {
+        /// Seconds a node's lease on a job or a render lasts unless renewed (a killed node's work is taken over after it)
+        lease_secs: Duration = 30, check = in_range::<1, 3600>;
+        /// Seconds an undelivered notification is retried, with backoff
+        notify_retry_secs: Duration = 3600, check = in_range::<0, 604_800>;
+        /// Seconds one call to a notification or moderation hook may take
+        hook_timeout_secs: Duration = 10, check = in_range::<1, 300>;
+    }
+
     /// Settings of single namespaces.
     namespaces: NamespacesConfig ("Namespaces") {
         /// Per-namespace settings as JSON: outputs, limits, origin pull

@@ -170,6 +170,12 @@ fn service(e: &ServiceError) -> Class {
             counts: ErrorCounts { overloaded: true, original_unavailable: false },
             ..Class::status(StatusCode::SERVICE_UNAVAILABLE)
         },
+        ServiceError::Rejected(_) => Class::status(StatusCode::UNPROCESSABLE_ENTITY),
+        ServiceError::ModerationUnavailable(_) => Class {
+            fixed_message: Some("the moderation service is unavailable; retry shortly"),
+            retry_after: Some(5),
+            ..Class::status(StatusCode::SERVICE_UNAVAILABLE)
+        },
         ServiceError::Internal(_) => Class::internal(),
     }
 }

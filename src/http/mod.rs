@@ -116,6 +116,7 @@ async fn answer(app: &App, route: Route, req: Request<Incoming>, head: bool) -> 
         Route::Upload(ns) => upload::upload(app, &ns, req, &payer).await,
         Route::Info(ns, id) => render::info(&app.service, &ns, &id, &req, head).await,
         Route::Variant(ns, id, variant) => render::variant(&app.service, &ns, &id, &variant, &req, head, &payer).await,
+        Route::Delete(ns, id) => upload::delete(app, &ns, &id, req).await,
     }
 }
 

@@ -15,13 +15,15 @@ pub enum Route {
     Info(Namespace, ImageId),
     /// `GET|HEAD /{ns}/{id}/{variant}`
     Variant(Namespace, ImageId, Variant),
+    /// `DELETE /{ns}/{partitioned-hash}`
+    Delete(Namespace, ImageId),
 }
 
 impl Route {
     /// The namespace asked for.
     pub fn namespace(&self) -> &Namespace {
         match self {
-            Route::Upload(ns) | Route::Info(ns, _) | Route::Variant(ns, ..) => ns,
+            Route::Upload(ns) | Route::Info(ns, _) | Route::Variant(ns, ..) | Route::Delete(ns, _) => ns,
         }
     }
 }
@@ -38,6 +40,12 @@ pub fn route(method: &Method, path: &str, origin_pull: impl Fn(&Namespace) -> bo
                 return Err(ApiError::MethodNotAllowed("POST"));
             }
             return Ok(Route::Upload(ns));
+        }
+        [_, a, b, c, d] if ImageHash::from_partitions([a, b, c, d]).is_ok() => {
+            if method != Method::DELETE {
+                return Err(ApiError::MethodNotAllowed("DELETE"));
+            }
+            return Ok(Route::Delete(ns, ImageId::Hash(ImageHash::from_partitions([a, b, c, d]).expect("checked"))));
         }
         [_, a, b, c, d, leaf] if ImageHash::from_partitions([a, b, c, d]).is_ok() => {
             (ImageId::Hash(ImageHash::from_partitions([a, b, c, d]).expect("checked")), *leaf)
@@ -95,6 +103,8 @@ mod tests {
         assert!(matches!(route(&Method::POST, "/p", no_pull), Ok(Route::Upload(_))));
         assert!(matches!(route(&Method::GET, &format!("/p/{HASH}/info.json"), no_pull), Ok(Route::Info(..))));
         assert!(matches!(route(&Method::HEAD, &format!("/p/{HASH}/x200-q30.jpg"), no_pull), Ok(Route::Variant(..))));
+        assert!(matches!(route(&Method::DELETE, &format!("/p/{HASH}"), no_pull), Ok(Route::Delete(..))));
+        assert_eq!(route(&Method::GET, &format!("/p/{HASH}"), no_pull), Err(ApiError::MethodNotAllowed("DELETE")));
     }
 
     #[test]
@@ -105,7 +115,6 @@ mod tests {
             "/P",
             "/p/",
             "/p/6e0/072/682",
-            &format!("/p/{HASH}"),
             &format!("/p/{HASH}/"),
             &format!("/p/{HASH}/x200"),
             &format!("/p/{HASH}/x200.jpg/more"),

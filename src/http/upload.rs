@@ -1,5 +1,7 @@
 //! `POST /{ns}`: raw bytes, `?source=URL`, or JSON with base64; `?outputs=` rendered before the
-//! answer. 201 for a new image, 200 when the bytes were stored already.
+//! answer (201 for a new image, 200 when the bytes were stored already), or with `?wait=false`
+//! after it (202, the outputs `"pending"`). Also `DELETE /{ns}/{partitioned-hash}`, which takes
+//! the same token.
 
 use base64::Engine;
 use bytes::Bytes;
@@ -12,7 +14,8 @@ use serde::Deserialize;
 use super::{ApiError, App, HttpResponse, headers};
 use crate::access::Payer;
 use crate::buffer::{CollectError, Held};
-use crate::model::{Namespace, Variant};
+use crate::model::{ImageId, Namespace, Variant};
+use crate::service::Outputs;
 
 #[derive(Deserialize)]
 struct JsonUpload {
@@ -33,12 +36,20 @@ pub(crate) async fn upload(
     let service = &app.service;
     let mut source = None;
     let mut outputs = Vec::new();
+    let mut when = Outputs::BeforeAnswer;
     for (name, value) in url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()) {
         match name.as_ref() {
             "source" => source = Some(value.into_owned()),
             "outputs" => {
                 outputs = Variant::parse_list(&value)
                     .map_err(|(name, e)| ApiError::BadRequest(format!("bad outputs entry '{name}': {e}")))?;
+            }
+            "wait" => {
+                when = match value.as_ref() {
+                    "true" | "1" => Outputs::BeforeAnswer,
+                    "false" | "0" => Outputs::InBackground,
+                    other => return Err(ApiError::BadRequest(format!("wait must be true or false, not '{other}'"))),
+                }
             }
             _ => {}
         }
@@ -58,21 +69,40 @@ pub(crate) async fn upload(
     let body = read_body(app, req).await?;
 
     let ingested = match source {
-        Some(url) if body.bytes.is_empty() => service.ingest_source(ns, &url, &outputs).await?,
+        Some(url) if body.bytes.is_empty() => service.ingest_source(ns, &url, &outputs, when).await?,
         Some(_) => {
             return Err(ApiError::BadRequest("send either a body or ?source=URL, not both".to_owned()));
         }
         None if is_json => {
             let image = app.buffer.hold(decode_json(&body.bytes)?)?;
             drop(body);
-            service.ingest(ns, image.bytes.clone(), &outputs).await?
+            service.ingest(ns, image.bytes.clone(), &outputs, when).await?
         }
-        None => service.ingest(ns, body.bytes.clone(), &outputs).await?,
+        None => service.ingest(ns, body.bytes.clone(), &outputs, when).await?,
     };
-    let status = if ingested.created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = match (when, ingested.created) {
+        (Outputs::InBackground, _) => StatusCode::ACCEPTED,
+        (Outputs::BeforeAnswer, true) => StatusCode::CREATED,
+        (Outputs::BeforeAnswer, false) => StatusCode::OK,
+    };
     let json = serde_json::to_vec(&ingested.info).expect("info serialises");
     let builder = Response::builder().status(status).header(CONTENT_TYPE, "application/json");
     Ok(headers::finish(builder, Full::new(Bytes::from(json))))
+}
+
+/// `DELETE /{ns}/{id}`: 204, or 404 when nothing of the image is stored.
+pub(crate) async fn delete(
+    app: &App,
+    ns: &Namespace,
+    id: &ImageId,
+    req: Request<Incoming>,
+) -> Result<HttpResponse, ApiError> {
+    app.gate.token(ns, req.headers().get(AUTHORIZATION).map(|v| v.as_bytes()))?;
+    drop(req);
+    if !app.service.delete(ns, id).await? {
+        return Err(ApiError::Service(crate::service::ServiceError::ImageNotFound));
+    }
+    Ok(headers::finish(Response::builder().status(StatusCode::NO_CONTENT), Full::new(Bytes::new())))
 }
 
 /// Reads the body into the upload buffer within `body_read_timeout_secs`, refusing it as soon as

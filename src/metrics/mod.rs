@@ -42,6 +42,26 @@ pub struct ErrorCounts {
     pub overloaded: bool,
 }
 
+/// How an upload job ended: every output stored, or some failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobEnd {
+    /// `image.ready`.
+    Ready,
+    /// `image.failed`.
+    Failed,
+}
+
+/// What the moderation hook said.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Moderated {
+    /// Store it.
+    Allow,
+    /// Refuse it.
+    Reject,
+    /// No verdict came (unreachable, slow, malformed).
+    Unavailable,
+}
+
 /// Point-in-time figures owned by other components, read when the status port is asked.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Gauges {
@@ -137,6 +157,35 @@ impl Metrics {
     /// An upload was stored (`new`), or was of bytes stored already.
     pub fn upload_done(&self, new: bool) {
         if new { self.table.uploads.inc(&self.statsd) } else { self.table.duplicate_uploads.inc(&self.statsd) }
+    }
+
+    /// This node took on an upload job (queued, or resumed from storage).
+    pub fn job_taken(&self) {
+        self.table.jobs_pending.add(1);
+    }
+
+    /// A job this node took on is off its hands: `Some` when it ended, `None` when it was left to
+    /// another node or a later attempt.
+    pub fn job_left(&self, end: Option<JobEnd>) {
+        self.table.jobs_pending.add(-1);
+        if let Some(end) = end {
+            self.table.jobs_done.inc(end, &self.statsd);
+        }
+    }
+
+    /// A notification attempt came to `delivery`.
+    pub fn notification(&self, delivery: crate::hooks::Delivery) {
+        self.table.notifications.inc(delivery, &self.statsd);
+    }
+
+    /// The moderation hook was asked.
+    pub fn moderated(&self, verdict: Moderated) {
+        self.table.moderation.inc(verdict, &self.statsd);
+    }
+
+    /// An image was deleted.
+    pub fn deleted(&self) {
+        self.table.deletes.inc(&self.statsd);
     }
 
     /// A source download begins; it counts as in progress until the guard is dropped, and as

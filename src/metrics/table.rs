@@ -6,7 +6,32 @@ use prometheus::Registry;
 use serde_json::{Map, Value};
 
 use super::kinds::{Counter, CounterBy, Desc, Gauge, Label, Timer};
+use super::{JobEnd, Moderated};
+use crate::hooks::Delivery;
 use crate::model::{ImageFormat, Served};
+
+/// A label whose Prometheus value, `/status` key and statsd suffix are one word per case.
+macro_rules! word_label {
+    ($ty:ty, $key:literal, [$($case:path => $word:literal),+ $(,)?]) => {
+        impl Label for $ty {
+            const KEY: &'static str = $key;
+            const ALL: &'static [Self] = &[$($case),+];
+            fn value(self) -> &'static str {
+                match self { $($case => $word),+ }
+            }
+            fn status_key(self) -> &'static str {
+                self.value()
+            }
+            fn statsd(self, base: Option<&'static str>) -> Option<String> {
+                base.map(|base| format!("{base}.{}", self.value()))
+            }
+        }
+    };
+}
+
+word_label!(JobEnd, "event", [JobEnd::Ready => "ready", JobEnd::Failed => "failed"]);
+word_label!(Delivery, "outcome", [Delivery::Sent => "sent", Delivery::Retried => "retried", Delivery::Failed => "failed"]);
+word_label!(Moderated, "verdict", [Moderated::Allow => "allow", Moderated::Reject => "reject", Moderated::Unavailable => "unavailable"]);
 
 /// The class of an HTTP status, `1xx` to `5xx`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -155,6 +180,16 @@ table! {
     cache_entries: Gauge { prom: "cache_entries", status: "cache.entries" }
     /// Bytes in the memory cache.
     cache_bytes: Gauge { prom: "cache_bytes", status: "cache.bytes" }
+    /// Upload jobs this node holds or has queued: outputs still to render, or a notification to deliver.
+    jobs_pending: Gauge { prom: "jobs_pending", status: "jobs.pending" }
+    /// Upload jobs finished, by the event they ended in.
+    jobs_done: CounterBy<JobEnd> { prom: "jobs_done_total", statsd: "job_done", status: "jobs.done", total: "jobs.done_total" }
+    /// Notification attempts, by what became of them.
+    notifications: CounterBy<Delivery> { prom: "notifications_total", statsd: "notification", status: "notifications" }
+    /// Moderation hook calls, by verdict (unavailable: no verdict came).
+    moderation: CounterBy<Moderated> { prom: "moderation_verdicts_total", statsd: "moderation", status: "moderation" }
+    /// Images deleted.
+    deletes: Counter { prom: "deletes_total", statsd: "delete", status: "deletes" }
     /// Seconds since the process started.
     uptime: Gauge { prom: "uptime_seconds", status: "uptime_seconds" }
 }

@@ -4,6 +4,8 @@ use std::fmt;
 
 use super::{ImageId, Namespace, Variant};
 
+const JOBS: &str = ".jobs/";
+
 /// A key in the object store, relative to the store's root or prefix.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct ObjectKey(String);
@@ -44,8 +46,33 @@ impl ObjectKey {
         Self(format!("{ns}/{id}/"))
     }
 
-    /// The names an image's own objects have under its prefix (not variants).
-    pub const NON_VARIANT_LEAVES: [&'static str; 4] = ["original", "info.json", "working", "working-small"];
+    /// `{key}.lease`: the lease on the work that makes `key` (store::lease).
+    pub fn lease_of(key: &ObjectKey) -> Self {
+        Self(format!("{key}.lease"))
+    }
+
+    /// `.jobs/{ns}/{id}/{job}.json`: an upload's outputs and notification still to do. Under a
+    /// prefix no namespace can have (names cannot start with a dot), so that a node finds every
+    /// job with one listing.
+    pub fn job(ns: &Namespace, id: &ImageId, job: &str) -> Self {
+        Self(format!("{JOBS}{ns}/{id}/{job}.json"))
+    }
+
+    /// `.jobs/`: the prefix of every job.
+    pub fn jobs_prefix() -> Self {
+        Self(JOBS.to_owned())
+    }
+
+    /// `.jobs/{ns}/{id}/`: the prefix of an image's jobs.
+    pub fn image_jobs_prefix(ns: &Namespace, id: &ImageId) -> Self {
+        Self(format!("{JOBS}{ns}/{id}/"))
+    }
+
+    /// A key [`Store::list`](crate::store::Store::list) gave under [`ObjectKey::jobs_prefix`],
+    /// if it is a job (not its lease).
+    pub fn listed_job(key: &str) -> Option<Self> {
+        (key.starts_with(JOBS) && key.ends_with(".json")).then(|| Self(key.to_owned()))
+    }
 
     /// The key as a string slice.
     pub fn as_str(&self) -> &str {
@@ -73,5 +100,9 @@ mod tests {
         assert_eq!(ObjectKey::variant(&ns, &h, &v).as_str(), "p/6e0/072/682/e66287b662827da75b244a3/x200-q30.jpg");
         let pulled = ImageId::Path("user/avatar/3589782".parse().unwrap());
         assert_eq!(ObjectKey::original(&ns, &pulled).as_str(), "p/user/avatar/3589782/original");
+        let job = ObjectKey::job(&ns, &h, "j1");
+        assert_eq!(job.as_str(), ".jobs/p/6e0/072/682/e66287b662827da75b244a3/j1.json");
+        assert_eq!(ObjectKey::listed_job(job.as_str()), Some(job.clone()));
+        assert_eq!(ObjectKey::listed_job(ObjectKey::lease_of(&job).as_str()), None);
     }
 }

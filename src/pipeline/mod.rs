@@ -24,6 +24,7 @@ mod working;
 pub use animation::{keeps_animation, render_animation};
 pub use bitmap::{Bitmap, Layout};
 pub use decode::{Header, JpegBounds};
+pub use encode::Effort;
 pub(crate) use encode::avif_versions;
 pub use error::RenderError;
 pub use orient::Orientation;
@@ -54,6 +55,8 @@ pub struct RenderSpec {
     pub format: ImageFormat,
     /// Encoder quality 1..=100 (ignored by PNG and GIF).
     pub quality: u8,
+    /// How hard the encoder works for its bytes.
+    pub effort: Effort,
 }
 
 /// An encoded variant.
@@ -119,7 +122,7 @@ pub fn render_from_working_copy(
 /// Flattens alpha where the format has none and encodes.
 fn finish(bitmap: Bitmap, spec: &RenderSpec) -> Result<Rendered, RenderError> {
     let output = if spec.format.has_alpha() { bitmap } else { color::flatten_onto_white(bitmap) };
-    let mut bytes = encode::encode(&output, spec.format, spec.quality)?;
+    let mut bytes = encode::encode(&output, spec.format, spec.quality, spec.effort)?;
     // Caches weigh answers by length; a Vec with slack would hold more memory than it says.
     bytes.shrink_to_fit();
     Ok(Rendered { bytes, width: output.width, height: output.height })

@@ -118,7 +118,7 @@ fn fit_geometry(width: u32, height: u32, side: u32) -> Geometry {
 
 fn encode_copy(bitmap: &Bitmap) -> Result<WorkingCopy, RenderError> {
     let bytes = match bitmap.layout {
-        Layout::Rgba => encode::encode(bitmap, ImageFormat::Png, 100)?,
+        Layout::Rgba => encode::encode(bitmap, ImageFormat::Png, 100, encode::Effort::Fast)?,
         _ => encode::working_copy_jpeg(bitmap, WORKING_COPY_QUALITY)?,
     };
     Ok(WorkingCopy { bytes, width: bitmap.width, height: bitmap.height })

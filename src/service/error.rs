@@ -1,6 +1,7 @@
 //! `ServiceError`: every way a service call fails, wrapping the adapters' own errors.
 
 use crate::access::RateLimited;
+use crate::hooks::ModerationError;
 use crate::model::{Extension, Variant};
 use crate::pipeline::RenderError;
 use crate::pool::PoolError;
@@ -62,6 +63,12 @@ pub enum ServiceError {
     /// The client has started too many renders lately.
     #[error(transparent)]
     RateLimited(#[from] RateLimited),
+    /// The moderation hook rejected the upload, for this reason.
+    #[error("rejected by moderation: {0}")]
+    Rejected(String),
+    /// The moderation hook gave no verdict, and the namespace does not store uploads without one.
+    #[error(transparent)]
+    ModerationUnavailable(#[from] ModerationError),
     /// Every render worker is busy and the queue is full.
     #[error("server busy: every render worker is busy and the queue is full; retry shortly")]
     Overloaded,
@@ -75,6 +82,31 @@ impl From<PoolError> for ServiceError {
         match e {
             PoolError::Overloaded => ServiceError::Overloaded,
             PoolError::Panicked(msg) => ServiceError::Internal(format!("render panicked: {msg}")),
+        }
+    }
+}
+
+impl ServiceError {
+    /// Whether the same call may succeed if tried again shortly (a background job waits and
+    /// retries these rather than reporting the output failed).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ServiceError::Overloaded | ServiceError::Store(StoreError::Backend(_)) => true,
+            ServiceError::ImageNotFound
+            | ServiceError::EmptyUpload
+            | ServiceError::ExtensionNotAllowed(_)
+            | ServiceError::VariantNotAllowed(_)
+            | ServiceError::OriginNotFound
+            | ServiceError::SourceOverrideNotAllowed
+            | ServiceError::SizeNotAcceptable { .. }
+            | ServiceError::FormatCannotHold { .. }
+            | ServiceError::Render(_)
+            | ServiceError::Fetch(_)
+            | ServiceError::Store(StoreError::NotFound)
+            | ServiceError::RateLimited(_)
+            | ServiceError::Rejected(_)
+            | ServiceError::ModerationUnavailable(_)
+            | ServiceError::Internal(_) => false,
         }
     }
 }

@@ -1,14 +1,16 @@
 //! Image facts: the stored info.json through the memory cache (pulled from an origin where that
-//! is due), and the info answer, with the public URLs of stored variants where configured.
+//! is due), and the info answer, with the names of the variants stored so far (and their public
+//! URLs where configured).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::{Answer, ImageService, Lifetime, ServiceError};
 use crate::cache::CachedObject;
-use crate::model::{ImageId, Namespace, ObjectKey, Served};
+use crate::model::{ImageId, Namespace, ObjectKey, Served, Variant};
 use crate::store::StoreError;
 
 const JSON: &str = "application/json";
@@ -30,6 +32,12 @@ pub struct ImageInfo {
     /// ThumbHash of the upright image, standard base64: a placeholder a page can paint at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thumbhash: Option<String>,
+    /// The variants stored so far, by name (DESIGN.md §11). Never stored: listed when answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variants: Option<Vec<String>>,
+    /// In the answer to an upload with `?wait=false`: the outputs still to be rendered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<Vec<String>>,
     /// With `remote_base_url`: the public URL of each stored variant, by name. Never stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub urls: Option<BTreeMap<String, String>>,
@@ -61,8 +69,8 @@ impl ImageService {
         ImageInfo::from_stored(&obj.bytes, id)
     }
 
-    /// The info JSON answered for an image: immutable, unless `remote_base_url` makes it list
-    /// the variants stored so far.
+    /// The info JSON answered for an image, with the variants stored so far: short-lived, since
+    /// that list grows.
     pub async fn info(
         &self,
         ns: &Namespace,
@@ -70,10 +78,7 @@ impl ImageService {
         source_override: Option<&str>,
     ) -> Result<Answer, ServiceError> {
         let (obj, loaded_here) = self.info_object(ns, id, source_override).await?;
-        if self.config.storage.remote_base_url.is_none() {
-            return Ok(Answer::of(obj, loaded_here, JSON));
-        }
-        let info = self.with_public_urls(ns, id, ImageInfo::from_stored(&obj.bytes, id)?).await?;
+        let info = self.with_listing(ns, id, ImageInfo::from_stored(&obj.bytes, id)?).await?;
         let listed = CachedObject::new(info.to_json(), obj.loaded_from);
         Ok(Answer { lifetime: Lifetime::ShortLived, ..Answer::of(listed, loaded_here, JSON) })
     }
@@ -100,25 +105,41 @@ impl ImageService {
         self.cache.get_or_load(key.clone(), load).await.map_err(|e| (*e).clone())
     }
 
-    /// With `remote_base_url`, adds the public URL of each variant stored for the image (one
-    /// listing of its prefix in the variant storage); without, the info as it is.
-    pub(super) async fn with_public_urls(
+    /// Adds the names of the variants stored for the image and, with `remote_base_url`, their
+    /// public URLs: one listing of the image's prefix in the variant storage, shared by the
+    /// lookups of the next second (and dropped when this node stores a variant of it).
+    pub(super) async fn with_listing(
         &self,
         ns: &Namespace,
         id: &ImageId,
         mut info: ImageInfo,
     ) -> Result<ImageInfo, ServiceError> {
-        let Some(base) = &self.config.storage.remote_base_url else { return Ok(info) };
-        let base = base.trim_end_matches('/');
-        let prefix = ObjectKey::image_prefix(ns, id);
-        let mut urls = BTreeMap::new();
-        for key in self.variants.list(&prefix).await? {
-            let Some(name) = key.strip_prefix(prefix.as_str()) else { continue };
-            if !name.contains('/') && !ObjectKey::NON_VARIANT_LEAVES.contains(&name) {
-                urls.insert(name.to_owned(), format!("{base}/{key}"));
-            }
+        let names = self.stored_variants(ns, id).await?;
+        if let Some(base) = &self.config.storage.remote_base_url {
+            let base = base.trim_end_matches('/');
+            let prefix = ObjectKey::image_prefix(ns, id);
+            info.urls = Some(names.iter().map(|name| (name.clone(), format!("{base}/{prefix}{name}"))).collect());
         }
-        info.urls = Some(urls);
+        info.variants = Some(names.to_vec());
         Ok(info)
+    }
+
+    /// The names of the variants stored for an image, sorted.
+    pub(super) async fn stored_variants(&self, ns: &Namespace, id: &ImageId) -> Result<Arc<Vec<String>>, ServiceError> {
+        let prefix = ObjectKey::image_prefix(ns, id);
+        let list = async {
+            let mut names: Vec<String> = self
+                .variants
+                .list(&prefix)
+                .await?
+                .iter()
+                .filter_map(|key| key.strip_prefix(prefix.as_str()))
+                .filter(|name| name.parse::<Variant>().is_ok())
+                .map(str::to_owned)
+                .collect();
+            names.sort();
+            Ok::<_, StoreError>(Arc::new(names))
+        };
+        Ok(self.listings.try_get_with(prefix.clone(), list).await.map_err(|e| (*e).clone())?)
     }
 }

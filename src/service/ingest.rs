@@ -6,7 +6,6 @@ use bytes::Bytes;
 use futures_util::future::try_join_all;
 
 use super::{ImageInfo, ImageService, ServiceError};
-use crate::access::Payer;
 use crate::buffer::Held;
 use crate::cache::CachedObject;
 use crate::model::{ImageHash, ImageId, Namespace, ObjectKey, Served, Variant};
@@ -16,17 +15,35 @@ use crate::source::FetchError;
 /// The result of an upload.
 #[derive(Clone, Debug)]
 pub struct Ingested {
-    /// The stored image's facts.
+    /// The stored image's facts, with the variants stored so far (and, for an upload that did
+    /// not wait, those still pending).
     pub info: ImageInfo,
     /// False when the same bytes were stored already (nothing was written).
     pub created: bool,
 }
 
+/// When an upload's outputs are rendered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outputs {
+    /// Before the upload is answered.
+    BeforeAnswer,
+    /// After: a job in storage, answered 202 (`?wait=false`).
+    InBackground,
+}
+
 impl ImageService {
     /// Stores `bytes` as an original of `ns` (unless stored already) and renders `outputs` plus
-    /// the namespace's own outputs. Nothing is written unless the image decodes and every output
-    /// is allowed.
-    pub async fn ingest(&self, ns: &Namespace, bytes: Bytes, outputs: &[Variant]) -> Result<Ingested, ServiceError> {
+    /// the namespace's own outputs with the small encoders, before the answer or in a job.
+    /// Nothing is written unless the image decodes, every output is allowed and the namespace's
+    /// moderation hook allows it. With a `notify_url`, a job delivers the notification once the
+    /// outputs are stored.
+    pub async fn ingest(
+        &self,
+        ns: &Namespace,
+        bytes: Bytes,
+        outputs: &[Variant],
+        when: Outputs,
+    ) -> Result<Ingested, ServiceError> {
         if bytes.is_empty() {
             return Err(ServiceError::EmptyUpload);
         }
@@ -45,15 +62,35 @@ impl ImageService {
                 (ImageInfo::from_stored(&stored, &id)?, false)
             }
             None => {
-                let info = self.store_original(ns, &id, &hash, bytes, probed?).await?;
+                let facts = probed?;
+                self.moderate(ns, &hash, &bytes, &facts).await?;
+                let info = self.store_original(ns, &id, &hash, bytes, facts).await?;
                 self.metrics.upload_done(true);
                 (info, true)
             }
         };
-        // The upload was charged to its client; its outputs are the server's work.
-        try_join_all(all_outputs.iter().map(|v| self.variant(ns, &id, v, None, &Payer::Server))).await?;
-        let info = self.with_public_urls(ns, &id, info).await?;
-        Ok(Ingested { info, created })
+        let notifies = self.config.namespace(ns).is_some_and(|own| own.notify_url.is_some());
+        match when {
+            Outputs::BeforeAnswer => {
+                // The upload was charged to its client; its outputs are the server's work.
+                try_join_all(all_outputs.iter().map(|v| self.output(ns, &id, v))).await?;
+                if notifies {
+                    self.add_job(ns, &id, &all_outputs).await?;
+                }
+                let info = self.with_listing(ns, &id, info).await?;
+                Ok(Ingested { info, created })
+            }
+            Outputs::InBackground => {
+                if notifies || !all_outputs.is_empty() {
+                    self.add_job(ns, &id, &all_outputs).await?;
+                }
+                let mut info = self.with_listing(ns, &id, info).await?;
+                let stored = info.variants.as_deref().unwrap_or_default();
+                let pending = all_outputs.iter().map(Variant::to_string).filter(|v| !stored.contains(v)).collect();
+                info.pending = Some(pending);
+                Ok(Ingested { info, created })
+            }
+        }
     }
 
     /// Downloads `url` and ingests it.
@@ -62,9 +99,10 @@ impl ImageService {
         ns: &Namespace,
         url: &str,
         outputs: &[Variant],
+        when: Outputs,
     ) -> Result<Ingested, ServiceError> {
         let held = self.download(url).await?;
-        self.ingest(ns, held.bytes.clone(), outputs).await
+        self.ingest(ns, held.bytes.clone(), outputs, when).await
     }
 
     /// Downloads a source URL through the SSRF-safe fetcher, with its metrics; the bytes count
@@ -115,6 +153,8 @@ impl ImageService {
             content_type: facts.format.mime().to_owned(),
             frames: (facts.frames > 1).then_some(facts.frames),
             thumbhash: Some(base64::engine::general_purpose::STANDARD.encode(&made.thumbhash)),
+            variants: None,
+            pending: None,
             urls: None,
         };
         let info_json = info.to_json();

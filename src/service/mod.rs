@@ -7,27 +7,32 @@
 //! uploads and downloads it does, and leaves the counting of requests to its caller.
 
 mod answer;
+mod delete;
 mod error;
 mod info;
 mod ingest;
+mod jobs;
+mod moderation;
 mod negotiate;
 mod pull;
 mod variants;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 
 pub use answer::{Answer, Lifetime};
 pub use error::ServiceError;
 pub use info::ImageInfo;
-pub use ingest::Ingested;
+pub use ingest::{Ingested, Outputs};
 
 use crate::buffer::UploadBuffer;
 use crate::cache::ObjectCache;
 use crate::config::Config;
+use crate::hooks::Hooks;
 use crate::metrics::Metrics;
-use crate::model::{Namespace, Variant};
+use crate::model::{Namespace, ObjectKey, Variant};
 use crate::pipeline::{JpegBounds, Limits};
 use crate::pool::CpuPool;
 use crate::source::Fetcher;
@@ -92,7 +97,19 @@ pub struct ImageService {
     /// AVIF renders running or queued on the pool: at most half the workers (at least one), so
     /// that AVIF misses, several times slower than JPEG ones, never hold every worker.
     avif_lane: Arc<tokio::sync::Semaphore>,
+    /// The variant names stored per image prefix, listed at most once a second.
+    listings: moka::future::Cache<ObjectKey, Arc<Vec<String>>>,
+    /// Upload jobs queued and held here.
+    jobs: Arc<jobs::Jobs>,
+    /// The notification and moderation hooks' client.
+    hooks: Hooks,
 }
+
+/// How long a listing of an image's variants answers info lookups.
+const LISTING_LIFETIME: Duration = Duration::from_secs(1);
+
+/// Images whose listing is kept.
+const LISTINGS_KEPT: u64 = 10_000;
 
 /// How many AVIF renders may hold pool workers at once.
 fn avif_lane_permits(workers: usize) -> usize {
@@ -109,6 +126,9 @@ impl ImageService {
         };
         let fetcher = Fetcher::new(&config.sources, config.limits.max_upload_bytes.0, parts.buffer)?;
         Ok(ImageService {
+            listings: moka::future::Cache::builder().max_capacity(LISTINGS_KEPT).time_to_live(LISTING_LIFETIME).build(),
+            jobs: Arc::new(jobs::Jobs::new(config.render.workers)),
+            hooks: Hooks::new(&config.background)?,
             sources: ObjectCache::new(source_cache_bytes(config.cache.memory_cache_bytes.0)),
             cache: parts.cache,
             pool: parts.pool,

@@ -7,7 +7,7 @@ use super::{Answer, ImageService, ServiceError};
 use crate::access::Payer;
 use crate::cache::CachedObject;
 use crate::model::{ImageFormat, ImageId, Namespace, ObjectKey, Served, Variant};
-use crate::pipeline::{self, RenderSpec};
+use crate::pipeline::{self, Effort, RenderSpec};
 use crate::store::StoreError;
 
 /// What a render reads.
@@ -43,6 +43,26 @@ impl ImageService {
         source_override: Option<&str>,
         payer: &Payer,
     ) -> Result<Answer, ServiceError> {
+        self.lookup(ns, id, variant, source_override, payer, Effort::Fast).await
+    }
+
+    /// A variant rendered ahead of its requests (an upload's outputs, a job's, a background
+    /// render): stored unless it is already, with the small encoders, charged to the server.
+    pub(super) async fn output(&self, ns: &Namespace, id: &ImageId, variant: &Variant) -> Result<Answer, ServiceError> {
+        self.lookup(ns, id, variant, None, &Payer::Server, Effort::Small).await
+    }
+
+    /// Memory, then storage, then a render at `effort`, stored; concurrent lookups of one
+    /// variant join one load.
+    async fn lookup(
+        &self,
+        ns: &Namespace,
+        id: &ImageId,
+        variant: &Variant,
+        source_override: Option<&str>,
+        payer: &Payer,
+        effort: Effort,
+    ) -> Result<Answer, ServiceError> {
         self.check_variant(ns, variant)?;
         let key = ObjectKey::variant(ns, id, variant);
         let load = async {
@@ -50,10 +70,11 @@ impl ImageService {
                 return Ok(CachedObject::new(bytes, Served::Storage));
             }
             payer.charge()?;
-            let bytes = self.render(ns, id, variant, source_override).await?;
-            if let Err(e) = self.variants.put(&key, bytes.clone()).await {
+            let bytes = self.render(ns, id, variant, source_override, effort).await?;
+            match self.variants.put(&key, bytes.clone()).await {
+                Ok(()) => self.listings.invalidate(&ObjectKey::image_prefix(ns, id)).await,
                 // The image is still good to answer; the next miss renders it again.
-                tracing::warn!(key = %key, error = %e, "could not store a rendered variant");
+                Err(e) => tracing::warn!(key = %key, error = %e, "could not store a rendered variant"),
             }
             Ok::<_, ServiceError>(CachedObject::new(bytes, Served::Rendered))
         };
@@ -61,12 +82,14 @@ impl ImageService {
         Ok(Answer::of(obj, loaded_here, variant.ext.format().mime()))
     }
 
-    /// Renders `variant` and stores it, whether or not a copy exists (for `regenerate`).
+    /// Renders `variant` with the small encoders and stores it, whether or not a copy exists
+    /// (for `regenerate`).
     pub async fn rerender(&self, ns: &Namespace, id: &ImageId, variant: &Variant) -> Result<(), ServiceError> {
         self.check_variant(ns, variant)?;
         let key = ObjectKey::variant(ns, id, variant);
-        let bytes = self.render(ns, id, variant, None).await?;
+        let bytes = self.render(ns, id, variant, None, Effort::Small).await?;
         self.variants.put(&key, bytes.clone()).await?;
+        self.listings.invalidate(&ObjectKey::image_prefix(ns, id)).await;
         self.cache.insert(key, CachedObject::new(bytes, Served::Rendered)).await;
         Ok(())
     }
@@ -99,6 +122,7 @@ impl ImageService {
         id: &ImageId,
         variant: &Variant,
         source_override: Option<&str>,
+        effort: Effort,
     ) -> Result<Bytes, ServiceError> {
         let format = variant.ext.format();
         let default_quality = self.config.render.default_quality.for_format(format);
@@ -106,6 +130,7 @@ impl ImageService {
             geometry: variant.geometry,
             format,
             quality: variant.quality.or(default_quality).unwrap_or(100),
+            effort,
         };
         let limits = self.limits;
         let source = self.render_source(ns, id, variant, source_override).await?;

@@ -164,7 +164,7 @@ fn closed_namespaces_are_404() {
     assert!(reply.error().contains("no namespace 'q'"), "{}", reply.error());
     let path = server.upload("p", bytes);
     assert_eq!(server.get(&format!("{path}/x10.jpg")).status, 200);
-    assert_eq!(server.get(&path.replacen("/p/", "/q/", 1)).status, 404);
+    assert_eq!(server.request("DELETE", &path.replacen("/p/", "/q/", 1)).status, 404);
     assert_eq!(server.get(&format!("{}/x10.jpg", path.replacen("/p/", "/q/", 1))).status, 404);
 }
 

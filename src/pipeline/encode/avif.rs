@@ -3,7 +3,7 @@
 //! libavif's development files (`cfg(avif)` unset) does not offer `.avif` (see
 //! `ImageFormat::is_written`).
 
-use super::in_colour;
+use super::{Effort, in_colour};
 use crate::pipeline::RenderError;
 use crate::pipeline::bitmap::{Bitmap, Layout};
 
@@ -21,13 +21,13 @@ pub(crate) fn versions() -> String {
 
 /// Encodes an RGB, RGBA or gray bitmap as a still AVIF at `quality` (4:2:0, full range sRGB,
 /// alpha at the colour's quantizer).
-pub(super) fn encode(bitmap: &Bitmap, quality: u8) -> Result<Vec<u8>, RenderError> {
+pub(super) fn encode(bitmap: &Bitmap, quality: u8, effort: Effort) -> Result<Vec<u8>, RenderError> {
     let bitmap = in_colour(bitmap);
     if !matches!(bitmap.layout, Layout::Rgb | Layout::Rgba) {
         return Err(RenderError::Encode { format: "avif", reason: format!("cannot write {:?} pixels", bitmap.layout) });
     }
     let q = quantizer(quality);
-    imp::encode(&bitmap, q, q).map_err(|reason| match reason {
+    imp::encode(&bitmap, q, q, effort).map_err(|reason| match reason {
         None => RenderError::Internal("this build has no libavif (apt-get install libavif-dev, then rebuild)".into()),
         Some(reason) => RenderError::Encode { format: "avif", reason },
     })
@@ -37,12 +37,16 @@ pub(super) fn encode(bitmap: &Bitmap, quality: u8) -> Result<Vec<u8>, RenderErro
 mod imp {
     use std::ffi::{CStr, c_char};
 
+    use super::Effort;
     use crate::pipeline::bitmap::Bitmap;
 
     /// aom's speed (0 slowest .. 10 fastest; libavif's default), chosen by
     /// `benches/quality/avif_encoders.py` (README, "Delivery to browsers"): at equal SSIM 10-45 %
     /// fewer bytes than speed 8 for about 1.5x its time.
     const SPEED: i32 = 6;
+
+    /// aom's speed for [`Effort::Small`] outputs, rendered once ahead of requests.
+    const SMALL_SPEED: i32 = 4;
 
     unsafe extern "C" {
         fn image_server_avif_encode(
@@ -62,7 +66,12 @@ mod imp {
         fn image_server_avif_versions(buffer: *mut c_char, len: usize);
     }
 
-    pub(super) fn encode(bitmap: &Bitmap, quantizer: i32, alpha_quantizer: i32) -> Result<Vec<u8>, Option<String>> {
+    pub(super) fn encode(
+        bitmap: &Bitmap,
+        quantizer: i32,
+        alpha_quantizer: i32,
+        effort: Effort,
+    ) -> Result<Vec<u8>, Option<String>> {
         let channels = bitmap.layout.channels() as u32;
         let expected = bitmap.width as usize * bitmap.height as usize * channels as usize;
         if bitmap.data.len() != expected {
@@ -82,7 +91,10 @@ mod imp {
                 channels,
                 quantizer,
                 alpha_quantizer,
-                SPEED,
+                match effort {
+                    Effort::Fast => SPEED,
+                    Effort::Small => SMALL_SPEED,
+                },
                 &mut out,
                 &mut len,
                 error.as_mut_ptr(),
@@ -109,9 +121,10 @@ mod imp {
 
 #[cfg(not(avif))]
 mod imp {
+    use super::Effort;
     use crate::pipeline::bitmap::Bitmap;
 
-    pub(super) fn encode(_: &Bitmap, _: i32, _: i32) -> Result<Vec<u8>, Option<String>> {
+    pub(super) fn encode(_: &Bitmap, _: i32, _: i32, _: Effort) -> Result<Vec<u8>, Option<String>> {
         Err(None)
     }
 
@@ -147,7 +160,7 @@ mod tests {
         let gray = Bitmap::new(Layout::Gray, w, h, (0..w * h).map(|i| (i % 256) as u8).collect());
         let alpha_urn: &[u8] = b"urn:mpeg:mpegB:cicp:systems:auxiliary:alpha";
         for (bitmap, alpha) in [(rgb, false), (rgba, true), (gray, false)] {
-            let bytes = encode(&bitmap, 60).unwrap();
+            let bytes = encode(&bitmap, 60, Effort::Fast).unwrap();
             assert_eq!(&bytes[4..12], b"ftypavif");
             assert_eq!(bytes.windows(alpha_urn.len()).any(|x| x == alpha_urn), alpha, "{:?}", bitmap.layout);
         }

@@ -1,10 +1,14 @@
 //! Encoders per output format. Nothing but pixels goes out: no EXIF, ICC, XMP or comments.
 //!
-//! On the request path the encoders run at their fast settings: libjpeg-turbo's encoder (not
-//! mozjpeg's trellis, which costs 14x the time and, measured by SSIM, saves nothing) with
+//! [`Effort::Fast`], on the request path: libjpeg-turbo's encoder (not mozjpeg's trellis) with
 //! optimised Huffman tables and, from 50 kilopixels, the standard progressive script (2-3 % fewer
-//! bytes at equal SSIM for about 1 ms at 400 px), libwebp at its default method, PNG with fast
+//! bytes at equal SSIM for about 1 ms at 400 px), libwebp at its default method 4, PNG with fast
 //! deflate, AVIF with aom at speed 6 (avif.rs).
+//!
+//! [`Effort::Small`], for outputs rendered once ahead of requests (at upload, by `regenerate`, in
+//! the background; DESIGN.md §11): mozjpeg's own defaults (trellis quantisation, optimised
+//! progressive scans), libwebp method 6, PNG through oxipng, AVIF at aom speed 4. README's table
+//! ("Optimised outputs") gives what each saves at equal SSIM and what it costs.
 
 use std::borrow::Cow;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -21,32 +25,73 @@ use super::RenderError;
 use super::bitmap::{Bitmap, Layout};
 use crate::model::ImageFormat;
 
+/// How hard an encoder works for its bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Effort {
+    /// The request path: a miss is answered while the client waits.
+    #[default]
+    Fast,
+    /// Outputs rendered once ahead of their requests: slower encoders, fewer bytes at the same
+    /// quality setting.
+    Small,
+}
+
 /// Encodes `bitmap` (Gray, Rgb or Rgba) as `format` at `quality` (1..=100, lossy formats only).
-pub fn encode(bitmap: &Bitmap, format: ImageFormat, quality: u8) -> Result<Vec<u8>, RenderError> {
+pub fn encode(bitmap: &Bitmap, format: ImageFormat, quality: u8, effort: Effort) -> Result<Vec<u8>, RenderError> {
     let fail = |reason: String| RenderError::Encode { format: format.name(), reason };
-    match format {
-        ImageFormat::Jpeg => {
+    match (format, effort) {
+        (ImageFormat::Jpeg, Effort::Fast) => {
             let progressive = u64::from(bitmap.width) * u64::from(bitmap.height) >= PROGRESSIVE_FROM_PIXELS;
-            jpeg(bitmap, quality, progressive).map_err(fail)
+            jpeg(bitmap, quality, JpegSettings::Fast { progressive }).map_err(fail)
         }
-        ImageFormat::Webp => webp(bitmap, quality).map_err(fail),
-        ImageFormat::Png => png(bitmap).map_err(fail),
-        ImageFormat::Gif => gif(bitmap).map_err(fail),
-        ImageFormat::Avif => avif::encode(bitmap, quality),
+        (ImageFormat::Jpeg, Effort::Small) => jpeg(bitmap, quality, JpegSettings::Small).map_err(fail),
+        (ImageFormat::Webp, Effort::Fast) => webp(bitmap, quality, FAST_WEBP_METHOD).map_err(fail),
+        (ImageFormat::Webp, Effort::Small) => webp(bitmap, quality, 6).map_err(fail),
+        (ImageFormat::Png, Effort::Fast) => png(bitmap).map_err(fail),
+        (ImageFormat::Png, Effort::Small) => png(bitmap).and_then(|png| optimise_png(&png)).map_err(fail),
+        (ImageFormat::Gif, _) => gif(bitmap).map_err(fail),
+        (ImageFormat::Avif, effort) => avif::encode(bitmap, quality, effort),
     }
 }
+
+/// libwebp's default method (0 fastest .. 6 smallest).
+const FAST_WEBP_METHOD: i32 = 4;
+
+/// The oxipng pass of [`Effort::Small`] PNGs: its preset 2 (libdeflate at its strongest level,
+/// four filter strategies), single-threaded on the render worker that called it, never longer
+/// than `OXIPNG_TIMEOUT`: past it, oxipng keeps the best result found so far.
+fn optimise_png(png: &[u8]) -> Result<Vec<u8>, String> {
+    let mut options = oxipng::Options::from_preset(2);
+    options.timeout = Some(OXIPNG_TIMEOUT);
+    options.strip = oxipng::StripChunks::All;
+    oxipng::optimize_from_memory(png, &options).map_err(|e| e.to_string())
+}
+
+/// How long one PNG may be optimised.
+const OXIPNG_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Encodes a working copy: a baseline JPEG, because a progressive one is several times slower to
 /// decode (libjpeg keeps the whole coefficient buffer, even when decoding scaled), and working
 /// copies are decoded on every miss.
 pub(crate) fn working_copy_jpeg(bitmap: &Bitmap, quality: u8) -> Result<Vec<u8>, RenderError> {
-    jpeg(bitmap, quality, false).map_err(|reason| RenderError::Encode { format: "jpg", reason })
+    jpeg(bitmap, quality, JpegSettings::Fast { progressive: false })
+        .map_err(|reason| RenderError::Encode { format: "jpg", reason })
+}
+
+/// Which of libjpeg's encoders writes a JPEG.
+#[derive(Clone, Copy)]
+enum JpegSettings {
+    /// libjpeg-turbo's, with optimised Huffman tables, progressive where asked.
+    Fast { progressive: bool },
+    /// mozjpeg's defaults: trellis quantisation and a progressive script searched for the
+    /// fewest bytes.
+    Small,
 }
 
 /// Below this size the progressive script's extra scan headers outweigh what it saves.
 const PROGRESSIVE_FROM_PIXELS: u64 = 50_000;
 
-fn jpeg(bitmap: &Bitmap, quality: u8, progressive: bool) -> Result<Vec<u8>, String> {
+fn jpeg(bitmap: &Bitmap, quality: u8, settings: JpegSettings) -> Result<Vec<u8>, String> {
     let color_space = match bitmap.layout {
         Layout::Gray => mozjpeg::ColorSpace::JCS_GRAYSCALE,
         Layout::Rgb => mozjpeg::ColorSpace::JCS_RGB,
@@ -54,13 +99,15 @@ fn jpeg(bitmap: &Bitmap, quality: u8, progressive: bool) -> Result<Vec<u8>, Stri
     };
     let run = AssertUnwindSafe(|| -> std::io::Result<Vec<u8>> {
         let mut c = mozjpeg::Compress::new(color_space);
-        c.set_fastest_defaults();
+        if let JpegSettings::Fast { progressive } = settings {
+            c.set_fastest_defaults();
+            if progressive {
+                c.set_progressive_mode();
+            }
+        }
         c.set_size(bitmap.width as usize, bitmap.height as usize);
         c.set_quality(f32::from(quality));
         c.set_optimize_coding(true);
-        if progressive {
-            c.set_progressive_mode();
-        }
         let mut started = c.start_compress(Vec::with_capacity(bitmap.data.len() / 8))?;
         started.write_scanlines(&bitmap.data)?;
         started.finish()
@@ -76,31 +123,37 @@ fn in_colour(bitmap: &Bitmap) -> Cow<'_, Bitmap> {
     if bitmap.layout == Layout::Gray { Cow::Owned(bitmap.clone().into_rgb()) } else { Cow::Borrowed(bitmap) }
 }
 
-fn webp(bitmap: &Bitmap, quality: u8) -> Result<Vec<u8>, String> {
+fn webp(bitmap: &Bitmap, quality: u8, method: i32) -> Result<Vec<u8>, String> {
+    use libwebp_sys as webp;
     let bitmap = in_colour(bitmap);
     let stride = bitmap.width as i32 * bitmap.layout.channels() as i32;
-    let mut out: *mut u8 = std::ptr::null_mut();
-    // SAFETY: the pixel buffer holds height rows of `stride` bytes; libwebp allocates `out`,
-    // which is copied and then released with WebPFree.
+    let mut config = webp::WebPConfig::new_with_preset(webp::WebPPreset::WEBP_PRESET_DEFAULT, f32::from(quality))
+        .map_err(|()| "libwebp version mismatch".to_owned())?;
+    config.method = method;
+    // SAFETY: the picture is initialised by libwebp and imports the pixel buffer (height rows of
+    // `stride` bytes) into its own memory; the writer collects the output, which is copied out;
+    // both are freed on every path.
     unsafe {
-        let encode = match bitmap.layout {
-            Layout::Rgba => libwebp_sys::WebPEncodeRGBA,
-            _ => libwebp_sys::WebPEncodeRGB,
-        };
-        let size = encode(
-            bitmap.data.as_ptr(),
-            bitmap.width as i32,
-            bitmap.height as i32,
-            stride,
-            f32::from(quality),
-            &mut out,
-        );
-        if size == 0 || out.is_null() {
-            return Err("libwebp could not encode the image (larger than 16383 pixels on a side?)".to_owned());
-        }
-        let bytes = std::slice::from_raw_parts(out, size).to_vec();
-        libwebp_sys::WebPFree(out.cast());
-        Ok(bytes)
+        let mut picture = webp::WebPPicture::new().map_err(|()| "libwebp version mismatch".to_owned())?;
+        picture.use_argb = 0;
+        picture.width = bitmap.width as i32;
+        picture.height = bitmap.height as i32;
+        let mut writer: webp::WebPMemoryWriter = std::mem::zeroed();
+        webp::WebPMemoryWriterInit(&mut writer);
+        picture.writer = Some(webp::WebPMemoryWrite);
+        picture.custom_ptr = (&raw mut writer).cast();
+        let imported = match bitmap.layout {
+            Layout::Rgba => webp::WebPPictureImportRGBA(&mut picture, bitmap.data.as_ptr(), stride),
+            _ => webp::WebPPictureImportRGB(&mut picture, bitmap.data.as_ptr(), stride),
+        } != 0;
+        let encoded = imported && webp::WebPEncode(&config, &mut picture) != 0;
+        let error = picture.error_code;
+        webp::WebPPictureFree(&mut picture);
+        let bytes = encoded.then(|| std::slice::from_raw_parts(writer.mem, writer.size).to_vec());
+        webp::WebPMemoryWriterClear(&mut writer);
+        bytes.ok_or_else(|| {
+            format!("libwebp could not encode the image ({error:?}; larger than 16383 pixels on a side?)")
+        })
     }
 }
 

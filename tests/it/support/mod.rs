@@ -6,6 +6,7 @@ pub mod corpus;
 pub mod images;
 pub mod origin;
 pub mod prometheus;
+pub mod receiver;
 pub mod s3;
 pub mod server;
 pub mod statsd;

@@ -5,13 +5,15 @@
 //! `s3://bucket/prefix`, `gs://bucket/prefix`, `az://container/prefix`, the cloud ones
 //! configured from their usual environment variables (`AWS_*`, `GOOGLE_*`, `AZURE_*`).
 
+pub mod lease;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, RetryConfig};
 
 use object_store::ClientConfigKey::{ConnectTimeout, Timeout};
 
@@ -36,6 +38,17 @@ impl From<object_store::Error> for StoreError {
             other => StoreError::Backend(other.to_string()),
         }
     }
+}
+
+/// What a conditional create did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Created {
+    /// The object was written: there was none.
+    Written,
+    /// An object was there already; nothing was written.
+    Exists,
+    /// This store cannot create conditionally; nothing was written.
+    Unsupported,
 }
 
 /// A handle on one object store.
@@ -97,6 +110,42 @@ impl Store {
     /// Writes a whole object: readers see the old object or the new one, never part of it.
     pub async fn put(&self, key: &ObjectKey, bytes: Bytes) -> Result<(), StoreError> {
         self.inner.put(&Path::from(key.as_str()), PutPayload::from_bytes(bytes)).await?;
+        Ok(())
+    }
+
+    /// Writes an object only if there is none under its key (object_store's `PutMode::Create`:
+    /// a no-clobber link on local files, `If-None-Match: *` on S3, GCS and Azure).
+    pub async fn create(&self, key: &ObjectKey, bytes: Bytes) -> Result<Created, StoreError> {
+        let options = PutOptions { mode: PutMode::Create, ..Default::default() };
+        match self.inner.put_opts(&Path::from(key.as_str()), PutPayload::from_bytes(bytes), options).await {
+            Ok(_) => Ok(Created::Written),
+            Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {
+                Ok(Created::Exists)
+            }
+            Err(object_store::Error::NotImplemented { .. } | object_store::Error::NotSupported { .. }) => {
+                Ok(Created::Unsupported)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Removes an object; one that is not there is no error.
+    pub async fn delete(&self, key: &ObjectKey) -> Result<(), StoreError> {
+        match self.inner.delete(&Path::from(key.as_str())).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Removes every object whose key (as [`Store::list`] gives it) is in `keys`, one after
+    /// the other.
+    pub async fn delete_listed(&self, keys: &[String]) -> Result<(), StoreError> {
+        for key in keys {
+            match self.inner.delete(&Path::from(key.as_str())).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         Ok(())
     }
 
