@@ -3,6 +3,7 @@
 
 pub mod bombs;
 pub mod corpus;
+pub mod emulator;
 pub mod images;
 pub mod origin;
 pub mod prometheus;

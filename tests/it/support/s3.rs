@@ -2,11 +2,10 @@
 //! or else moto's server (`pip install 'moto[server]'`) started here on a free loopback port and
 //! stopped with the test process. Every test works under a prefix of its own in one bucket.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 
+use crate::support::emulator;
 use crate::support::server::ServerOptions;
 
 pub const BUCKET: &str = "image-server-test";
@@ -25,43 +24,21 @@ pub fn endpoint() -> &'static str {
 }
 
 fn start_moto() -> String {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = emulator::free_port();
     let mut cmd = Command::new("moto_server");
-    cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]).stdout(Stdio::null()).stderr(Stdio::null());
-    // SAFETY: prctl in the forked child, before exec: moto dies with the test process.
-    unsafe {
-        use std::os::unix::process::CommandExt;
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-            Ok(())
-        });
-    }
-    // PR_SET_PDEATHSIG fires when the thread that forked exits, and test threads end with their
-    // test: fork from a thread that lives as long as the process.
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let spawned = cmd.spawn().map(|_| ()).map_err(|e| e.to_string());
-        tx.send(spawned).unwrap();
-        loop {
-            std::thread::park();
-        }
-    });
-    rx.recv().unwrap().unwrap_or_else(|e| {
-        panic!("moto_server, the S3 server of the tests ({e}): run scripts/test, which installs it (pip install 'moto[server]')")
-    });
-    let endpoint = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "moto_server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    endpoint
+    cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+    emulator::start(
+        cmd,
+        port,
+        "moto_server, the S3 server of the tests",
+        "run scripts/test, which installs it (pip install 'moto[server]')",
+    );
+    format!("http://127.0.0.1:{port}")
 }
 
 /// A fresh prefix in the test bucket.
 pub fn prefix() -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    format!("t{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    emulator::prefix()
 }
 
 /// `opts` on `s3://BUCKET/{prefix}` of the test S3 server.
@@ -85,9 +62,9 @@ fn through(opts: ServerOptions, endpoint: &str) -> ServerOptions {
 
 /// The test bucket through object_store, signed with the test credentials (moto refuses
 /// anonymous reads of private objects).
-fn bucket() -> (tokio::runtime::Runtime, object_store::aws::AmazonS3) {
+fn bucket() -> object_store::aws::AmazonS3 {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let store = object_store::aws::AmazonS3Builder::new()
+    object_store::aws::AmazonS3Builder::new()
         .with_endpoint(endpoint())
         .with_allow_http(true)
         .with_bucket_name(BUCKET)
@@ -95,34 +72,20 @@ fn bucket() -> (tokio::runtime::Runtime, object_store::aws::AmazonS3) {
         .with_secret_access_key("test")
         .with_region("us-east-1")
         .build()
-        .unwrap();
-    (tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap(), store)
+        .unwrap()
 }
 
 /// Every key under `prefix/`, relative to it, sorted.
 pub fn keys(prefix: &str) -> Vec<String> {
-    use futures_util::TryStreamExt;
-    use object_store::ObjectStore;
-    let (rt, store) = bucket();
-    let under = object_store::path::Path::from(prefix);
-    let metas: Vec<object_store::ObjectMeta> = rt.block_on(store.list(Some(&under)).try_collect()).unwrap();
-    let mut keys: Vec<String> = metas.iter().map(|m| m.location.as_ref()[prefix.len() + 1..].to_owned()).collect();
-    keys.sort();
-    keys
+    emulator::keys(&bucket(), prefix)
 }
 
 /// An object's bytes.
 pub fn get(prefix: &str, key: &str) -> Option<Vec<u8>> {
-    use object_store::ObjectStoreExt;
-    let (rt, store) = bucket();
-    let path = object_store::path::Path::from(format!("{prefix}/{key}"));
-    rt.block_on(async { store.get(&path).await.ok()?.bytes().await.ok() }).map(|b| b.to_vec())
+    emulator::get(&bucket(), prefix, key)
 }
 
 /// Replaces an object.
 pub fn put(prefix: &str, key: &str, bytes: &[u8]) {
-    use object_store::ObjectStoreExt;
-    let (rt, store) = bucket();
-    let path = object_store::path::Path::from(format!("{prefix}/{key}"));
-    rt.block_on(store.put(&path, bytes.to_vec().into())).unwrap();
+    emulator::put(&bucket(), prefix, key, bytes)
 }
