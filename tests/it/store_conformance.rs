@@ -1,12 +1,14 @@
-//! One storage conformance suite, run against `memory://`, `file://` and `s3://` (a real
-//! S3-compatible server): upload, idempotent re-upload, info, render and write-back, a restart,
-//! missing objects, a backend that is down, and no partial objects after failures.
+//! One storage conformance suite, run against `memory://`, `file://`, and `s3://` and `az://` on
+//! real servers of those APIs (moto, Azurite): upload, idempotent re-upload, info, render and
+//! write-back, a restart, missing objects, a backend that is down, and no partial objects after
+//! failures.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use image::ImageFormat;
 
+use crate::support::azure as azure_server;
 use crate::support::s3 as s3_server;
 use crate::support::server::{ServerOptions, files_under, image_path};
 use crate::support::{Server, corpus};
@@ -16,6 +18,7 @@ enum Backend {
     Memory,
     File,
     S3(String),
+    Azure(String),
 }
 
 impl Backend {
@@ -31,6 +34,10 @@ impl Backend {
         Backend::S3(s3_server::prefix())
     }
 
+    fn azure() -> Backend {
+        Backend::Azure(azure_server::prefix())
+    }
+
     /// A server on this backend, its working directory `dir`. The memory cache is off, so every
     /// lookup goes to storage.
     fn server(&self, dir: &Path) -> ServerOptions {
@@ -39,6 +46,7 @@ impl Backend {
             Backend::Memory => opts.arg("--storage memory://"),
             Backend::File => opts.arg("--storage file://./data"),
             Backend::S3(prefix) => s3_server::storage(opts, prefix),
+            Backend::Azure(prefix) => azure_server::storage(opts, prefix),
         }
     }
 
@@ -49,6 +57,7 @@ impl Backend {
             // Files with '#' are object_store's staging files, not objects.
             Backend::File => Some(files_under(&dir.join("data")).into_iter().filter(|f| !f.contains('#')).collect()),
             Backend::S3(prefix) => Some(s3_server::keys(prefix)),
+            Backend::Azure(prefix) => Some(azure_server::keys(prefix)),
         }
     }
 
@@ -58,6 +67,7 @@ impl Backend {
             Backend::Memory => unreachable!("memory objects cannot be reached from outside"),
             Backend::File => std::fs::write(dir.join("data").join(key), bytes).unwrap(),
             Backend::S3(prefix) => s3_server::put(prefix, key, bytes),
+            Backend::Azure(prefix) => azure_server::put(prefix, key, bytes),
         }
     }
 
@@ -66,6 +76,7 @@ impl Backend {
             Backend::Memory => None,
             Backend::File => std::fs::read(dir.join("data").join(key)).ok(),
             Backend::S3(prefix) => s3_server::get(prefix, key),
+            Backend::Azure(prefix) => azure_server::get(prefix, key),
         }
     }
 }
@@ -140,6 +151,9 @@ fn a_backend_that_is_down_is_503(b: Backend) {
         }
         // The same bucket through an endpoint where nothing listens.
         Backend::S3(prefix) => s3_server::unreachable_storage(Server::options().in_dir(dir.path()), prefix).start(),
+        Backend::Azure(prefix) => {
+            azure_server::unreachable_storage(Server::options().in_dir(dir.path()), prefix).start()
+        }
     };
     for reply in [
         server.get(&format!("{}/x10.jpg", image_path("p", "6e0072682e66287b662827da75b244a3"))),
@@ -241,5 +255,8 @@ conformance!(file: upload_reupload_info_render_and_write_back, a_restart_reads_w
     a_backend_that_is_down_is_503, a_size_the_format_cannot_hold_is_406_and_stores_nothing,
     a_failed_render_stores_nothing, a_killed_process_leaves_only_whole_objects);
 conformance!(s3: upload_reupload_info_render_and_write_back, a_restart_reads_what_was_stored, missing_objects_are_404,
+    a_backend_that_is_down_is_503, a_size_the_format_cannot_hold_is_406_and_stores_nothing,
+    a_failed_render_stores_nothing, a_killed_process_leaves_only_whole_objects);
+conformance!(azure: upload_reupload_info_render_and_write_back, a_restart_reads_what_was_stored, missing_objects_are_404,
     a_backend_that_is_down_is_503, a_size_the_format_cannot_hold_is_406_and_stores_nothing,
     a_failed_render_stores_nothing, a_killed_process_leaves_only_whole_objects);

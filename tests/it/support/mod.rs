@@ -1,6 +1,7 @@
 //! Shared test support: the real server as a child process, the shared corpus, a local origin
 //! HTTP server, and image checks.
 
+pub mod azure;
 pub mod bombs;
 pub mod corpus;
 pub mod emulator;
