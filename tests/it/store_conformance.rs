@@ -1,7 +1,7 @@
-//! One storage conformance suite, run against `memory://`, `file://`, and `s3://` and `az://` on
-//! real servers of those APIs (moto, Azurite): upload, idempotent re-upload, info, render and
-//! write-back, a restart, missing objects, a backend that is down, and no partial objects after
-//! failures.
+//! One storage conformance suite, run against `memory://`, `file://`, and `s3://`, `gs://` and
+//! `az://` on real servers of those APIs (moto, fake-gcs-server, Azurite): upload, idempotent
+//! re-upload, info, render and write-back, a restart, missing objects, a backend that is down,
+//! and no partial objects after failures.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use image::ImageFormat;
 
 use crate::support::azure as azure_server;
+use crate::support::gcs as gcs_server;
 use crate::support::s3 as s3_server;
 use crate::support::server::{ServerOptions, files_under, image_path};
 use crate::support::{Server, corpus};
@@ -18,6 +19,7 @@ enum Backend {
     Memory,
     File,
     S3(String),
+    Gcs(String),
     Azure(String),
 }
 
@@ -34,6 +36,10 @@ impl Backend {
         Backend::S3(s3_server::prefix())
     }
 
+    fn gcs() -> Backend {
+        Backend::Gcs(gcs_server::prefix())
+    }
+
     fn azure() -> Backend {
         Backend::Azure(azure_server::prefix())
     }
@@ -46,6 +52,7 @@ impl Backend {
             Backend::Memory => opts.arg("--storage memory://"),
             Backend::File => opts.arg("--storage file://./data"),
             Backend::S3(prefix) => s3_server::storage(opts, prefix),
+            Backend::Gcs(prefix) => gcs_server::storage(opts, prefix),
             Backend::Azure(prefix) => azure_server::storage(opts, prefix),
         }
     }
@@ -57,6 +64,7 @@ impl Backend {
             // Files with '#' are object_store's staging files, not objects.
             Backend::File => Some(files_under(&dir.join("data")).into_iter().filter(|f| !f.contains('#')).collect()),
             Backend::S3(prefix) => Some(s3_server::keys(prefix)),
+            Backend::Gcs(prefix) => Some(gcs_server::keys(prefix)),
             Backend::Azure(prefix) => Some(azure_server::keys(prefix)),
         }
     }
@@ -67,6 +75,7 @@ impl Backend {
             Backend::Memory => unreachable!("memory objects cannot be reached from outside"),
             Backend::File => std::fs::write(dir.join("data").join(key), bytes).unwrap(),
             Backend::S3(prefix) => s3_server::put(prefix, key, bytes),
+            Backend::Gcs(prefix) => gcs_server::put(prefix, key, bytes),
             Backend::Azure(prefix) => azure_server::put(prefix, key, bytes),
         }
     }
@@ -76,6 +85,7 @@ impl Backend {
             Backend::Memory => None,
             Backend::File => std::fs::read(dir.join("data").join(key)).ok(),
             Backend::S3(prefix) => s3_server::get(prefix, key),
+            Backend::Gcs(prefix) => gcs_server::get(prefix, key),
             Backend::Azure(prefix) => azure_server::get(prefix, key),
         }
     }
@@ -151,6 +161,7 @@ fn a_backend_that_is_down_is_503(b: Backend) {
         }
         // The same bucket through an endpoint where nothing listens.
         Backend::S3(prefix) => s3_server::unreachable_storage(Server::options().in_dir(dir.path()), prefix).start(),
+        Backend::Gcs(prefix) => gcs_server::unreachable_storage(Server::options().in_dir(dir.path()), prefix).start(),
         Backend::Azure(prefix) => {
             azure_server::unreachable_storage(Server::options().in_dir(dir.path()), prefix).start()
         }
@@ -255,6 +266,9 @@ conformance!(file: upload_reupload_info_render_and_write_back, a_restart_reads_w
     a_backend_that_is_down_is_503, a_size_the_format_cannot_hold_is_406_and_stores_nothing,
     a_failed_render_stores_nothing, a_killed_process_leaves_only_whole_objects);
 conformance!(s3: upload_reupload_info_render_and_write_back, a_restart_reads_what_was_stored, missing_objects_are_404,
+    a_backend_that_is_down_is_503, a_size_the_format_cannot_hold_is_406_and_stores_nothing,
+    a_failed_render_stores_nothing, a_killed_process_leaves_only_whole_objects);
+conformance!(gcs: upload_reupload_info_render_and_write_back, a_restart_reads_what_was_stored, missing_objects_are_404,
     a_backend_that_is_down_is_503, a_size_the_format_cannot_hold_is_406_and_stores_nothing,
     a_failed_render_stores_nothing, a_killed_process_leaves_only_whole_objects);
 conformance!(azure: upload_reupload_info_render_and_write_back, a_restart_reads_what_was_stored, missing_objects_are_404,

@@ -5,6 +5,7 @@ pub mod azure;
 pub mod bombs;
 pub mod corpus;
 pub mod emulator;
+pub mod gcs;
 pub mod images;
 pub mod origin;
 pub mod prometheus;
