@@ -91,7 +91,15 @@ async fn serve(config: Arc<Config>, env: &[(String, String)]) -> Result<(), Exit
     let grace = config.server.shutdown_grace_secs;
     warn_if_open(&config);
     // Upload jobs: those queued by this node's uploads and those found in storage.
+    let cleaner = Arc::clone(&service);
+    tokio::task::spawn_blocking(move || {
+        let removed = cleaner.remove_stale_temporaries();
+        if removed > 0 {
+            tracing::info!(removed, "removed staging files left by writers killed mid-write");
+        }
+    });
     let jobs_task = tokio::spawn(Arc::clone(&service).run_jobs());
+    let popular_task = tokio::spawn(Arc::clone(&service).run_popular());
     let app = Arc::new(App {
         service,
         metrics: Arc::clone(&parts.metrics),
@@ -107,6 +115,7 @@ async fn serve(config: Arc<Config>, env: &[(String, String)]) -> Result<(), Exit
     status_task.abort();
     // Unfinished jobs stay in storage, leased until their lease goes stale; the next node resumes them.
     jobs_task.abort();
+    popular_task.abort();
     tracing::info!("stopped");
     Ok(())
 }

@@ -49,6 +49,9 @@ pub struct NamespaceConfig {
     pub moderation_url: Option<String>,
     /// Whether uploads are stored when the moderation hook cannot be reached (default: 503).
     pub moderation_fail_open: bool,
+    /// After a miss of an image, its K most requested sizes here are rendered in the background
+    /// (0: off; DESIGN.md §12).
+    pub prerender_popular: usize,
 }
 
 impl NamespaceConfig {
@@ -68,6 +71,9 @@ impl NamespaceConfig {
                 return Err(format!("{name} must be an http(s) URL"));
             }
         }
+        if self.prerender_popular > MAX_PRERENDER_POPULAR {
+            return Err(format!("prerender_popular: at most {MAX_PRERENDER_POPULAR}"));
+        }
         if self.notify_secret.is_some() && self.notify_url.is_none() {
             return Err("notify_secret is set without notify_url".to_owned());
         }
@@ -82,6 +88,9 @@ impl NamespaceConfig {
         Ok(())
     }
 }
+
+/// The most popular sizes a namespace may prerender for each image.
+const MAX_PRERENDER_POPULAR: usize = 32;
 
 /// A list of names, each parsed by its `FromStr` (`["x48.webp", "x96.webp"]`).
 fn parsed_list<'de, D: Deserializer<'de>, T: FromStr>(d: D) -> Result<Vec<T>, D::Error>

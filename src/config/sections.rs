@@ -138,6 +138,8 @@ sections! {
     background: BackgroundConfig ("Background work and hooks") {
         /// Seconds a node's lease on a job or a render lasts unless renewed (a killed node's work is taken over after it)
         lease_secs: Duration = 30, check = in_range::<1, 3600>;
+        /// Take a lease in storage before rendering a miss, so that one node renders each variant
+        render_leases: bool = true;
         /// Seconds an undelivered notification is retried, with backoff
         notify_retry_secs: Duration = 3600, check = in_range::<0, 604_800>;
         /// Seconds one call to a notification or moderation hook may take

@@ -154,6 +154,15 @@ impl Metrics {
         }
     }
 
+    /// A popular size was rendered in the background (`true`), or failed to.
+    pub fn background_render_done(&self, rendered: bool) {
+        if rendered {
+            self.table.background_renders.inc(&self.statsd);
+        } else {
+            self.table.render_failures.inc(&self.statsd);
+        }
+    }
+
     /// An upload was stored (`new`), or was of bytes stored already.
     pub fn upload_done(&self, new: bool) {
         if new { self.table.uploads.inc(&self.statsd) } else { self.table.duplicate_uploads.inc(&self.statsd) }

@@ -148,6 +148,8 @@ table! {
     request_duration: Timer { prom: "request_duration_seconds", statsd: "request_time", status: "request_time_ms" }
     /// Variants rendered and stored, by output format (regenerate's included; working copies not).
     renders: CounterBy<ImageFormat> { prom: "renders_total", statsd: "image_request", status: "renders_by_format", total: "renders" }
+    /// Popular sizes rendered in the background (not in `renders`), and those that failed.
+    background_renders: Counter { prom: "background_renders_total", statsd: "background_render", status: "background_renders" }
     /// Renders that failed.
     render_failures: Counter { prom: "render_failures_total", status: "render_failures" }
     /// Time a render took on its worker.

@@ -14,7 +14,9 @@ mod ingest;
 mod jobs;
 mod moderation;
 mod negotiate;
+mod popular;
 mod pull;
+mod render_lease;
 mod variants;
 
 use std::sync::Arc;
@@ -26,6 +28,7 @@ pub use answer::{Answer, Lifetime};
 pub use error::ServiceError;
 pub use info::ImageInfo;
 pub use ingest::{Ingested, Outputs};
+pub use popular::Popular;
 
 use crate::buffer::UploadBuffer;
 use crate::cache::ObjectCache;
@@ -50,6 +53,8 @@ pub struct Parts {
     pub cache: ObjectCache,
     /// The bound on upload and download bytes held in memory.
     pub buffer: UploadBuffer,
+    /// The counts of popular sizes.
+    pub popular: Arc<Popular>,
 }
 
 impl Parts {
@@ -61,6 +66,7 @@ impl Parts {
             pool: CpuPool::new(config.render.workers, config.limits.queue_size, config.limits.decode_budget_pixels),
             cache: ObjectCache::new(memory - source_cache_bytes(memory)),
             buffer: UploadBuffer::new(config.limits.upload_buffer_bytes.0),
+            popular: Arc::new(Popular::new(config)),
         }
     }
 }
@@ -103,7 +109,12 @@ pub struct ImageService {
     jobs: Arc<jobs::Jobs>,
     /// The notification and moderation hooks' client.
     hooks: Hooks,
+    /// Popular sizes: their counts and background renders.
+    popular: Arc<Popular>,
 }
+
+/// Staging files older than this are a killed writer's: no whole-object write takes minutes.
+const STAGING_FILE_AGE: Duration = Duration::from_secs(600);
 
 /// How long a listing of an image's variants answers info lookups.
 const LISTING_LIFETIME: Duration = Duration::from_secs(1);
@@ -129,6 +140,7 @@ impl ImageService {
             listings: moka::future::Cache::builder().max_capacity(LISTINGS_KEPT).time_to_live(LISTING_LIFETIME).build(),
             jobs: Arc::new(jobs::Jobs::new(config.render.workers)),
             hooks: Hooks::new(&config.background)?,
+            popular: parts.popular,
             sources: ObjectCache::new(source_cache_bytes(config.cache.memory_cache_bytes.0)),
             cache: parts.cache,
             pool: parts.pool,
@@ -166,6 +178,16 @@ impl ImageService {
     /// [`ImageService::check_variant`] for each of a list of outputs.
     pub fn check_variants(&self, ns: &Namespace, variants: &[Variant]) -> Result<(), (Variant, ServiceError)> {
         variants.iter().try_for_each(|v| self.check_variant(ns, v).map_err(|e| (*v, e)))
+    }
+
+    /// Removes the staging files killed writers left in `file://` stores (see
+    /// [`Store::remove_stale_temporaries`]); blocking, for start-up. Answers how many.
+    pub fn remove_stale_temporaries(&self) -> usize {
+        let removed = self.variants.remove_stale_temporaries(STAGING_FILE_AGE);
+        if self.originals.url() == self.variants.url() {
+            return removed;
+        }
+        removed + self.originals.remove_stale_temporaries(STAGING_FILE_AGE)
     }
 
     /// Whether `ns` pulls its originals from an origin.

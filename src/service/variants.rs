@@ -3,6 +3,7 @@
 
 use bytes::Bytes;
 
+use super::render_lease::Leased;
 use super::{Answer, ImageService, ServiceError};
 use crate::access::Payer;
 use crate::cache::CachedObject;
@@ -18,6 +19,26 @@ struct Source {
     kind: SourceKind,
     /// Pixels of the source (its canvas, for an animation), for the decode budget.
     pixels: u64,
+}
+
+/// Why a variant is looked up: what its render costs and how it is counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Purpose {
+    /// A request is waiting: fast encoders, counted in `image_request`, counted for popular sizes.
+    Request,
+    /// Ahead of requests (an upload's outputs, a job, `regenerate`): small encoders, counted.
+    Ahead,
+    /// A popular size in the background: small encoders, not counted in `image_request`.
+    Background,
+}
+
+impl Purpose {
+    fn effort(self) -> Effort {
+        match self {
+            Purpose::Request => Effort::Fast,
+            Purpose::Ahead | Purpose::Background => Effort::Small,
+        }
+    }
 }
 
 /// What kind of source it is.
@@ -43,17 +64,34 @@ impl ImageService {
         source_override: Option<&str>,
         payer: &Payer,
     ) -> Result<Answer, ServiceError> {
-        self.lookup(ns, id, variant, source_override, payer, Effort::Fast).await
+        if self.popular.counts(ns) {
+            self.popular.count(ns, variant);
+        }
+        let answer = self.lookup(ns, id, variant, source_override, payer, Purpose::Request).await?;
+        if answer.served == Served::Rendered {
+            self.popular.rendered(ns, id, variant);
+        }
+        Ok(answer)
     }
 
     /// A variant rendered ahead of its requests (an upload's outputs, a job's, a background
     /// render): stored unless it is already, with the small encoders, charged to the server.
     pub(super) async fn output(&self, ns: &Namespace, id: &ImageId, variant: &Variant) -> Result<Answer, ServiceError> {
-        self.lookup(ns, id, variant, None, &Payer::Server, Effort::Small).await
+        self.lookup(ns, id, variant, None, &Payer::Server, Purpose::Ahead).await
     }
 
-    /// Memory, then storage, then a render at `effort`, stored; concurrent lookups of one
-    /// variant join one load.
+    /// A popular size rendered in the background, not counted in `image_request`.
+    pub(super) async fn background(
+        &self,
+        ns: &Namespace,
+        id: &ImageId,
+        variant: &Variant,
+    ) -> Result<Answer, ServiceError> {
+        self.lookup(ns, id, variant, None, &Payer::Server, Purpose::Background).await
+    }
+
+    /// Memory, then storage, then a render, stored; concurrent lookups of one variant join one
+    /// load on this node, and, through the variant's lease, one render across nodes.
     async fn lookup(
         &self,
         ns: &Namespace,
@@ -61,7 +99,7 @@ impl ImageService {
         variant: &Variant,
         source_override: Option<&str>,
         payer: &Payer,
-        effort: Effort,
+        purpose: Purpose,
     ) -> Result<Answer, ServiceError> {
         self.check_variant(ns, variant)?;
         let key = ObjectKey::variant(ns, id, variant);
@@ -70,13 +108,37 @@ impl ImageService {
                 return Ok(CachedObject::new(bytes, Served::Storage));
             }
             payer.charge()?;
-            let bytes = self.render(ns, id, variant, source_override, effort).await?;
-            match self.variants.put(&key, bytes.clone()).await {
-                Ok(()) => self.listings.invalidate(&ObjectKey::image_prefix(ns, id)).await,
-                // The image is still good to answer; the next miss renders it again.
-                Err(e) => tracing::warn!(key = %key, error = %e, "could not store a rendered variant"),
+            let lease = match self.render_lease(&key).await? {
+                Leased::Render(lease) => lease,
+                Leased::Stored(bytes) => return Ok(CachedObject::new(bytes, Served::Storage)),
+            };
+            let render = self.render(ns, id, variant, source_override, purpose);
+            let rendered = match &lease {
+                Some(lease) => tokio::select! {
+                    rendered = render => rendered,
+                    () = lease.keep_renewed() => unreachable!("renews forever"),
+                },
+                None => render.await,
+            };
+            let stored = match rendered {
+                Ok(bytes) => match self.variants.put(&key, bytes.clone()).await {
+                    Ok(()) => {
+                        self.listings.invalidate(&ObjectKey::image_prefix(ns, id)).await;
+                        Ok(bytes)
+                    }
+                    Err(e) => {
+                        // The image is still good to answer; the next miss renders it again.
+                        tracing::warn!(key = %key, error = %e, "could not store a rendered variant");
+                        Ok(bytes)
+                    }
+                },
+                Err(e) => Err(e),
+            };
+            // Followers wait for the variant, not the lease: it goes after the answer.
+            if let Some(lease) = lease {
+                tokio::spawn(lease.release());
             }
-            Ok::<_, ServiceError>(CachedObject::new(bytes, Served::Rendered))
+            Ok::<_, ServiceError>(CachedObject::new(stored?, Served::Rendered))
         };
         let (obj, loaded_here) = self.cache.get_or_load(key.clone(), load).await.map_err(|e| (*e).clone())?;
         Ok(Answer::of(obj, loaded_here, variant.ext.format().mime()))
@@ -87,7 +149,7 @@ impl ImageService {
     pub async fn rerender(&self, ns: &Namespace, id: &ImageId, variant: &Variant) -> Result<(), ServiceError> {
         self.check_variant(ns, variant)?;
         let key = ObjectKey::variant(ns, id, variant);
-        let bytes = self.render(ns, id, variant, None, Effort::Small).await?;
+        let bytes = self.render(ns, id, variant, None, Purpose::Ahead).await?;
         self.variants.put(&key, bytes.clone()).await?;
         self.listings.invalidate(&ObjectKey::image_prefix(ns, id)).await;
         self.cache.insert(key, CachedObject::new(bytes, Served::Rendered)).await;
@@ -122,7 +184,7 @@ impl ImageService {
         id: &ImageId,
         variant: &Variant,
         source_override: Option<&str>,
-        effort: Effort,
+        purpose: Purpose,
     ) -> Result<Bytes, ServiceError> {
         let format = variant.ext.format();
         let default_quality = self.config.render.default_quality.for_format(format);
@@ -130,7 +192,7 @@ impl ImageService {
             geometry: variant.geometry,
             format,
             quality: variant.quality.or(default_quality).unwrap_or(100),
-            effort,
+            effort: purpose.effort(),
         };
         let limits = self.limits;
         let source = self.render_source(ns, id, variant, source_override).await?;
@@ -153,7 +215,12 @@ impl ImageService {
                 rendered.map(|r| (Bytes::from(r.bytes), started.elapsed()))
             })
             .await?;
-        self.metrics.render_done(rendered.as_ref().ok().map(|(_, took)| (format, *took)));
+        let done = rendered.as_ref().ok().map(|(_, took)| (format, *took));
+        if purpose == Purpose::Background {
+            self.metrics.background_render_done(done.is_some());
+        } else {
+            self.metrics.render_done(done);
+        }
         Ok(rendered?.0)
     }
 

@@ -54,6 +54,7 @@ impl StatusState {
     fn status_json(&self) -> serde_json::Value {
         let mut status = self.parts.metrics.status_json();
         status.insert("shutting_down".to_owned(), self.shutting_down.load(Ordering::Acquire).into());
+        status.insert("popular".to_owned(), self.parts.popular.status());
         serde_json::Value::Object(status)
     }
 }

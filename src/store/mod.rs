@@ -56,6 +56,8 @@ pub enum Created {
 pub struct Store {
     inner: Arc<dyn ObjectStore>,
     url: String,
+    /// The directory of a `file://` store.
+    root: Option<std::path::PathBuf>,
 }
 
 impl Store {
@@ -63,11 +65,13 @@ impl Store {
     pub fn open(url: &StorageUrl) -> Result<Store, String> {
         crate::tls::install_crypto_provider();
         let fail = |e: object_store::Error| format!("cannot open {url}: {e}");
+        let mut root = None;
         let inner: Arc<dyn ObjectStore> = match &url.backend {
             Backend::File(dir) => {
                 let shown = dir.display();
                 std::fs::create_dir_all(dir).map_err(|e| format!("cannot create storage directory {shown}: {e}"))?;
                 let dir = std::fs::canonicalize(dir).map_err(|e| format!("storage directory {shown}: {e}"))?;
+                root = Some(dir.clone());
                 Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir).map_err(fail)?)
             }
             Backend::Memory => Arc::new(object_store::memory::InMemory::new()),
@@ -75,7 +79,7 @@ impl Store {
             Backend::Gcs(bucket) => prefixed(gcs(bucket).map_err(fail)?, bucket),
             Backend::Azure(bucket) => prefixed(azure(bucket).map_err(fail)?, bucket),
         };
-        Ok(Store { inner, url: url.url.clone() })
+        Ok(Store { inner, url: url.url.clone(), root })
     }
 
     /// The URL the store was opened from.
@@ -147,6 +151,40 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// In a `file://` store, removes the staging files (`name#N`, which object_store writes and
+    /// then renames into place, and never lists) left by writers killed mid-write, if older than
+    /// `older_than`: younger ones may belong to another node writing now. Blocking; answers how
+    /// many were removed.
+    pub fn remove_stale_temporaries(&self, older_than: Duration) -> usize {
+        fn is_staging(name: &str) -> bool {
+            name.rsplit_once('#')
+                .is_some_and(|(base, n)| !base.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        }
+        fn walk(dir: &std::path::Path, older_than: Duration, removed: &mut usize) {
+            let Ok(entries) = std::fs::read_dir(dir) else { return };
+            for entry in entries.flatten() {
+                let Ok(kind) = entry.file_type() else { continue };
+                if kind.is_dir() {
+                    walk(&entry.path(), older_than, removed);
+                } else if kind.is_file()
+                    && entry.file_name().to_str().is_some_and(is_staging)
+                    && entry
+                        .metadata()
+                        .and_then(|m| m.modified())
+                        .is_ok_and(|t| t.elapsed().is_ok_and(|age| age >= older_than))
+                    && std::fs::remove_file(entry.path()).is_ok()
+                {
+                    *removed += 1;
+                }
+            }
+        }
+        let mut removed = 0;
+        if let Some(root) = &self.root {
+            walk(root, older_than, &mut removed);
+        }
+        removed
     }
 
     /// Every key under a prefix such as `ns/`.

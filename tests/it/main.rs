@@ -24,6 +24,7 @@ mod operators;
 mod ops;
 mod orientation;
 mod origin_pull;
+mod popular;
 mod profiling;
 mod regenerate;
 mod render;

@@ -1,4 +1,6 @@
-//! Several nodes on one bucket: what one node stored, the other serves without rendering again.
+//! Several nodes on one bucket or one directory (DESIGN.md §12): what one node stored, the others
+//! serve without rendering again; simultaneous misses over three nodes render once, under the
+//! variant's lease; a killed lease holder is taken over.
 
 use crate::support::{Server, corpus, s3};
 
@@ -26,4 +28,129 @@ fn two_nodes_on_one_bucket_render_each_variant_once() {
     assert_eq!(b.get(&format!("{path}/h64.jpg")).status, 200);
     assert_eq!(a.get(&format!("{path}/h64.jpg")).status, 200);
     assert_eq!((a.status()["renders"].as_u64(), b.status()["renders"].as_u64()), (Some(3), Some(1)));
+}
+
+/// Where three nodes keep their objects: one directory, or one prefix of the test bucket.
+enum Shared {
+    Directory(tempfile::TempDir),
+    Bucket(String),
+}
+
+impl Shared {
+    fn node(&self, extra: &str) -> Server {
+        let opts = Server::options().arg(extra);
+        match self {
+            Shared::Directory(dir) => opts.arg(&format!("--storage file://{}", dir.path().display())).start(),
+            Shared::Bucket(prefix) => s3::storage(opts, prefix).start(),
+        }
+    }
+
+    /// Whether a lease object exists for the variant at `key` (relative to the store).
+    fn lease_exists(&self, key: &str) -> bool {
+        let lease = format!("{key}.lease");
+        match self {
+            Shared::Directory(dir) => dir.path().join(&lease).exists(),
+            Shared::Bucket(prefix) => s3::get(prefix, &lease).is_some(),
+        }
+    }
+}
+
+/// 30 simultaneous requests for each of several new variants, spread over three nodes: one
+/// render per variant over all nodes, the same bytes everywhere.
+fn three_nodes_render_each_new_variant_once(shared: Shared) {
+    let nodes: Vec<Server> = (0..3).map(|_| shared.node("")).collect();
+    let path = nodes[0].upload("p", corpus::read("jpeg/photo_4.1mp_autumn_progressive.jpg"));
+    let variants = ["w640.jpg", "x200.webp", "300x120.png", "w400.avif", "h90.jpg"];
+    let barrier = std::sync::Barrier::new(variants.len() * 30);
+    let answers: Vec<(usize, Vec<u8>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..variants.len() * 30)
+            .map(|i| {
+                let (node, variant, barrier, path) = (&nodes[i % 3], variants[i % variants.len()], &barrier, &path);
+                s.spawn(move || {
+                    barrier.wait();
+                    let r = node.get(&format!("{path}/{variant}"));
+                    assert_eq!(r.status, 200, "{variant}: {}", String::from_utf8_lossy(&r.body));
+                    (i % variants.len(), r.body)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (v, name) in variants.iter().enumerate() {
+        let bodies: Vec<&Vec<u8>> = answers.iter().filter(|(i, _)| *i == v).map(|(_, b)| b).collect();
+        assert_eq!(bodies.len(), 30);
+        assert!(bodies.iter().all(|b| *b == bodies[0]), "{name}: every node answers the same bytes");
+    }
+    let renders: Vec<u64> = nodes.iter().map(|n| n.status()["renders"].as_u64().unwrap()).collect();
+    assert_eq!(
+        renders.iter().sum::<u64>(),
+        variants.len() as u64,
+        "one render per variant over all nodes: {renders:?}"
+    );
+    for v in variants {
+        let key = format!("{}/{v}", &path[1..]);
+        assert!(!shared.lease_exists(&key), "{v}: the lease is removed after the write");
+    }
+}
+
+/// A node killed with -9 while it holds a variant's lease: the other nodes wait for the lease to
+/// go stale (3 s here), then one of them renders the variant.
+fn a_killed_lease_holder_is_taken_over(shared: Shared) {
+    let mut nodes: Vec<Server> = (0..3).map(|_| shared.node("--lease-secs 3")).collect();
+    let path = nodes[0].upload("p", corpus::read("jpeg/photo_12.2mp_dog_exif6_icc_xmp.jpg"));
+    // A render of seconds: the whole 12 MP image as AVIF.
+    let variant = "full-q70.avif";
+    let key = format!("{}/{variant}", &path[1..]);
+    let holder = nodes.remove(0);
+    let url = holder.url(&format!("{path}/{variant}"));
+    std::thread::spawn(move || {
+        let _ = crate::support::server::client().get(url).send();
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !shared.lease_exists(&key) {
+        assert!(std::time::Instant::now() < deadline, "no lease was taken");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    drop(holder); // SIGKILL while it renders under the lease
+    let bodies: Vec<Vec<u8>> = std::thread::scope(|s| {
+        let asks: Vec<_> = nodes.iter().map(|n| s.spawn(|| n.get(&format!("{path}/{variant}")))).collect();
+        asks.into_iter()
+            .map(|a| a.join().unwrap())
+            .map(|r| {
+                assert_eq!(r.status, 200);
+                r.body
+            })
+            .collect()
+    });
+    assert_eq!(bodies[0], bodies[1]);
+    let renders: u64 = nodes.iter().map(|n| n.status()["renders"].as_u64().unwrap()).sum();
+    assert_eq!(renders, 1, "one of the others renders it once the lease is stale");
+}
+
+mod on_a_directory {
+    use super::*;
+
+    #[test]
+    fn three_nodes_render_each_new_variant_once() {
+        super::three_nodes_render_each_new_variant_once(Shared::Directory(tempfile::tempdir().unwrap()));
+    }
+
+    #[test]
+    fn a_killed_lease_holder_is_taken_over() {
+        super::a_killed_lease_holder_is_taken_over(Shared::Directory(tempfile::tempdir().unwrap()));
+    }
+}
+
+mod on_a_bucket {
+    use super::*;
+
+    #[test]
+    fn three_nodes_render_each_new_variant_once() {
+        super::three_nodes_render_each_new_variant_once(Shared::Bucket(s3::prefix()));
+    }
+
+    #[test]
+    fn a_killed_lease_holder_is_taken_over() {
+        super::a_killed_lease_holder_is_taken_over(Shared::Bucket(s3::prefix()));
+    }
 }

@@ -218,7 +218,8 @@ fn a_failed_render_stores_nothing(b: Backend) {
 
 fn a_killed_process_leaves_only_whole_objects(b: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let server = b.server(dir.path()).arg("--workers 2").start();
+    // Short leases: the killed node's leases on its renders go stale soon after.
+    let server = b.server(dir.path()).arg("--workers 2 --lease-secs 3").start();
     let path = server.upload("p", corpus::read("png/large_rgb_3840x2160_cascade.png"));
     // Large renders and their writes in flight; SIGKILL once the first has been written.
     let renders: Vec<_> = ["full.png", "full-q100.webp", "full-q99.jpg", "full-q98.jpg", "3000x2000.png"]
@@ -228,7 +229,8 @@ fn a_killed_process_leaves_only_whole_objects(b: Backend) {
             std::thread::spawn(move || crate::support::server::client().get(url).send().map(|r| r.status()))
         })
         .collect();
-    let is_variant = |k: &String| !["original", "info.json", "working", "working-small"].iter().any(|l| k.ends_with(l));
+    let is_variant =
+        |k: &String| !["original", "info.json", "working", "working-small", ".lease"].iter().any(|l| k.ends_with(l));
     let deadline = Instant::now() + Duration::from_secs(120);
     while !b.keys(dir.path()).unwrap().iter().any(is_variant) {
         assert!(Instant::now() < deadline, "no render was stored");
@@ -244,9 +246,33 @@ fn a_killed_process_leaves_only_whole_objects(b: Backend) {
         let format = image::guess_format(&bytes).unwrap_or_else(|_| panic!("{key} is not an image"));
         image::load_from_memory_with_format(&bytes, format).unwrap_or_else(|e| panic!("{key} is cut short: {e}"));
     }
-    // A restart serves what is there and renders the rest.
-    let again = b.server(dir.path()).start();
+    // A restart serves what is there and renders the rest (taking over the stale leases).
+    let again = b.server(dir.path()).arg("--lease-secs 3").start();
     assert_eq!(again.get(&format!("{path}/3000x2000.png")).status, 200);
+}
+
+fn two_nodes_render_a_new_variant_once(b: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let (one, two) = (b.server(dir.path()).start(), b.server(dir.path()).start());
+    let path = one.upload("p", corpus::read("jpeg/photo_2.5mp_storm_baseline_exif.jpg"));
+    let barrier = std::sync::Barrier::new(20);
+    let bodies: Vec<Vec<u8>> = std::thread::scope(|s| {
+        let asks: Vec<_> = (0..20)
+            .map(|i| {
+                let (node, barrier, path) = (if i % 2 == 0 { &one } else { &two }, &barrier, &path);
+                s.spawn(move || {
+                    barrier.wait();
+                    let r = node.get(&format!("{path}/w500.webp"));
+                    assert_eq!(r.status, 200);
+                    r.body
+                })
+            })
+            .collect();
+        asks.into_iter().map(|a| a.join().unwrap()).collect()
+    });
+    assert!(bodies.iter().all(|body| *body == bodies[0]));
+    let renders = one.status()["renders"].as_u64().unwrap() + two.status()["renders"].as_u64().unwrap();
+    assert_eq!(renders, 1, "the variant's lease (a conditional create) lets one node render it");
 }
 
 /// The suite's tests for one backend: `memory` has no restart to survive, no process to kill
@@ -264,13 +290,13 @@ conformance!(memory: upload_reupload_info_render_and_write_back, missing_objects
     a_size_the_format_cannot_hold_is_406_and_stores_nothing);
 conformance!(file: upload_reupload_info_render_and_write_back, a_restart_reads_what_was_stored, missing_objects_are_404,
     a_backend_that_is_down_is_503, a_size_the_format_cannot_hold_is_406_and_stores_nothing,
-    a_failed_render_stores_nothing, a_killed_process_leaves_only_whole_objects);
+    a_failed_render_stores_nothing, a_killed_process_leaves_only_whole_objects, two_nodes_render_a_new_variant_once);
 conformance!(s3: upload_reupload_info_render_and_write_back, a_restart_reads_what_was_stored, missing_objects_are_404,
     a_backend_that_is_down_is_503, a_size_the_format_cannot_hold_is_406_and_stores_nothing,
-    a_failed_render_stores_nothing, a_killed_process_leaves_only_whole_objects);
+    a_failed_render_stores_nothing, a_killed_process_leaves_only_whole_objects, two_nodes_render_a_new_variant_once);
 conformance!(gcs: upload_reupload_info_render_and_write_back, a_restart_reads_what_was_stored, missing_objects_are_404,
     a_backend_that_is_down_is_503, a_size_the_format_cannot_hold_is_406_and_stores_nothing,
-    a_failed_render_stores_nothing, a_killed_process_leaves_only_whole_objects);
+    a_failed_render_stores_nothing, a_killed_process_leaves_only_whole_objects, two_nodes_render_a_new_variant_once);
 conformance!(azure: upload_reupload_info_render_and_write_back, a_restart_reads_what_was_stored, missing_objects_are_404,
     a_backend_that_is_down_is_503, a_size_the_format_cannot_hold_is_406_and_stores_nothing,
-    a_failed_render_stores_nothing, a_killed_process_leaves_only_whole_objects);
+    a_failed_render_stores_nothing, a_killed_process_leaves_only_whole_objects, two_nodes_render_a_new_variant_once);

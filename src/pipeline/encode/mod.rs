@@ -7,7 +7,7 @@
 //!
 //! [`Effort::Small`], for outputs rendered once ahead of requests (at upload, by `regenerate`, in
 //! the background; DESIGN.md §11): mozjpeg's own defaults (trellis quantisation, optimised
-//! progressive scans), libwebp method 6, PNG through oxipng, AVIF at aom speed 4. README's table
+//! progressive scans), libwebp method 6 (5 with alpha), PNG through oxipng, AVIF at aom speed 4. README's table
 //! ("Optimised outputs") gives what each saves at equal SSIM and what it costs.
 
 use std::borrow::Cow;
@@ -46,7 +46,7 @@ pub fn encode(bitmap: &Bitmap, format: ImageFormat, quality: u8, effort: Effort)
         }
         (ImageFormat::Jpeg, Effort::Small) => jpeg(bitmap, quality, JpegSettings::Small).map_err(fail),
         (ImageFormat::Webp, Effort::Fast) => webp(bitmap, quality, FAST_WEBP_METHOD).map_err(fail),
-        (ImageFormat::Webp, Effort::Small) => webp(bitmap, quality, 6).map_err(fail),
+        (ImageFormat::Webp, Effort::Small) => webp(bitmap, quality, small_webp_method(bitmap)).map_err(fail),
         (ImageFormat::Png, Effort::Fast) => png(bitmap).map_err(fail),
         (ImageFormat::Png, Effort::Small) => png(bitmap).and_then(|png| optimise_png(&png)).map_err(fail),
         (ImageFormat::Gif, _) => gif(bitmap).map_err(fail),
@@ -56,6 +56,13 @@ pub fn encode(bitmap: &Bitmap, format: ImageFormat, quality: u8, effort: Effort)
 
 /// libwebp's default method (0 fastest .. 6 smallest).
 const FAST_WEBP_METHOD: i32 = 4;
+
+/// Method 6, but 5 for images with alpha: at 6 libwebp also runs its lossless "cruncher" over
+/// the alpha plane, measured at 40-70x the time of method 4 for about 1 % of the bytes
+/// (`benches/quality/effort.py`).
+fn small_webp_method(bitmap: &Bitmap) -> i32 {
+    if bitmap.layout == Layout::Rgba { 5 } else { 6 }
+}
 
 /// The oxipng pass of [`Effort::Small`] PNGs: its preset 2 (libdeflate at its strongest level,
 /// four filter strategies), single-threaded on the render worker that called it, never longer

@@ -131,10 +131,14 @@ mod xml_put {
 
     use reqwest::blocking::Client;
 
+    /// Conditional creates, one at a time, so that the relay's check and the upload are one step.
+    static CREATES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     /// Starts the relay to `upstream` on a free loopback port; its endpoint.
     pub fn relay(upstream: String) -> String {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
@@ -189,11 +193,34 @@ mod xml_put {
             reader.read_exact(&mut body)?;
 
             let upload = (method == "PUT").then(|| object_path(&target)).flatten();
+            // fake-gcs-server ignores `ifGenerationMatch=0` on uploads, which real GCS honours
+            // (object_store's conditional create): the relay checks it, one create at a time.
+            let create_only =
+                upload.is_some() && headers.iter().any(|(k, v)| k == "x-goog-if-generation-match" && v == "0");
+            let _creating = create_only.then(|| CREATES.lock().unwrap_or_else(|e| e.into_inner()));
+            if let (true, Some((bucket, object))) = (create_only, upload) {
+                // The name comes percent-encoded, its slashes too, as the JSON API's path wants it.
+                let exists = client
+                    .get(format!("{upstream}/storage/v1/b/{bucket}/o/{object}"))
+                    .send()
+                    .is_ok_and(|r| r.status().is_success());
+                if exists {
+                    let msg = "<Error><Code>PreconditionFailed</Code></Error>";
+                    write!(out, "HTTP/1.1 412 Precondition Failed\r\ncontent-length: {}\r\n\r\n{msg}", msg.len())?;
+                    out.flush()?;
+                    continue;
+                }
+            }
             let url = match upload {
                 // The query is decoded once more than the path; '+' would become a space.
                 Some((bucket, object)) => {
                     let name = object.replace('+', "%2B").replace('&', "%26").replace('=', "%3D");
-                    format!("{upstream}/upload/storage/v1/b/{bucket}/o?uploadType=media&name={name}")
+                    // A conditional create (`x-goog-if-generation-match: 0`) keeps its condition.
+                    let condition = headers
+                        .iter()
+                        .find(|(k, _)| k == "x-goog-if-generation-match")
+                        .map_or(String::new(), |(_, v)| format!("&ifGenerationMatch={v}"));
+                    format!("{upstream}/upload/storage/v1/b/{bucket}/o?uploadType=media&name={name}{condition}")
                 }
                 None => format!("{upstream}{target}"),
             };
