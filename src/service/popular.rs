@@ -78,12 +78,7 @@ impl Popular {
         Popular { top, counts: Mutex::default(), queue, queued: Mutex::new(Some(queued)) }
     }
 
-    /// Whether requests in `ns` are counted.
-    pub(super) fn counts(&self, ns: &Namespace) -> bool {
-        self.top.contains_key(ns)
-    }
-
-    /// A request in `ns` asked for `variant`.
+    /// A request in `ns` asked for `variant` (counted where the namespace prerenders).
     pub(super) fn count(&self, ns: &Namespace, variant: &Variant) {
         let Some(&k) = self.top.get(ns) else { return };
         let mut counts = self.counts.lock().expect("not poisoned");
@@ -91,7 +86,7 @@ impl Popular {
     }
 
     /// A request's miss of an image in `ns` was rendered: its popular sizes are due.
-    pub(super) fn rendered(&self, ns: &Namespace, id: &ImageId, _variant: &Variant) {
+    pub(super) fn rendered(&self, ns: &Namespace, id: &ImageId) {
         if self.top.contains_key(ns) && self.queue.try_send((ns.clone(), id.clone())).is_err() {
             tracing::debug!(namespace = %ns, "popular sizes skipped: their queue is full");
         }
@@ -147,17 +142,19 @@ mod tests {
     fn counts_are_bounded_and_keep_the_most_asked() {
         let mut counts = Counts::default();
         let v = |s: &str| s.parse::<Variant>().unwrap();
+        let capacity = capacity(2);
         for _ in 0..50 {
-            counts.count(&v("w200.jpg"), 4);
+            counts.count(&v("w200.jpg"), capacity);
         }
         for _ in 0..20 {
-            counts.count(&v("x100.webp"), 4);
+            counts.count(&v("x100.webp"), capacity);
         }
-        // A stream of one-off names churns the rest of the table but never the heavy hitters.
+        // A stream of one-off names churns the rest of the table but not the names asked more
+        // than (all requests / capacity) times.
         for i in 1..=500 {
-            counts.count(&v(&format!("w{i}.png")), 4);
+            counts.count(&v(&format!("w{i}.png")), capacity);
         }
-        assert_eq!(counts.0.len(), 4);
+        assert_eq!(counts.0.len(), capacity);
         let top: Vec<String> = counts.top(2).iter().map(|(v, _)| v.to_string()).collect();
         assert_eq!(top, ["w200.jpg", "x100.webp"]);
     }

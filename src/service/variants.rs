@@ -64,12 +64,11 @@ impl ImageService {
         source_override: Option<&str>,
         payer: &Payer,
     ) -> Result<Answer, ServiceError> {
-        if self.popular.counts(ns) {
-            self.popular.count(ns, variant);
-        }
         let answer = self.lookup(ns, id, variant, source_override, payer, Purpose::Request).await?;
+        // Counted once answered: names that are refused, or of images that are not there, are not.
+        self.popular.count(ns, variant);
         if answer.served == Served::Rendered {
-            self.popular.rendered(ns, id, variant);
+            self.popular.rendered(ns, id);
         }
         Ok(answer)
     }
@@ -134,9 +133,12 @@ impl ImageService {
                 },
                 Err(e) => Err(e),
             };
-            // Followers wait for the variant, not the lease: it goes after the answer.
-            if let Some(lease) = lease {
-                tokio::spawn(lease.release());
+            // Followers wait for the variant, not the lease: after a render, the lease goes
+            // after the answer; after a failure, before it.
+            match (lease, &stored) {
+                (Some(lease), Ok(_)) => drop(tokio::spawn(lease.release())),
+                (Some(lease), Err(_)) => lease.release().await,
+                (None, _) => {}
             }
             Ok::<_, ServiceError>(CachedObject::new(stored?, Served::Rendered))
         };

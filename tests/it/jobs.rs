@@ -135,7 +135,11 @@ fn a_receiver_that_hangs_does_not_hold_up_the_upload_answer() {
     let first = server.post("/p?outputs=w100.jpg", corpus::read("jpeg/ijg_testorig.jpg"));
     assert_eq!(first.status, 201);
     receiver.wait_for(1, Duration::from_secs(60));
-    assert!(held.load(Ordering::SeqCst));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !held.load(Ordering::SeqCst) {
+        assert!(std::time::Instant::now() < deadline, "the hook holds the first notification");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     // While the hook holds the first notification, more uploads are answered.
     for file in ["jpeg/photo_0.24mp_owl_baseline.jpg", "png/palette_photo_290x442.png"] {
         let r = server.post("/p?outputs=w100.webp", corpus::read(file));

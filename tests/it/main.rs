@@ -22,6 +22,7 @@ mod negotiation;
 mod nodes;
 mod operators;
 mod ops;
+mod optimised;
 mod orientation;
 mod origin_pull;
 mod popular;
