@@ -51,6 +51,12 @@ impl ObjectKey {
         Self(format!("{key}.lease"))
     }
 
+    /// `{lease}.{expiry}`: the marker of one node taking over the stale lease that expired at
+    /// `expires_unix_ms`; its conditional create lets one node through.
+    pub fn takeover_of(lease: &ObjectKey, expires_unix_ms: u64) -> Self {
+        Self(format!("{lease}.{expires_unix_ms}"))
+    }
+
     /// `.jobs/{ns}/{id}/{job}.json`: an upload's outputs and notification still to do. Under a
     /// prefix no namespace can have (names cannot start with a dot), so that a node finds every
     /// job with one listing.

@@ -36,8 +36,8 @@ pub(super) struct Jobs {
     queued: Mutex<Option<mpsc::UnboundedReceiver<ObjectKey>>>,
     /// Jobs this node holds or has queued, so that a listing does not start one twice.
     held: Mutex<HashSet<ObjectKey>>,
-    /// Jobs rendering at once: as many as there are workers, so that jobs keep the pool busy
-    /// without filling its queue (notifications wait outside these).
+    /// Jobs leased and rendering at once: as many as there are workers, so that jobs keep the
+    /// pool busy without filling its queue (notifications are delivered outside these).
     rendering: tokio::sync::Semaphore,
 }
 
@@ -138,6 +138,9 @@ impl ImageService {
     /// Works one job under its lease; `None` when it was not finished here (another node holds
     /// it, it is gone, or a passing failure leaves it for a later scan).
     async fn work_job(&self, key: &ObjectKey) -> Option<JobEnd> {
+        // A slot before the lease: a backlog of jobs waits here holding nothing, so other nodes
+        // may take them meanwhile, and no lease is renewed for a job that is not being worked.
+        let slot = self.jobs.rendering.acquire().await.expect("never closed");
         let ttl = self.config.background.lease_secs;
         let lease = match lease::claim(&self.originals, ObjectKey::lease_of(key), ttl).await {
             Ok(Claim::Held(lease)) => lease,
@@ -148,14 +151,15 @@ impl ImageService {
             }
         };
         let end = tokio::select! {
-            end = self.complete_job(key) => end,
+            end = self.complete_job(key, slot) => end,
             () = lease.keep_renewed() => unreachable!("renews forever"),
         };
         lease.release().await;
         end
     }
 
-    async fn complete_job(&self, key: &ObjectKey) -> Option<JobEnd> {
+    /// Renders a job's outputs while holding `slot`, then, without it, delivers its notification.
+    async fn complete_job(&self, key: &ObjectKey, slot: tokio::sync::SemaphorePermit<'_>) -> Option<JobEnd> {
         let job = match self.originals.get_opt(key).await {
             Ok(Some(bytes)) => serde_json::from_slice::<Job>(&bytes).ok(),
             Ok(None) => return None, // finished by another node
@@ -174,10 +178,8 @@ impl ImageService {
             self.drop_job(key).await;
             return None;
         };
-        let rendered = {
-            let _slot = self.jobs.rendering.acquire().await.expect("never closed");
-            self.render_job(&ns, &id, &job).await
-        };
+        let rendered = self.render_job(&ns, &id, &job).await;
+        drop(slot);
         let (stored, failed) = match rendered {
             Ok(done) => done,
             Err(ServiceError::ImageNotFound) => {

@@ -1,5 +1,6 @@
 //! One render per variant across nodes (DESIGN.md §12): before rendering a miss, a node takes
-//! the variant's lease in storage; a node that finds a live lease waits for the variant to appear
+//! the variant's lease in storage (the originals' storage, private where the variants' may be a
+//! public bucket); a node that finds a live lease waits for the variant to appear
 //! (up to the lease's expiry, which its holder pushes on while it renders) instead of rendering;
 //! a stale lease is taken over. Storage without conditional create, or `render_leases` off,
 //! renders without one.
@@ -35,8 +36,23 @@ impl ImageService {
         let lease_key = ObjectKey::lease_of(key);
         loop {
             let expires_in =
-                match lease::claim(&self.variants, lease_key.clone(), self.config.background.lease_secs).await? {
-                    Claim::Held(lease) => return Ok(Leased::Render(Some(lease))),
+                match lease::claim(&self.originals, lease_key.clone(), self.config.background.lease_secs).await? {
+                    Claim::Held(lease) => {
+                        // A node that rendered the variant stores it before it removes its lease: if
+                        // that lease was removed since this node missed in storage, the variant is
+                        // there now.
+                        return match self.variants.get_opt(key).await {
+                            Ok(Some(bytes)) => {
+                                lease.release().await;
+                                Ok(Leased::Stored(bytes))
+                            }
+                            Ok(None) => Ok(Leased::Render(Some(lease))),
+                            Err(e) => {
+                                lease.release().await;
+                                Err(e.into())
+                            }
+                        };
+                    }
                     Claim::Taken { expires_in } => expires_in,
                 };
             let deadline = Instant::now() + expires_in;

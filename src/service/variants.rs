@@ -133,12 +133,9 @@ impl ImageService {
                 },
                 Err(e) => Err(e),
             };
-            // Followers wait for the variant, not the lease: after a render, the lease goes
-            // after the answer; after a failure, before it.
-            match (lease, &stored) {
-                (Some(lease), Ok(_)) => drop(tokio::spawn(lease.release())),
-                (Some(lease), Err(_)) => lease.release().await,
-                (None, _) => {}
+            // Before the answer, so that storage then holds exactly the objects it will keep.
+            if let Some(lease) = lease {
+                lease.release().await;
             }
             Ok::<_, ServiceError>(CachedObject::new(stored?, Served::Rendered))
         };

@@ -1,7 +1,8 @@
 //! Leases in the object store (DESIGN.md §11-12): a node's claim on a piece of work (a job, a
 //! render) that other nodes respect until it expires. A lease is an object made by conditional
-//! create, holding its expiry; a stale one is taken over; the holder renews it while it works and
-//! removes it when done.
+//! create, holding its expiry; the holder renews it while it works and removes it when done. A
+//! stale one is taken over by the one node that creates its takeover marker (named by the stale
+//! expiry, so two nodes that read the same stale lease race for the same marker).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -41,6 +42,8 @@ pub struct Lease {
     ttl: Duration,
     /// False on a store without conditional create: nothing was written.
     written: bool,
+    /// The marker made to take this lease over from a stale holder, removed with the lease.
+    takeover: Option<ObjectKey>,
 }
 
 fn now_ms() -> u64 {
@@ -70,7 +73,9 @@ pub async fn claim(store: &Store, key: ObjectKey, ttl: Duration) -> Result<Claim
     // A few rounds: a lease can be released or taken over between our create and our read.
     for _ in 0..3 {
         match store.create(&key, body(ttl)).await? {
-            Created::Written => return Ok(Claim::Held(Lease { store: store.clone(), key, ttl, written: true })),
+            Created::Written => {
+                return Ok(Claim::Held(Lease { store: store.clone(), key, ttl, written: true, takeover: None }));
+            }
             Created::Unsupported => {
                 static LOGGED: AtomicBool = AtomicBool::new(false);
                 if !LOGGED.swap(true, Ordering::Relaxed) {
@@ -79,7 +84,7 @@ pub async fn claim(store: &Store, key: ObjectKey, ttl: Duration) -> Result<Claim
                         "storage cannot create objects conditionally: no leases, every node renders its own misses"
                     );
                 }
-                return Ok(Claim::Held(Lease { store: store.clone(), key, ttl, written: false }));
+                return Ok(Claim::Held(Lease { store: store.clone(), key, ttl, written: false, takeover: None }));
             }
             Created::Exists => {}
         }
@@ -89,10 +94,17 @@ pub async fn claim(store: &Store, key: ObjectKey, ttl: Duration) -> Result<Claim
         if expires > now {
             return Ok(Claim::Taken { expires_in: Duration::from_millis(expires - now) });
         }
-        // Stale: its holder died or stalled. Removed, then created again above; of two nodes
-        // taking over at once, the create lets one through.
-        tracing::info!(key = %key, "taking over a stale lease");
-        store.delete(&key).await?;
+        // Stale: its holder died or stalled. Of the nodes that read this stale lease, the one
+        // whose marker create goes through writes a fresh lease over it; the others wait on it.
+        let marker = ObjectKey::takeover_of(&key, expires);
+        return match store.create(&marker, body(ttl)).await? {
+            Created::Written | Created::Unsupported => {
+                tracing::info!(key = %key, "taking over a stale lease");
+                store.put(&key, body(ttl)).await?;
+                Ok(Claim::Held(Lease { store: store.clone(), key, ttl, written: true, takeover: Some(marker) }))
+            }
+            Created::Exists => Ok(Claim::Taken { expires_in: ttl }),
+        };
     }
     Ok(Claim::Taken { expires_in: Duration::from_millis(100) })
 }
@@ -118,10 +130,13 @@ impl Lease {
 
     /// Removes the lease: the work is done.
     pub async fn release(self) {
-        if self.written
-            && let Err(e) = self.store.delete(&self.key).await
-        {
-            tracing::warn!(key = %self.key, error = %e, "could not remove a lease; it goes stale");
+        if !self.written {
+            return;
+        }
+        for key in std::iter::once(&self.key).chain(&self.takeover) {
+            if let Err(e) = self.store.delete(key).await {
+                tracing::warn!(key = %key, error = %e, "could not remove a lease; it goes stale");
+            }
         }
     }
 }
@@ -152,6 +167,15 @@ mod tests {
         };
         std::mem::forget(short);
         tokio::time::sleep(Duration::from_millis(20)).await;
-        assert!(matches!(claim(&store, key, Duration::from_secs(60)).await.unwrap(), Claim::Held(_)), "stale");
+        let Claim::Held(taken) = claim(&store, key.clone(), Duration::from_secs(60)).await.unwrap() else {
+            panic!("a stale lease is taken over")
+        };
+        assert!(taken.takeover.is_some());
+        // A node that read the same stale lease races for the same marker, and loses.
+        let marker = taken.takeover.clone().unwrap();
+        assert_eq!(store.create(&marker, Bytes::new()).await.unwrap(), Created::Exists);
+        assert!(matches!(claim(&store, key.clone(), Duration::from_secs(60)).await.unwrap(), Claim::Taken { .. }));
+        taken.release().await;
+        assert!(!store.exists(&marker).await.unwrap() && !store.exists(&key).await.unwrap(), "both removed");
     }
 }
