@@ -22,13 +22,15 @@ resampled the same way, so SSIM measures only the lossy encoder's loss.
 Times: the render's own milliseconds (decode + resize + encode, printed by the binary), median of
 three runs each, fast and small interleaved, at the default quality only; "+ms" is small - fast,
 the extra encoder time alone.
-SSIM: Gaussian window 11 / sigma 1.5 on luma (Wang et al. 2004), numpy, as in ssim_bytes.py;
+SSIM: ssim.py beside this script (Gaussian window 11 / sigma 1.5 on luma), as ssim_bytes.py uses;
 images with alpha are composited on white first (as the JPEG encoder flattens them).
 AVIF decoded by avifdec. Needs: Pillow, numpy, avifdec (libavif-bin).
 """
 import datetime, os, platform, re, statistics, subprocess, sys, tempfile
 import numpy as np
 from PIL import Image
+
+from ssim import ssim
 
 DEFAULT_IMAGES = (
     "jpeg/photo_0.24mp_owl_baseline.jpg",
@@ -45,28 +47,6 @@ LOSSY = {"jpg": 80, "webp": 80, "avif": 60}  # the server's default quality per 
 SWEEP = range(-12, 13, 3)
 RUNS = 3
 FLAT = 1e-5  # SSIM spread over the whole sweep below which bytes at equal SSIM mean nothing
-
-
-def luma(img):
-    a = np.asarray(img.convert("RGB")).astype(np.float64)
-    return 0.299 * a[..., 0] + 0.587 * a[..., 1] + 0.114 * a[..., 2]
-
-def gaussian_filter(x, sigma=1.5, radius=5):
-    k = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
-    k /= k.sum()
-    pad = np.pad(x, radius, mode="reflect")
-    rows = np.apply_along_axis(lambda r: np.convolve(r, k, mode="valid"), 1, pad)
-    return np.apply_along_axis(lambda c: np.convolve(c, k, mode="valid"), 0, rows)
-
-def ssim(a, b):
-    x, y = luma(a), luma(b)
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    mx, my = gaussian_filter(x), gaussian_filter(y)
-    sxx = gaussian_filter(x * x) - mx * mx
-    syy = gaussian_filter(y * y) - my * my
-    sxy = gaussian_filter(x * y) - mx * my
-    m = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
-    return float(m.mean())
 
 
 def decode(path):

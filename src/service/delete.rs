@@ -15,12 +15,7 @@ impl ImageService {
         self.cache.invalidate(&info).await;
         let prefix = ObjectKey::image_prefix(ns, id);
         let mut removed = had_info;
-        let stores = if self.variants.url() == self.originals.url() {
-            vec![&self.originals]
-        } else {
-            vec![&self.originals, &self.variants]
-        };
-        for store in stores {
+        for store in self.stores() {
             let keys = store.list(&prefix).await?;
             removed |= !keys.is_empty();
             store.delete_listed(&keys).await?;

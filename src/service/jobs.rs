@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use super::{ImageInfo, ImageService, ServiceError};
 use crate::metrics::JobEnd;
 use crate::model::{ImageHash, ImageId, Namespace, ObjectKey, Variant};
-use crate::store::lease::{self, Claim};
+use crate::store::lease::{self, Claim, now_ms};
 
 /// A job as stored, at `ObjectKey::job`.
 #[derive(Serialize, Deserialize)]
@@ -76,12 +76,6 @@ struct Failed {
 /// Tries of an output whose render failed for a passing reason (a full queue, storage down),
 /// one second apart and doubling, before the job is left for a later scan.
 const TRANSIENT_TRIES: u32 = 3;
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
 
 impl ImageService {
     /// Writes a job for `outputs` of an image and queues it here; answers once it is stored.
@@ -150,10 +144,7 @@ impl ImageService {
                 return None;
             }
         };
-        let end = tokio::select! {
-            end = self.complete_job(key, slot) => end,
-            () = lease.keep_renewed() => unreachable!("renews forever"),
-        };
+        let end = lease.renewing(self.complete_job(key, slot)).await;
         lease.release().await;
         end
     }

@@ -183,11 +183,16 @@ impl ImageService {
     /// Removes the staging files killed writers left in `file://` stores (see
     /// [`Store::remove_stale_temporaries`]); blocking, for start-up. Answers how many.
     pub fn remove_stale_temporaries(&self) -> usize {
-        let removed = self.variants.remove_stale_temporaries(STAGING_FILE_AGE);
-        if self.originals.url() == self.variants.url() {
-            return removed;
+        self.stores().iter().map(|store| store.remove_stale_temporaries(STAGING_FILE_AGE)).sum()
+    }
+
+    /// The stores this service writes to: originals, and variants where they are kept apart.
+    fn stores(&self) -> Vec<&Store> {
+        if self.variants.url() == self.originals.url() {
+            vec![&self.originals]
+        } else {
+            vec![&self.originals, &self.variants]
         }
-        removed + self.originals.remove_stale_temporaries(STAGING_FILE_AGE)
     }
 
     /// Whether `ns` pulls its originals from an origin.

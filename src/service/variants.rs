@@ -113,31 +113,20 @@ impl ImageService {
             };
             let render = self.render(ns, id, variant, source_override, purpose);
             let rendered = match &lease {
-                Some(lease) => tokio::select! {
-                    rendered = render => rendered,
-                    () = lease.keep_renewed() => unreachable!("renews forever"),
-                },
+                Some(lease) => lease.renewing(render).await,
                 None => render.await,
             };
-            let stored = match rendered {
-                Ok(bytes) => match self.variants.put(&key, bytes.clone()).await {
-                    Ok(()) => {
-                        self.listings.invalidate(&ObjectKey::image_prefix(ns, id)).await;
-                        Ok(bytes)
-                    }
-                    Err(e) => {
-                        // The image is still good to answer; the next miss renders it again.
-                        tracing::warn!(key = %key, error = %e, "could not store a rendered variant");
-                        Ok(bytes)
-                    }
-                },
-                Err(e) => Err(e),
-            };
+            if let Ok(bytes) = &rendered
+                && let Err(e) = self.store_variant(ns, id, &key, bytes.clone()).await
+            {
+                // The image is still good to answer; the next miss renders it again.
+                tracing::warn!(key = %key, error = %e, "could not store a rendered variant");
+            }
             // Before the answer, so that storage then holds exactly the objects it will keep.
             if let Some(lease) = lease {
                 lease.release().await;
             }
-            Ok::<_, ServiceError>(CachedObject::new(stored?, Served::Rendered))
+            Ok::<_, ServiceError>(CachedObject::new(rendered?, Served::Rendered))
         };
         let (obj, loaded_here) = self.cache.get_or_load(key.clone(), load).await.map_err(|e| (*e).clone())?;
         Ok(Answer::of(obj, loaded_here, variant.ext.format().mime()))
@@ -149,9 +138,22 @@ impl ImageService {
         self.check_variant(ns, variant)?;
         let key = ObjectKey::variant(ns, id, variant);
         let bytes = self.render(ns, id, variant, None, Purpose::Ahead).await?;
-        self.variants.put(&key, bytes.clone()).await?;
-        self.listings.invalidate(&ObjectKey::image_prefix(ns, id)).await;
+        self.store_variant(ns, id, &key, bytes.clone()).await?;
         self.cache.insert(key, CachedObject::new(bytes, Served::Rendered)).await;
+        Ok(())
+    }
+
+    /// Writes a rendered variant of image `id` and drops the image's listing, which no longer
+    /// names every stored variant.
+    async fn store_variant(
+        &self,
+        ns: &Namespace,
+        id: &ImageId,
+        key: &ObjectKey,
+        bytes: Bytes,
+    ) -> Result<(), StoreError> {
+        self.variants.put(key, bytes).await?;
+        self.listings.invalidate(&ObjectKey::image_prefix(ns, id)).await;
         Ok(())
     }
 

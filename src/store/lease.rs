@@ -46,7 +46,8 @@ pub struct Lease {
     takeover: Option<ObjectKey>,
 }
 
-fn now_ms() -> u64 {
+/// Milliseconds since the Unix epoch: the clock leases (and the jobs beside them) are stamped with.
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
@@ -118,8 +119,15 @@ impl Lease {
         self.store.put(&self.key, body(self.ttl)).await
     }
 
-    /// Renews the lease every third of its lifetime, forever: run beside the work it guards.
-    pub async fn keep_renewed(&self) {
+    /// Runs `work` while renewing the lease every third of its lifetime.
+    pub async fn renewing<F: Future>(&self, work: F) -> F::Output {
+        tokio::select! {
+            output = work => output,
+            () = self.keep_renewed() => unreachable!("renews forever"),
+        }
+    }
+
+    async fn keep_renewed(&self) {
         loop {
             tokio::time::sleep(self.ttl / 3).await;
             if let Err(e) = self.renew().await {
