@@ -189,6 +189,11 @@ fn nginx_proxy_cache_serves_each_client_its_own_format() {
         first.push(body);
     }
     let asked = || server.logs().iter().filter(|l| l.contains("w300.jpg") && l.contains("request")).count();
+    // The request log line is written after the answer: give the last one a moment to arrive.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while asked() < 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let asked_before = asked();
     assert_eq!(asked_before, 3, "three fetches reached the server");
     // Again, in another order: each from nginx's cache, each in its client's format.
