@@ -17,13 +17,13 @@ use crate::service::{ImageService, Outputs, Parts};
 /// server's do.
 fn service(config: Arc<Config>) -> Result<ImageService, Exit> {
     let parts = Parts::new(&config, Metrics::new(&config.metrics));
-    ImageService::new(config, parts).map_err(|e| Exit::new(1, e))
+    ImageService::new(&config, parts).map_err(|e| Exit::new(1, e))
 }
 
 /// `--outputs`: the names, each allowed in the namespace.
 fn outputs(service: &ImageService, ns: &Namespace, list: &str) -> Result<Vec<Variant>, Exit> {
     let outputs = Variant::parse_list(list).map_err(|(name, e)| Exit::new(2, format!("--outputs: '{name}': {e}")))?;
-    service.check_variants(ns, &outputs).map_err(|(v, e)| Exit::new(2, format!("--outputs: '{v}': {e}")))?;
+    service.check_outputs(ns, &outputs).map_err(|(v, e)| Exit::new(2, format!("--outputs: '{v}': {e}")))?;
     Ok(outputs)
 }
 

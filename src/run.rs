@@ -53,7 +53,7 @@ fn init_logging(format: LogFormat) {
 
 async fn serve(config: Arc<Config>, env: &[(String, String)]) -> Result<(), Exit> {
     let parts = Parts::new(&config, Metrics::new(&config.metrics));
-    let service = Arc::new(ImageService::new(Arc::clone(&config), parts.clone()).map_err(|e| Exit::new(1, e))?);
+    let service = Arc::new(ImageService::new(&config, parts.clone()).map_err(|e| Exit::new(1, e))?);
     let profile = config.metrics.profile;
     if profile {
         crate::status::activate_heap_profiling().await.map_err(|e| Exit::new(1, format!("--profile: {e}")))?;
@@ -98,12 +98,15 @@ async fn serve(config: Arc<Config>, env: &[(String, String)]) -> Result<(), Exit
             tracing::info!(removed, "removed staging files left by writers killed mid-write");
         }
     });
-    let jobs_task = tokio::spawn(Arc::clone(&service).run_jobs());
-    let popular_task = tokio::spawn(Arc::clone(&service).run_popular());
+    let background = tokio::spawn({
+        let service = Arc::clone(&service);
+        async move { service.run_background().await }
+    });
     let app = Arc::new(App {
         service,
         metrics: Arc::clone(&parts.metrics),
-        gate: Gate::new(Arc::clone(&config)),
+        gate: Gate::new(&config.access, Arc::clone(&config.settings)),
+        settings: Arc::clone(&config.settings),
         buffer: parts.buffer.clone(),
         config,
     });
@@ -114,8 +117,7 @@ async fn serve(config: Arc<Config>, env: &[(String, String)]) -> Result<(), Exit
     crate::http::server::run(listener, handler, limits, shutdown, grace).await;
     status_task.abort();
     // Unfinished jobs stay in storage, leased until their lease goes stale; the next node resumes them.
-    jobs_task.abort();
-    popular_task.abort();
+    background.abort();
     tracing::info!("stopped");
     Ok(())
 }

@@ -16,15 +16,18 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::config::Config;
+use ipnet::IpNet;
+
+use crate::config::{AccessConfig, Settings};
 use crate::model::Namespace;
 
 /// The checks as configured, asked in turn by the main port for each request.
 #[derive(Clone, Debug)]
 pub struct Gate {
-    config: Arc<Config>,
+    settings: Arc<Settings>,
     signer: Option<Signer>,
     rate: Option<Arc<RateLimits>>,
+    trusted_proxies: Arc<[IpNet]>,
 }
 
 /// A namespace that the configuration closes (404).
@@ -32,24 +35,22 @@ pub struct Gate {
 pub struct UnknownNamespace;
 
 impl Gate {
-    /// The checks `config` asks for.
-    pub fn new(config: Arc<Config>) -> Gate {
-        let signer = Signer::new(&config.access.signing_keys);
-        let rate = RateLimits::new(config.access.rate_limit_per_minute).map(Arc::new);
-        Gate { config, signer, rate }
+    /// The checks `access` and the namespaces' `settings` ask for.
+    pub fn new(access: &AccessConfig, settings: Arc<Settings>) -> Gate {
+        let signer = Signer::new(&access.signing_keys);
+        let rate = RateLimits::new(access.rate_limit_per_minute).map(Arc::new);
+        Gate { settings, signer, rate, trusted_proxies: access.trusted_proxies.clone().into() }
     }
 
     /// Whether `ns` is served: every namespace, unless `allow_unknown_namespaces` is off.
     pub fn namespace(&self, ns: &Namespace) -> Result<(), UnknownNamespace> {
-        let known = self.config.access.allow_unknown_namespaces || self.config.namespace(ns).is_some();
-        if known { Ok(()) } else { Err(UnknownNamespace) }
+        if self.settings.of(ns).served { Ok(()) } else { Err(UnknownNamespace) }
     }
 
     /// Checks the signature of a variant or info request of `ns` for `path` and its raw `query`.
     pub fn signature(&self, ns: &Namespace, path: &str, query: Option<&str>) -> Result<(), SignatureError> {
         let Some(signer) = &self.signer else { return Ok(()) };
-        let required = self.config.namespace(ns).and_then(|n| n.require_signature).unwrap_or(true);
-        if !required {
+        if !self.settings.of(ns).require_signature {
             return Ok(());
         }
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
@@ -58,8 +59,7 @@ impl Gate {
 
     /// Checks the bearer token of an upload or delete in `ns` (`authorization` is the header).
     pub fn token(&self, ns: &Namespace, authorization: Option<&[u8]>) -> Result<(), TokenError> {
-        let own = self.config.namespace(ns).map(|n| n.upload_tokens.as_slice()).unwrap_or_default();
-        tokens::check(self.config.access.upload_tokens.iter().chain(own), authorization)
+        tokens::check(&self.settings.of(ns).upload_tokens, authorization)
     }
 
     /// Who pays for the work of a request from `peer` with these `X-Forwarded-For` values.
@@ -67,7 +67,7 @@ impl Gate {
         match &self.rate {
             None => Payer::Server,
             Some(limits) => {
-                let addr = client_addr(peer, forwarded_for, &self.config.access.trusted_proxies);
+                let addr = client_addr(peer, forwarded_for, &self.trusted_proxies);
                 Payer::Client { limits: Arc::clone(limits), addr }
             }
         }

@@ -10,6 +10,7 @@ mod namespaces;
 mod readers;
 pub(crate) mod schema;
 mod sections;
+mod settings;
 mod values;
 
 use std::path::PathBuf;
@@ -24,6 +25,7 @@ pub use sections::{
     AccessConfig, BackgroundConfig, CacheConfig, LimitsConfig, MetricsConfig, NamespacesConfig, RenderConfig,
     ServerConfig, SourcesConfig, StorageConfig,
 };
+pub use settings::{Moderation, NamespaceSettings, Notify, Origin, Settings, VariantRefused};
 pub use values::{Backend, Bucket, DefaultQuality, LogFormat, SigningKey, StorageUrl};
 
 pub(crate) use sections::KEYS;
@@ -79,8 +81,10 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// Jobs, hooks and leases.
     pub background: BackgroundConfig,
-    /// Per-namespace settings.
+    /// Per-namespace settings as configured.
     pub namespaces: NamespacesConfig,
+    /// Per-namespace settings resolved: the global defaults filled in.
+    pub settings: Arc<Settings>,
     /// The environment whose file was read.
     pub environment: String,
     merged: Arc<Merged>,
@@ -136,7 +140,9 @@ impl Config {
 
     fn validate(merged: Merged, environment: String) -> Result<Config, ConfigError> {
         let sections = sections::read_sections(&Validator(&merged))?;
+        let settings = Arc::new(Settings::resolve(&sections.namespaces, &sections.limits, &sections.access));
         Ok(Config {
+            settings,
             server: sections.server,
             storage: sections.storage,
             cache: sections.cache,
@@ -150,11 +156,6 @@ impl Config {
             environment,
             merged: Arc::new(merged),
         })
-    }
-
-    /// The settings of `ns`, if it has a block of its own.
-    pub fn namespace(&self, ns: &crate::model::Namespace) -> Option<&NamespaceConfig> {
-        self.namespaces.namespaces.get(ns)
     }
 }
 

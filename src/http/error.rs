@@ -11,6 +11,7 @@ use hyper::{Response, StatusCode};
 use super::{HttpResponse, LoggedError, headers};
 use crate::access::{RateLimited, SignatureError, TokenError};
 use crate::buffer::BufferFull;
+use crate::config::VariantRefused;
 use crate::metrics::ErrorCounts;
 use crate::model::VariantError;
 use crate::pipeline::RenderError;
@@ -154,11 +155,11 @@ fn service(e: &ServiceError) -> Class {
         ServiceError::ImageNotFound | ServiceError::OriginNotFound => {
             Class::status(StatusCode::NOT_FOUND).original_unavailable()
         }
-        ServiceError::EmptyUpload
-        | ServiceError::ExtensionNotAllowed(_)
-        | ServiceError::VariantNotAllowed(_)
-        | ServiceError::SourceOverrideNotAllowed => Class::status(StatusCode::BAD_REQUEST),
-        ServiceError::SizeNotAcceptable { .. } | ServiceError::FormatCannotHold { .. } => {
+        ServiceError::EmptyUpload | ServiceError::SourceOverrideNotAllowed => Class::status(StatusCode::BAD_REQUEST),
+        ServiceError::Refused(VariantRefused::Extension(_) | VariantRefused::NotListed(_)) => {
+            Class::status(StatusCode::BAD_REQUEST)
+        }
+        ServiceError::Refused(VariantRefused::TooLarge { .. }) | ServiceError::FormatCannotHold { .. } => {
             Class::status(StatusCode::NOT_ACCEPTABLE)
         }
         ServiceError::Render(e) => render(e),

@@ -21,7 +21,7 @@ pub use error::ApiError;
 
 use crate::access::{Gate, Payer};
 use crate::buffer::UploadBuffer;
-use crate::config::Config;
+use crate::config::{Config, Settings};
 use crate::metrics::{ErrorCounts, Metrics, RequestOutcome};
 use crate::model::Served;
 use crate::service::ImageService;
@@ -40,6 +40,8 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// The configuration.
     pub config: Arc<Config>,
+    /// The settings of each namespace.
+    pub settings: Arc<Settings>,
     /// Signatures, tokens, closed namespaces, rate limits.
     pub gate: Gate,
     /// The bound on body bytes held.
@@ -62,7 +64,7 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> HttpResponse {
     let path = req.uri().path().to_owned();
     let (result, asked) = dispatch(app, req).await;
     let mut response = result.unwrap_or_else(ApiError::into_response);
-    if asked.varies_by_accept {
+    if response.extensions().get::<VariesByAccept>().is_some() {
         response.headers_mut().insert(hyper::header::VARY, hyper::header::HeaderValue::from_static("accept"));
     }
     let took = started.elapsed();
@@ -82,25 +84,24 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> HttpResponse {
 struct Asked {
     /// It asked for a variant (counted in `image_request`).
     variant: bool,
-    /// It asked for a variant in a namespace that negotiates formats: the answer, whatever its
-    /// status, carries `Vary: Accept`.
-    varies_by_accept: bool,
 }
+
+/// Put in a response's extensions when the service said its answer, whatever its status,
+/// depends on `Accept`: the completion hook adds `Vary: Accept`.
+#[derive(Clone, Copy, Debug)]
+struct VariesByAccept;
 
 /// Routes, checks access and answers; also says what was asked.
 async fn dispatch(app: &App, req: Request<Incoming>) -> (Result<HttpResponse, ApiError>, Asked) {
     let head = req.method() == Method::HEAD;
-    let route = match router::route(req.method(), req.uri().path(), |ns| app.service.is_origin_pull(ns)) {
+    let route = match router::route(req.method(), req.uri().path(), |ns| app.settings.of(ns).origin.is_some()) {
         Ok(route) => route,
         Err(e) => {
             let variant = matches!(e, ApiError::BadVariant(_));
-            return (Err(e), Asked { variant, varies_by_accept: false });
+            return (Err(e), Asked { variant });
         }
     };
-    let asked = match &route {
-        Route::Variant(ns, ..) => Asked { variant: true, varies_by_accept: app.service.negotiates(ns) },
-        _ => Asked::default(),
-    };
+    let asked = Asked { variant: matches!(route, Route::Variant(..)) };
     (answer(app, route, req, head).await, asked)
 }
 

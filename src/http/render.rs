@@ -9,7 +9,7 @@ use hyper::{Request, Response, StatusCode};
 use super::{ApiError, HttpResponse, headers};
 use crate::access::Payer;
 use crate::model::{ImageFormat, ImageId, Namespace, Variant};
-use crate::service::{Answer, ImageService, Lifetime};
+use crate::service::{Answer, ImageService, Lifetime, VariantAnswer, VariantRequest};
 
 /// Info answers that list stored variants change as variants are rendered.
 const SHORT_LIVED: &str = "public, max-age=60";
@@ -30,14 +30,17 @@ pub(crate) async fn variant(
     payer: &Payer,
 ) -> Result<HttpResponse, ApiError> {
     let source = source_override(req);
-    let variant = if service.negotiates(ns) {
-        let accepted = accepted_formats(req.headers());
-        service.negotiated(ns, id, variant, &accepted, source.as_deref()).await
-    } else {
-        *variant
+    let accepted = accepted_formats(req.headers());
+    let request = VariantRequest { ns, id, variant, accepted: &accepted, source_override: source.as_deref(), payer };
+    let VariantAnswer { answer, varies_by_accept } = service.variant(request).await;
+    let mut response = match answer {
+        Ok(answer) => respond(answer, req.headers(), head),
+        Err(e) => ApiError::from(e).into_response(),
     };
-    let answer = service.variant(ns, id, &variant, source.as_deref(), payer).await?;
-    Ok(respond(answer, req.headers(), head))
+    if varies_by_accept {
+        response.extensions_mut().insert(super::VariesByAccept);
+    }
+    Ok(response)
 }
 
 /// The image formats `Accept` names by their own type with a non-zero q; wildcards prove

@@ -1,8 +1,8 @@
 //! `ServiceError`: every way a service call fails, wrapping the adapters' own errors.
 
 use crate::access::RateLimited;
+use crate::config::VariantRefused;
 use crate::hooks::ModerationError;
-use crate::model::{Extension, Variant};
 use crate::pipeline::RenderError;
 use crate::pool::PoolError;
 use crate::source::FetchError;
@@ -19,26 +19,15 @@ pub enum ServiceError {
         "empty upload: send the image bytes as the body, a ?source=URL, or JSON {{\"data\":{{\"image\":\"<base64>\"}}}}"
     )]
     EmptyUpload,
-    /// The extension is not whitelisted here.
-    #[error("extension '{0}' is not allowed here")]
-    ExtensionNotAllowed(Extension),
-    /// This namespace serves only some variants, not this one.
-    #[error("variant {0} is not allowed in this namespace")]
-    VariantNotAllowed(Variant),
+    /// The namespace does not serve this variant.
+    #[error(transparent)]
+    Refused(#[from] VariantRefused),
     /// An origin-pull namespace whose origin does not have the original.
     #[error("image not found at its origin")]
     OriginNotFound,
     /// `?source=` on a namespace that does not allow replacing its origin.
     #[error("this namespace does not allow ?source= to replace its origin")]
     SourceOverrideNotAllowed,
-    /// The asked size is above the maximums.
-    #[error("requested size is too large: the maximum is {max_width}x{max_height}")]
-    SizeNotAcceptable {
-        /// Largest width allowed.
-        max_width: u32,
-        /// Largest height allowed.
-        max_height: u32,
-    },
     /// The variant would be larger than its format can hold.
     #[error("{format} cannot hold an image of {width}x{height}: at most {max} pixels a side")]
     FormatCannotHold {
@@ -94,11 +83,9 @@ impl ServiceError {
             ServiceError::Overloaded | ServiceError::Store(StoreError::Backend(_)) => true,
             ServiceError::ImageNotFound
             | ServiceError::EmptyUpload
-            | ServiceError::ExtensionNotAllowed(_)
-            | ServiceError::VariantNotAllowed(_)
+            | ServiceError::Refused(_)
             | ServiceError::OriginNotFound
             | ServiceError::SourceOverrideNotAllowed
-            | ServiceError::SizeNotAcceptable { .. }
             | ServiceError::FormatCannotHold { .. }
             | ServiceError::Render(_)
             | ServiceError::Fetch(_)

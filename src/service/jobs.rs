@@ -2,7 +2,9 @@
 //! to deliver. A job is written to storage before the upload is answered; the node that took the
 //! upload works it at once, and every node looks for jobs at start-up and every `lease_secs`, so
 //! that a job whose node died is resumed by whichever node comes first. A node works a job only
-//! under its lease, so each job is done once.
+//! under its lease, so each job is done once, and takes that lease only once the CPU pool has a
+//! worker for the job's first output: a backlog of jobs waits holding no lease, so that other
+//! nodes may take them meanwhile.
 
 use std::collections::HashSet;
 use std::hash::{BuildHasher, RandomState};
@@ -13,9 +15,18 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use super::{ImageInfo, ImageService, ServiceError};
-use crate::metrics::JobEnd;
+use super::images::Images;
+use super::plan::RenderPlan;
+use super::renders::{Lookup, Purpose, Renders};
+use super::stores::Stores;
+use super::{ImageInfo, ServiceError};
+use crate::access::Payer;
+use crate::config::Settings;
+use crate::hooks::Hooks;
+use crate::metrics::{JobEnd, Metrics};
 use crate::model::{ImageHash, ImageId, Namespace, ObjectKey, Variant};
+use crate::pipeline::Effort;
+use crate::pool::{Class, Slot};
 use crate::store::lease::{self, Claim, now_ms};
 
 /// A job as stored, at `ObjectKey::job`.
@@ -29,26 +40,46 @@ struct Job {
     created_unix_ms: u64,
 }
 
-/// The jobs this node knows of: the queue of new ones and those it is working.
+/// The jobs this node knows of (the queue of new ones and those it is working), and what
+/// working them needs.
 #[derive(Debug)]
 pub(super) struct Jobs {
     queue: mpsc::UnboundedSender<ObjectKey>,
     queued: Mutex<Option<mpsc::UnboundedReceiver<ObjectKey>>>,
     /// Jobs this node holds or has queued, so that a listing does not start one twice.
     held: Mutex<HashSet<ObjectKey>>,
-    /// Jobs leased and rendering at once: as many as there are workers, so that jobs keep the
-    /// pool busy without filling its queue (notifications are delivered outside these).
-    rendering: tokio::sync::Semaphore,
+    stores: Stores,
+    images: Arc<Images>,
+    renders: Arc<Renders>,
+    hooks: Hooks,
+    settings: Arc<Settings>,
+    metrics: Arc<Metrics>,
+    /// How long a job's lease lasts unless renewed, and how often storage is scanned for jobs.
+    lease: Duration,
 }
 
 impl Jobs {
-    pub(super) fn new(workers: usize) -> Jobs {
+    pub(super) fn new(
+        stores: Stores,
+        images: Arc<Images>,
+        renders: Arc<Renders>,
+        hooks: Hooks,
+        settings: Arc<Settings>,
+        metrics: Arc<Metrics>,
+        lease: Duration,
+    ) -> Jobs {
         let (queue, queued) = mpsc::unbounded_channel();
         Jobs {
             queue,
             queued: Mutex::new(Some(queued)),
             held: Mutex::new(HashSet::new()),
-            rendering: tokio::sync::Semaphore::new(workers),
+            stores,
+            images,
+            renders,
+            hooks,
+            settings,
+            metrics,
+            lease,
         }
     }
 }
@@ -77,9 +108,9 @@ struct Failed {
 /// one second apart and doubling, before the job is left for a later scan.
 const TRANSIENT_TRIES: u32 = 3;
 
-impl ImageService {
+impl Jobs {
     /// Writes a job for `outputs` of an image and queues it here; answers once it is stored.
-    pub(super) async fn add_job(&self, ns: &Namespace, id: &ImageId, outputs: &[Variant]) -> Result<(), ServiceError> {
+    pub(super) async fn add(&self, ns: &Namespace, id: &ImageId, outputs: &[Variant]) -> Result<(), ServiceError> {
         let ImageId::Hash(hash) = id else {
             return Err(ServiceError::Internal("jobs are for uploaded images".to_owned()));
         };
@@ -92,21 +123,21 @@ impl ImageService {
             outputs: outputs.iter().map(Variant::to_string).collect(),
             created_unix_ms,
         };
-        self.originals.put(&key, Bytes::from(serde_json::to_vec(&job).expect("a job serialises"))).await?;
+        self.stores.originals.put(&key, Bytes::from(serde_json::to_vec(&job).expect("a job serialises"))).await?;
         // A closed queue means no runner: the job waits in storage for a server to find it.
-        let _ = self.jobs.queue.send(key);
+        let _ = self.queue.send(key);
         Ok(())
     }
 
     /// Works the jobs queued here and those found in storage, until the process ends.
-    pub async fn run_jobs(self: Arc<Self>) {
-        let Some(mut queued) = self.jobs.queued.lock().expect("not poisoned").take() else { return };
-        let mut scan = tokio::time::interval(self.config.background.lease_secs);
+    pub(super) async fn run(self: Arc<Self>) {
+        let Some(mut queued) = self.queued.lock().expect("not poisoned").take() else { return };
+        let mut scan = tokio::time::interval(self.lease);
         scan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let keys = tokio::select! {
                 Some(key) = queued.recv() => vec![key],
-                _ = scan.tick() => match self.originals.list(&ObjectKey::jobs_prefix()).await {
+                _ = scan.tick() => match self.stores.originals.list(&ObjectKey::jobs_prefix()).await {
                     Ok(keys) => keys.iter().filter_map(|k| ObjectKey::listed_job(k)).collect(),
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot list the jobs in storage");
@@ -115,15 +146,15 @@ impl ImageService {
                 },
             };
             for key in keys {
-                if !self.jobs.held.lock().expect("not poisoned").insert(key.clone()) {
+                if !self.held.lock().expect("not poisoned").insert(key.clone()) {
                     continue;
                 }
                 self.metrics.job_taken();
-                let service = Arc::clone(&self);
+                let jobs = Arc::clone(&self);
                 tokio::spawn(async move {
-                    let end = service.work_job(&key).await;
-                    service.jobs.held.lock().expect("not poisoned").remove(&key);
-                    service.metrics.job_left(end);
+                    let end = jobs.work(&key).await;
+                    jobs.held.lock().expect("not poisoned").remove(&key);
+                    jobs.metrics.job_left(end);
                 });
             }
         }
@@ -131,27 +162,8 @@ impl ImageService {
 
     /// Works one job under its lease; `None` when it was not finished here (another node holds
     /// it, it is gone, or a passing failure leaves it for a later scan).
-    async fn work_job(&self, key: &ObjectKey) -> Option<JobEnd> {
-        // A slot before the lease: a backlog of jobs waits here holding nothing, so other nodes
-        // may take them meanwhile, and no lease is renewed for a job that is not being worked.
-        let slot = self.jobs.rendering.acquire().await.expect("never closed");
-        let ttl = self.config.background.lease_secs;
-        let lease = match lease::claim(&self.originals, ObjectKey::lease_of(key), ttl).await {
-            Ok(Claim::Held(lease)) => lease,
-            Ok(Claim::Taken { .. }) => return None,
-            Err(e) => {
-                tracing::warn!(job = %key, error = %e, "cannot take a job's lease");
-                return None;
-            }
-        };
-        let end = lease.renewing(self.complete_job(key, slot)).await;
-        lease.release().await;
-        end
-    }
-
-    /// Renders a job's outputs while holding `slot`, then, without it, delivers its notification.
-    async fn complete_job(&self, key: &ObjectKey, slot: tokio::sync::SemaphorePermit<'_>) -> Option<JobEnd> {
-        let job = match self.originals.get_opt(key).await {
+    async fn work(&self, key: &ObjectKey) -> Option<JobEnd> {
+        let job = match self.stores.originals.get_opt(key).await {
             Ok(Some(bytes)) => serde_json::from_slice::<Job>(&bytes).ok(),
             Ok(None) => return None, // finished by another node
             Err(e) => {
@@ -169,10 +181,8 @@ impl ImageService {
             self.drop_job(key).await;
             return None;
         };
-        let rendered = self.render_job(&ns, &id, &job).await;
-        drop(slot);
-        let (stored, failed) = match rendered {
-            Ok(done) => done,
+        let first = match self.first_slot(&ns, &id, &job).await {
+            Ok(slot) => slot,
             Err(ServiceError::ImageNotFound) => {
                 // Deleted since: nothing to render, nobody to tell.
                 self.drop_job(key).await;
@@ -183,12 +193,55 @@ impl ImageService {
                 return None;
             }
         };
+        let lease = match lease::claim(&self.stores.originals, ObjectKey::lease_of(key), self.lease).await {
+            Ok(Claim::Held(lease)) => lease,
+            Ok(Claim::Taken { .. }) => return None,
+            Err(e) => {
+                tracing::warn!(job = %key, error = %e, "cannot take a job's lease");
+                return None;
+            }
+        };
+        let end = lease.renewing(self.complete(key, &ns, &id, &job, first)).await;
+        lease.release().await;
+        end
+    }
+
+    /// A worker for the job's first output, admitted at what its render may cost; none for a job
+    /// with nothing to render first.
+    async fn first_slot(&self, ns: &Namespace, id: &ImageId, job: &Job) -> Result<Option<Slot>, ServiceError> {
+        let Some(first) = job.outputs.iter().find_map(|name| name.parse::<Variant>().ok()) else { return Ok(None) };
+        let (info, _) = self.images.info(ns, id, None).await?;
+        let renders = &self.renders;
+        let Ok(plan) = RenderPlan::new(ns, id, first, info, Effort::Small, &renders.render, &renders.limits) else {
+            return Ok(None);
+        };
+        Ok(Some(renders.pool.admit(Class::Job, plan.max_cost()).await?))
+    }
+
+    /// Renders a job's outputs (the first in `first`), then delivers its notification.
+    async fn complete(
+        &self,
+        key: &ObjectKey,
+        ns: &Namespace,
+        id: &ImageId,
+        job: &Job,
+        first: Option<Slot>,
+    ) -> Option<JobEnd> {
+        let (stored, failed) = match self.render_outputs(ns, id, job, first).await {
+            Ok(done) => done,
+            Err(ServiceError::ImageNotFound) => {
+                self.drop_job(key).await;
+                return None;
+            }
+            Err(e) => {
+                tracing::warn!(job = %key, error = %e, "job left for a later attempt");
+                return None;
+            }
+        };
         let end = if failed.is_empty() { JobEnd::Ready } else { JobEnd::Failed };
-        if let Some(own) = self.config.namespace(&ns)
-            && let Some(url) = &own.notify_url
-        {
-            let info = match self.image_info(&ns, &id, None).await {
-                Ok(info) => self.with_listing(&ns, &id, info).await,
+        if let Some(notify) = &self.settings.of(ns).notify {
+            let info = match self.images.info(ns, id, None).await {
+                Ok((info, _)) => self.stores.with_listing(ns, id, &info).await.map_err(ServiceError::from),
                 Err(e) => Err(e),
             };
             let info = match info {
@@ -207,7 +260,7 @@ impl ImageService {
                 info: &info,
             };
             let body = Bytes::from(serde_json::to_vec(&event).expect("an event serialises"));
-            self.hooks.notify(url, own.notify_secret.as_deref(), body, |d| self.metrics.notification(d)).await;
+            self.hooks.notify(&notify.url, notify.secret.as_deref(), body, |d| self.metrics.notification(d)).await;
         }
         self.drop_job(key).await;
         Some(end)
@@ -215,11 +268,12 @@ impl ImageService {
 
     /// Renders (or finds stored) each output of `job`: the names stored and those that failed.
     /// A passing failure, or the image gone, is the error.
-    async fn render_job(
+    async fn render_outputs(
         &self,
         ns: &Namespace,
         id: &ImageId,
         job: &Job,
+        mut first: Option<Slot>,
     ) -> Result<(Vec<String>, Vec<Failed>), ServiceError> {
         let (mut stored, mut failed) = (Vec::new(), Vec::new());
         for name in &job.outputs {
@@ -230,11 +284,25 @@ impl ImageService {
                     continue;
                 }
             };
+            if let Err(e) = self.settings.of(ns).check(&variant) {
+                failed.push(Failed { variant: name.clone(), error: e.to_string() });
+                continue;
+            }
             let mut delay = Duration::from_secs(1);
             let mut tries = 0;
             let outcome = loop {
                 tries += 1;
-                match self.output(ns, id, &variant).await {
+                let lookup = Lookup {
+                    ns,
+                    id,
+                    variant,
+                    source_override: None,
+                    info: None,
+                    purpose: Purpose::Job,
+                    payer: &Payer::Server,
+                    slot: first.take(),
+                };
+                match self.renders.answer(lookup).await {
                     Err(e) if e.is_transient() && tries < TRANSIENT_TRIES => {
                         tokio::time::sleep(delay).await;
                         delay *= 2;
@@ -253,7 +321,7 @@ impl ImageService {
     }
 
     async fn drop_job(&self, key: &ObjectKey) {
-        if let Err(e) = self.originals.delete(key).await {
+        if let Err(e) = self.stores.originals.delete(key).await {
             tracing::warn!(job = %key, error = %e, "cannot remove a finished job; it will be done again");
         }
     }

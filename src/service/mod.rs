@@ -1,45 +1,60 @@
-//! `ImageService`: uploads and variant lookups, independent of HTTP.
+//! `ImageService`: uploads, variant and info lookups and deletes, independent of HTTP, composed
+//! of parts that each own one concern and hold only what they use:
 //!
-//! A variant is looked up in memory, then in storage, then rendered on the CPU pool and written
-//! back to storage before it is answered; concurrent requests for one variant join one lookup.
-//! Uploads are validated (header, pixel limit, a full decode) before anything is stored. The
-//! service answers in its own words ([`Answer`], [`ServiceError`]); it records the renders,
+//! - `stores`: the originals' and the variants' store, and the listing of an image's variants;
+//! - `originals`: validating and storing an original with its working copies (uploads, pulls);
+//! - `images`: image facts (info.json parsed once into memory) and origin pulls;
+//! - `plan`: a miss planned once ([`plan::RenderPlan`]); `negotiate`: format negotiation;
+//! - `renders`: memory, storage, or rendered on the pool under a lease (`leases`) and stored;
+//! - `uploads`, `jobs` (work after an upload's answer), `popular` (popular sizes), `deletes`.
+//!
+//! The service answers in its own words ([`Answer`], [`ServiceError`]); it records the renders,
 //! uploads and downloads it does, and leaves the counting of requests to its caller.
 
 mod answer;
-mod delete;
+mod deletes;
 mod error;
+mod images;
 mod info;
-mod ingest;
 mod jobs;
-mod moderation;
+mod leases;
 mod negotiate;
+mod originals;
+mod plan;
 mod popular;
-mod pull;
-mod render_lease;
-mod variants;
+mod renders;
+mod stores;
+mod uploads;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 
 pub use answer::{Answer, Lifetime};
 pub use error::ServiceError;
 pub use info::ImageInfo;
-pub use ingest::{Ingested, Outputs};
 pub use popular::Popular;
+pub use uploads::{Ingested, Outputs};
 
+use crate::access::Payer;
 use crate::buffer::UploadBuffer;
-use crate::cache::ObjectCache;
-use crate::config::Config;
+use crate::cache::{CachedObject, ObjectCache};
+use crate::config::{Config, Settings};
 use crate::hooks::Hooks;
 use crate::metrics::Metrics;
-use crate::model::{Namespace, ObjectKey, Variant};
+use crate::model::{ImageFormat, ImageId, Namespace, ObjectKey, Served, Variant};
 use crate::pipeline::{JpegBounds, Limits};
 use crate::pool::CpuPool;
 use crate::source::Fetcher;
-use crate::store::Store;
+use deletes::Deletes;
+use images::Images;
+use jobs::Jobs;
+use leases::RenderLeases;
+use negotiate::Negotiation;
+use originals::Originals;
+use renders::{Lookup, Purpose, Renders};
+use stores::Stores;
+use uploads::Uploads;
 
 /// The handles made once by the wiring and shared by the service, the main port and the status
 /// port.
@@ -47,26 +62,41 @@ use crate::store::Store;
 pub struct Parts {
     /// Counters, histograms and statsd.
     pub metrics: Arc<Metrics>,
-    /// The render pool.
+    /// The CPU pool: the one admission point of CPU work.
     pub pool: CpuPool,
     /// The memory cache of encoded answers.
     pub cache: ObjectCache,
-    /// The bound on upload and download bytes held in memory.
+    /// The bound on upload and download bytes held.
     pub buffer: UploadBuffer,
     /// The counts of popular sizes.
     pub popular: Arc<Popular>,
 }
 
+/// How `memory_cache_bytes` is shared: a quarter for the sources renders read, a sixty-fourth
+/// for parsed image facts, the rest for encoded answers.
+struct MemorySplit {
+    answers: u64,
+    sources: u64,
+    infos: u64,
+}
+
+impl MemorySplit {
+    fn of(memory: u64) -> MemorySplit {
+        let (sources, infos) = (memory / 4, memory / 64);
+        MemorySplit { answers: memory - sources - infos, sources, infos }
+    }
+}
+
 impl Parts {
     /// The pool, the answer cache and the upload buffer as `config` sizes them, around `metrics`.
     pub fn new(config: &Config, metrics: Metrics) -> Parts {
-        let memory = config.cache.memory_cache_bytes.0;
+        let limits = &config.limits;
         Parts {
             metrics: Arc::new(metrics),
-            pool: CpuPool::new(config.render.workers, config.limits.queue_size, config.limits.decode_budget_pixels),
-            cache: ObjectCache::new(memory - source_cache_bytes(memory)),
-            buffer: UploadBuffer::new(config.limits.upload_buffer_bytes.0),
-            popular: Arc::new(Popular::new(config)),
+            pool: CpuPool::new(config.render.workers, limits.queue_size, limits.decode_budget_pixels),
+            cache: ObjectCache::new(MemorySplit::of(config.cache.memory_cache_bytes.0).answers),
+            buffer: UploadBuffer::new(limits.upload_buffer_bytes.0),
+            popular: Arc::new(Popular::new(&config.settings)),
         }
     }
 }
@@ -81,122 +111,221 @@ pub fn render_limits(config: &Config) -> Limits {
     }
 }
 
-/// A quarter of the memory budget holds sources, the rest encoded answers.
-fn source_cache_bytes(memory: u64) -> u64 {
-    memory / 4
+/// A request for a variant, as the main port parsed it.
+#[derive(Clone, Copy, Debug)]
+pub struct VariantRequest<'a> {
+    /// The namespace.
+    pub ns: &'a Namespace,
+    /// The image.
+    pub id: &'a ImageId,
+    /// The variant as its URL names it.
+    pub variant: &'a Variant,
+    /// The image formats the request's `Accept` names.
+    pub accepted: &'a [ImageFormat],
+    /// `?source=URL`: where to pull a missing original from, where the namespace allows it.
+    pub source_override: Option<&'a str>,
+    /// Who a render is charged to.
+    pub payer: &'a Payer,
 }
 
-/// Everything a request needs, shared by all requests.
-#[derive(Clone, Debug)]
+/// The answer to a [`VariantRequest`], and whether answers of its namespace depend on `Accept`.
+#[derive(Debug)]
+pub struct VariantAnswer {
+    /// The variant, or why not.
+    pub answer: Result<Answer, ServiceError>,
+    /// Whether the answer, whatever it is, varies by `Accept`.
+    pub varies_by_accept: bool,
+}
+
+/// The service: its parts, composed.
+#[derive(Debug)]
 pub struct ImageService {
-    config: Arc<Config>,
-    variants: Store,
-    originals: Store,
-    cache: ObjectCache,
-    /// Originals and working copies recently rendered from, so a burst of misses on one image
-    /// reads it from storage once.
-    sources: ObjectCache<Bytes>,
-    pool: CpuPool,
-    fetcher: Fetcher,
-    metrics: Arc<Metrics>,
-    limits: Limits,
-    /// AVIF renders running or queued on the pool: at most half the workers (at least one), so
-    /// that AVIF misses, several times slower than JPEG ones, never hold every worker.
-    avif_lane: Arc<tokio::sync::Semaphore>,
-    /// The variant names stored per image prefix, listed at most once a second.
-    listings: moka::future::Cache<ObjectKey, Arc<Vec<String>>>,
-    /// Upload jobs queued and held here.
-    jobs: Arc<jobs::Jobs>,
-    /// The notification and moderation hooks' client.
-    hooks: Hooks,
-    /// Popular sizes: their counts and background renders.
+    settings: Arc<Settings>,
+    stores: Stores,
+    images: Arc<Images>,
+    renders: Arc<Renders>,
+    uploads: Uploads,
+    jobs: Arc<Jobs>,
     popular: Arc<Popular>,
-}
-
-/// Staging files older than this are a killed writer's: no whole-object write takes minutes.
-const STAGING_FILE_AGE: Duration = Duration::from_secs(600);
-
-/// How long a listing of an image's variants answers info lookups.
-const LISTING_LIFETIME: Duration = Duration::from_secs(1);
-
-/// Images whose listing is kept.
-const LISTINGS_KEPT: u64 = 10_000;
-
-/// How many AVIF renders may hold pool workers at once.
-fn avif_lane_permits(workers: usize) -> usize {
-    (workers / 2).max(1)
+    deletes: Deletes,
 }
 
 impl ImageService {
     /// Opens the stores and the source client as `config` says, around the shared parts.
-    pub fn new(config: Arc<Config>, parts: Parts) -> Result<ImageService, String> {
-        let variants = Store::open(&config.storage.storage)?;
-        let originals = match &config.storage.originals_storage {
-            Some(url) if url != &config.storage.storage => Store::open(url)?,
-            _ => variants.clone(),
-        };
+    pub fn new(config: &Config, parts: Parts) -> Result<ImageService, String> {
+        let settings = Arc::clone(&config.settings);
+        let stores = Stores::open(&config.storage)?;
+        let limits = render_limits(config);
+        let memory = MemorySplit::of(config.cache.memory_cache_bytes.0);
+        let metrics = parts.metrics;
+        let originals = Originals::new(stores.clone(), parts.pool.clone(), limits, config.render.working_copy_max_side);
         let fetcher = Fetcher::new(&config.sources, config.limits.max_upload_bytes.0, parts.buffer)?;
-        Ok(ImageService {
-            listings: moka::future::Cache::builder().max_capacity(LISTINGS_KEPT).time_to_live(LISTING_LIFETIME).build(),
-            jobs: Arc::new(jobs::Jobs::new(config.render.workers)),
-            hooks: Hooks::new(&config.background)?,
-            popular: parts.popular,
-            sources: ObjectCache::new(source_cache_bytes(config.cache.memory_cache_bytes.0)),
-            cache: parts.cache,
-            pool: parts.pool,
-            limits: render_limits(&config),
-            avif_lane: Arc::new(tokio::sync::Semaphore::new(avif_lane_permits(config.render.workers))),
-            metrics: parts.metrics,
-            variants,
-            originals,
+        let images = Arc::new(Images::new(
+            stores.clone(),
+            originals.clone(),
             fetcher,
-            config,
-        })
+            Arc::clone(&settings),
+            Arc::clone(&metrics),
+            memory.infos,
+        ));
+        let background = &config.background;
+        let sources = ObjectCache::new(memory.sources);
+        let renders = Arc::new(Renders {
+            stores: stores.clone(),
+            images: Arc::clone(&images),
+            cache: parts.cache.clone(),
+            sources: sources.clone(),
+            pool: parts.pool.clone(),
+            leases: RenderLeases::new(
+                stores.originals.clone(),
+                stores.variants.clone(),
+                background.lease_secs,
+                background.render_leases,
+            ),
+            metrics: Arc::clone(&metrics),
+            render: config.render.clone(),
+            limits,
+        });
+        let hooks = Hooks::new(background)?;
+        let jobs = Arc::new(Jobs::new(
+            stores.clone(),
+            Arc::clone(&images),
+            Arc::clone(&renders),
+            hooks.clone(),
+            Arc::clone(&settings),
+            Arc::clone(&metrics),
+            background.lease_secs,
+        ));
+        let uploads = Uploads {
+            settings: Arc::clone(&settings),
+            stores: stores.clone(),
+            originals,
+            images: Arc::clone(&images),
+            renders: Arc::clone(&renders),
+            jobs: Arc::clone(&jobs),
+            hooks,
+            metrics: Arc::clone(&metrics),
+            pool: parts.pool,
+            limits,
+        };
+        let deletes =
+            Deletes { stores: stores.clone(), images: Arc::clone(&images), cache: parts.cache, sources, metrics };
+        Ok(ImageService { settings, stores, images, renders, uploads, jobs, popular: parts.popular, deletes })
     }
 
-    /// Refuses variants this namespace does not allow: extensions outside the whitelist (400)
-    /// and sizes above the maximums (406).
-    pub fn check_variant(&self, ns: &Namespace, variant: &Variant) -> Result<(), ServiceError> {
-        let own = self.config.namespace(ns);
-        let limits = &self.config.limits;
-        let whitelist = own.and_then(|n| n.whitelisted_extensions.as_ref()).unwrap_or(&limits.whitelisted_extensions);
-        if !whitelist.contains(&variant.ext) {
-            return Err(ServiceError::ExtensionNotAllowed(variant.ext));
-        }
-        if own.and_then(|n| n.allowed_variants.as_ref()).is_some_and(|allowed| !allowed.contains(variant)) {
-            return Err(ServiceError::VariantNotAllowed(*variant));
-        }
-        let max_w = own.and_then(|n| n.maximum_width).unwrap_or(limits.maximum_width);
-        let max_h = own.and_then(|n| n.maximum_height).unwrap_or(limits.maximum_height);
-        let (w, h) = variant.geometry.requested_size();
-        if w.is_some_and(|w| w > max_w) || h.is_some_and(|h| h > max_h) {
-            return Err(ServiceError::SizeNotAcceptable { max_width: max_w, max_height: max_h });
-        }
-        Ok(())
+    /// The variant a request asks for: from memory, storage, or rendered now and stored (in the
+    /// format negotiation picks, where its namespace negotiates). A render, and only a render, is
+    /// charged to the request's payer.
+    pub async fn variant(&self, request: VariantRequest<'_>) -> VariantAnswer {
+        let settings = self.settings.of(request.ns);
+        let answer = async {
+            settings.check(request.variant)?;
+            let negotiation = Negotiation::new(settings, request.accepted);
+            let (variant, info) = if !negotiation.applies(request.variant) {
+                (*request.variant, None)
+            } else if negotiation.needs_size(request.variant) {
+                let (info, _) = self.images.info(request.ns, request.id, request.source_override).await?;
+                (negotiation.resolve(request.variant, Some((info.width, info.height))), Some(info))
+            } else {
+                (negotiation.resolve(request.variant, None), None)
+            };
+            let answer = self
+                .renders
+                .answer(Lookup {
+                    ns: request.ns,
+                    id: request.id,
+                    variant,
+                    source_override: request.source_override,
+                    info,
+                    purpose: Purpose::Request,
+                    payer: request.payer,
+                    slot: None,
+                })
+                .await?;
+            // Counted once answered: names that are refused, or of images that are not there, are not.
+            self.popular.count(request.ns, &variant);
+            if answer.served == Served::Rendered {
+                self.popular.rendered(request.ns, request.id);
+            }
+            Ok(answer)
+        };
+        VariantAnswer { answer: answer.await, varies_by_accept: settings.negotiates() }
     }
 
-    /// [`ImageService::check_variant`] for each of a list of outputs.
-    pub fn check_variants(&self, ns: &Namespace, variants: &[Variant]) -> Result<(), (Variant, ServiceError)> {
-        variants.iter().try_for_each(|v| self.check_variant(ns, v).map_err(|e| (*v, e)))
+    /// The info JSON answered for an image, with the variants stored so far: short-lived, since
+    /// that list grows. In an origin-pull namespace, pulls the original first where that is due.
+    pub async fn info(
+        &self,
+        ns: &Namespace,
+        id: &ImageId,
+        source_override: Option<&str>,
+    ) -> Result<Answer, ServiceError> {
+        let (info, served) = self.images.info(ns, id, source_override).await?;
+        let listed = self.stores.with_listing(ns, id, &info).await?;
+        let answer = Answer::of(CachedObject::new(listed.to_json(), served), true, "application/json");
+        Ok(Answer { lifetime: Lifetime::ShortLived, ..answer })
     }
 
-    /// Removes the staging files killed writers left in `file://` stores (see
-    /// [`Store::remove_stale_temporaries`]); blocking, for start-up. Answers how many.
+    /// Stores an upload and renders its outputs (see `uploads`).
+    pub async fn ingest(
+        &self,
+        ns: &Namespace,
+        bytes: Bytes,
+        outputs: &[Variant],
+        when: Outputs,
+    ) -> Result<Ingested, ServiceError> {
+        self.uploads.ingest(ns, bytes, outputs, when).await
+    }
+
+    /// Downloads `url` and stores it as an upload.
+    pub async fn ingest_source(
+        &self,
+        ns: &Namespace,
+        url: &str,
+        outputs: &[Variant],
+        when: Outputs,
+    ) -> Result<Ingested, ServiceError> {
+        self.uploads.ingest_source(ns, url, outputs, when).await
+    }
+
+    /// Removes an image with everything of it; false when nothing of it was stored.
+    pub async fn delete(&self, ns: &Namespace, id: &ImageId) -> Result<bool, ServiceError> {
+        self.deletes.delete(ns, id).await
+    }
+
+    /// Refuses outputs `ns` does not serve, naming the first.
+    pub fn check_outputs(&self, ns: &Namespace, outputs: &[Variant]) -> Result<(), (Variant, ServiceError)> {
+        let settings = self.settings.of(ns);
+        outputs.iter().try_for_each(|v| settings.check(v).map_err(|e| (*v, e.into())))
+    }
+
+    /// Renders `variant` with the small encoders and stores it, whether or not a copy exists
+    /// (for `regenerate`).
+    pub async fn rerender(&self, ns: &Namespace, id: &ImageId, variant: &Variant) -> Result<(), ServiceError> {
+        self.settings.of(ns).check(variant)?;
+        self.renders.rerender(ns, id, *variant).await
+    }
+
+    /// Whether a variant is in storage.
+    pub async fn variant_stored(&self, ns: &Namespace, id: &ImageId, variant: &Variant) -> Result<bool, ServiceError> {
+        Ok(self.stores.variants.exists(&ObjectKey::variant(ns, id, variant)).await?)
+    }
+
+    /// Every image stored in a namespace.
+    pub async fn list_images(&self, ns: &Namespace) -> Result<Vec<ImageId>, ServiceError> {
+        Ok(self.stores.list_images(ns).await?)
+    }
+
+    /// Removes the staging files killed writers left in `file://` stores; blocking, for
+    /// start-up. Answers how many.
     pub fn remove_stale_temporaries(&self) -> usize {
-        self.stores().iter().map(|store| store.remove_stale_temporaries(STAGING_FILE_AGE)).sum()
+        self.stores.remove_stale_temporaries()
     }
 
-    /// The stores this service writes to: originals, and variants where they are kept apart.
-    fn stores(&self) -> Vec<&Store> {
-        if self.variants.url() == self.originals.url() {
-            vec![&self.originals]
-        } else {
-            vec![&self.originals, &self.variants]
-        }
-    }
-
-    /// Whether `ns` pulls its originals from an origin.
-    pub fn is_origin_pull(&self, ns: &Namespace) -> bool {
-        self.config.namespace(ns).is_some_and(|c| c.source_url.is_some())
+    /// The work off the request path, until the process ends: upload jobs (queued here and found
+    /// in storage) and popular sizes.
+    pub async fn run_background(&self) {
+        let popular = Arc::clone(&self.popular).run(Arc::clone(&self.renders), Arc::clone(&self.settings));
+        tokio::join!(Arc::clone(&self.jobs).run(), popular);
     }
 }

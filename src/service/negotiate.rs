@@ -2,53 +2,62 @@
 //! namespace is answered with, from the formats its `Accept` names. The resolved variant is what
 //! is cached, stored and counted.
 
-use super::ImageService;
-use crate::model::{Extension, ImageFormat, ImageId, Namespace, Variant};
+use crate::config::NamespaceSettings;
+use crate::model::{Extension, ImageFormat, Variant};
 use crate::pipeline;
 
-impl ImageService {
-    /// Whether answers of `ns` vary by `Accept` (it has `negotiate_formats`).
-    pub fn negotiates(&self, ns: &Namespace) -> bool {
-        self.config.namespace(ns).is_some_and(|c| !c.negotiate_formats.is_empty())
+/// One request's negotiation: its namespace's settings and the formats its `Accept` names.
+pub(super) struct Negotiation<'a> {
+    settings: &'a NamespaceSettings,
+    accepted: &'a [ImageFormat],
+}
+
+impl<'a> Negotiation<'a> {
+    pub(super) fn new(settings: &'a NamespaceSettings, accepted: &'a [ImageFormat]) -> Self {
+        Negotiation { settings, accepted }
     }
 
-    /// The first of the namespace's `negotiate_formats` that `accepted` names, the namespace
-    /// allows and that can hold the variant's size, in place of a `.jpg`/`.png` variant; else
-    /// `variant` itself. AVIF and WebP both keep transparency, so a PNG loses none.
-    pub async fn negotiated(
-        &self,
-        ns: &Namespace,
-        id: &ImageId,
-        variant: &Variant,
-        accepted: &[ImageFormat],
-        source_override: Option<&str>,
-    ) -> Variant {
-        if !matches!(variant.ext, Extension::Jpg | Extension::Jpeg | Extension::Png) {
-            return *variant;
-        }
-        let Some(config) = self.config.namespace(ns) else { return *variant };
-        let mut size = None; // the planned size, read from info.json only when needed
-        for ext in &config.negotiate_formats {
-            let candidate = Variant { ext: *ext, ..*variant };
-            if !accepted.contains(&ext.format()) || self.check_variant(ns, &candidate).is_err() {
-                continue;
-            }
-            let max = ext.format().max_side();
-            let fits = match variant.geometry.requested_size() {
-                (Some(w), Some(h)) => w <= max && h <= max,
-                _ => {
-                    if size.is_none() {
-                        let Ok(info) = self.image_info(ns, id, source_override).await else { return *variant };
-                        let plan = pipeline::plan::plan(info.width, info.height, variant.geometry);
-                        size = Some((plan.width, plan.height));
-                    }
-                    size.is_some_and(|(w, h)| w <= max && h <= max)
-                }
-            };
-            if fits {
-                return candidate;
-            }
-        }
-        *variant
+    /// Whether `variant` may be answered in another format than its own.
+    pub(super) fn applies(&self, variant: &Variant) -> bool {
+        self.settings.negotiates() && matches!(variant.ext, Extension::Jpg | Extension::Jpeg | Extension::Png)
+    }
+
+    /// Whether [`Negotiation::resolve`] needs the original's size: the URL does not give both
+    /// sides of the output, and `Accept` names a candidate.
+    pub(super) fn needs_size(&self, variant: &Variant) -> bool {
+        let (w, h) = variant.geometry.requested_size();
+        (w.is_none() || h.is_none()) && self.candidates(variant).next().is_some()
+    }
+
+    /// The first of the namespace's `negotiate_formats` that `Accept` names, the namespace
+    /// allows and that can hold the output (planned on the original's upright `size` when the
+    /// URL does not give it), in place of a `.jpg`/`.png` variant; else `variant` itself. AVIF
+    /// and WebP both keep transparency, so a PNG loses none.
+    pub(super) fn resolve(&self, variant: &Variant, size: Option<(u32, u32)>) -> Variant {
+        let output = match variant.geometry.requested_size() {
+            (Some(w), Some(h)) => Some((w, h)),
+            _ => size.map(|(w, h)| {
+                let plan = pipeline::plan::plan(w, h, variant.geometry);
+                (plan.width, plan.height)
+            }),
+        };
+        let Some((w, h)) = output else { return *variant };
+        self.candidates(variant)
+            .find(|candidate| {
+                let max = candidate.ext.format().max_side();
+                w <= max && h <= max
+            })
+            .unwrap_or(*variant)
+    }
+
+    /// The variants `variant` may be answered as, in the namespace's order of preference.
+    fn candidates(&self, variant: &Variant) -> impl Iterator<Item = Variant> {
+        let (settings, accepted, variant) = (self.settings, self.accepted, *variant);
+        settings
+            .negotiate_formats
+            .iter()
+            .filter(move |ext| accepted.contains(&ext.format()))
+            .map(move |ext| Variant { ext: *ext, ..variant })
+            .filter(move |candidate| settings.check(candidate).is_ok())
     }
 }

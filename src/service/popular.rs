@@ -1,19 +1,20 @@
 //! Popular sizes (DESIGN.md §12): in each namespace with `prerender_popular` K, bounded counts of
 //! the variant names requests ask for; after a request's miss of an image is rendered, that
 //! namespace's K most asked names are rendered for the same image in the background, one at a
-//! time, each only once the render queue is empty and a worker is free, so never ahead of a
-//! request. Background renders do not count in `image_request` (nor as requests here).
+//! time, each waiting in the CPU pool's background class, which runs only when no other work
+//! waits and never on the last free worker. Background renders do not count in `image_request`
+//! (nor as requests here).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::ImageService;
-use crate::config::Config;
-use crate::model::{ImageId, Namespace, Variant};
+use super::renders::{Lookup, Purpose, Renders};
+use crate::access::Payer;
+use crate::config::Settings;
+use crate::model::{ImageId, Namespace, ObjectKey, Variant};
 
 /// Names counted per namespace: K's worth several times over, so that the top K are right even
 /// while the mix of sizes shifts (Space-Saving: a new name takes the place of the least counted).
@@ -23,9 +24,6 @@ fn capacity(k: usize) -> usize {
 
 /// Images waiting for their popular sizes; past it, a miss's prerender is dropped.
 const QUEUE: usize = 256;
-
-/// How often a background render looks whether the pool has become idle.
-const IDLE_POLL: Duration = Duration::from_millis(20);
 
 /// The counts of one namespace.
 #[derive(Debug, Default)]
@@ -65,14 +63,12 @@ pub struct Popular {
 type ImageKey = (Namespace, ImageId);
 
 impl Popular {
-    /// The namespaces of `config` that prerender popular sizes.
-    pub fn new(config: &Config) -> Popular {
-        let top = config
-            .namespaces
-            .namespaces
-            .iter()
-            .filter(|(_, c)| c.prerender_popular > 0)
-            .map(|(ns, c)| (ns.clone(), c.prerender_popular))
+    /// The namespaces of `settings` that prerender popular sizes.
+    pub fn new(settings: &Settings) -> Popular {
+        let top = settings
+            .configured()
+            .filter(|(_, s)| s.prerender_popular > 0)
+            .map(|(ns, s)| (ns.clone(), s.prerender_popular))
             .collect();
         let (queue, queued) = mpsc::channel(QUEUE);
         Popular { top, counts: Mutex::default(), queue, queued: Mutex::new(Some(queued)) }
@@ -112,21 +108,28 @@ impl Popular {
     }
 }
 
-impl ImageService {
+impl Popular {
     /// Renders the popular sizes of images whose misses were rendered, until the process ends.
-    pub async fn run_popular(self: Arc<Self>) {
-        let Some(mut queued) = self.popular.queued.lock().expect("not poisoned").take() else { return };
+    pub(super) async fn run(self: Arc<Self>, renders: Arc<Renders>, settings: Arc<Settings>) {
+        let Some(mut queued) = self.queued.lock().expect("not poisoned").take() else { return };
         while let Some((ns, id)) = queued.recv().await {
-            for (variant, _) in self.popular.top_of(&ns) {
-                if self.check_variant(&ns, &variant).is_err()
-                    || self.variant_stored(&ns, &id, &variant).await.unwrap_or(true)
+            for (variant, _) in self.top_of(&ns) {
+                if settings.of(&ns).check(&variant).is_err()
+                    || renders.stores.variants.exists(&ObjectKey::variant(&ns, &id, &variant)).await.unwrap_or(true)
                 {
                     continue;
                 }
-                while self.pool.queued() > 0 || self.pool.running() >= self.pool.workers() {
-                    tokio::time::sleep(IDLE_POLL).await;
-                }
-                if let Err(e) = self.background(&ns, &id, &variant).await {
+                let lookup = Lookup {
+                    ns: &ns,
+                    id: &id,
+                    variant,
+                    source_override: None,
+                    info: None,
+                    purpose: Purpose::Background,
+                    payer: &Payer::Server,
+                    slot: None,
+                };
+                if let Err(e) = renders.answer(lookup).await {
                     tracing::info!(namespace = %ns, image = %id, %variant, error = %e, "popular size not rendered");
                 }
             }

@@ -111,6 +111,11 @@ pub async fn claim(store: &Store, key: ObjectKey, ttl: Duration) -> Result<Claim
 }
 
 impl Lease {
+    /// Whether the lease is an object in storage (false on a store without conditional create).
+    pub fn written(&self) -> bool {
+        self.written
+    }
+
     /// Pushes the expiry `ttl` past now.
     pub async fn renew(&self) -> Result<(), StoreError> {
         if !self.written {

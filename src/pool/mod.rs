@@ -1,0 +1,246 @@
+//! The one admission point for CPU work: renders, upload validation, working copies, moderation
+//! pictures, jobs and background renders all run on `workers` dedicated threads, never on the
+//! async reactor, and are let in here by one set of rules (`queue.rs`): classes served by
+//! priority, one worker kept for requests, slow work on at most half the workers, a decode
+//! budget of source pixels. Nothing polls: a waiter is woken when its turn comes.
+//!
+//! Work that answers a client is refused with [`PoolError::Overloaded`] (503 with `Retry-After`)
+//! once `queue_size` of it waits; the server's own work waits as long as it must.
+
+mod queue;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::oneshot;
+
+pub use queue::{Class, Cost};
+
+use queue::{Grant, Queue, Sizes};
+
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// Why a piece of work did not produce a result.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PoolError {
+    /// Every worker is busy and the line of work answering clients is full.
+    #[error("server busy: every render worker is busy and the queue is full")]
+    Overloaded,
+    /// The work panicked (a bug; the worker survives).
+    #[error("render panicked: {0}")]
+    Panicked(String),
+}
+
+/// A waiter in line: its ticket (to find it if its caller leaves) and where its slot goes.
+struct Waiter {
+    ticket: u64,
+    turn: oneshot::Sender<Slot>,
+}
+
+struct Shared {
+    sender: crossbeam_channel::Sender<Job>,
+    queue: Mutex<Queue<Waiter>>,
+    tickets: AtomicU64,
+    /// Closures executing on a worker now.
+    executing: AtomicUsize,
+    workers: usize,
+}
+
+impl Shared {
+    /// Starts whatever may start now: each waiter whose turn it is gets its slot.
+    fn dispatch(self: &Arc<Self>, queue: &mut Queue<Waiter>) {
+        while let Some((grant, waiter)) = queue.next() {
+            let slot = Slot { inner: Arc::new(SlotInner { shared: Some(Arc::clone(self)), grant }) };
+            if let Err(mut unsent) = waiter.turn.send(slot) {
+                // The caller left between its withdrawal check and now: the grant goes back
+                // here, under the lock, rather than through the slot's drop.
+                Arc::get_mut(&mut unsent.inner).expect("not shared yet").grant_released();
+                queue.release(grant);
+            }
+        }
+    }
+
+    fn release(self: &Arc<Self>, grant: Grant) {
+        let mut queue = self.queue.lock().expect("not poisoned");
+        queue.release(grant);
+        self.dispatch(&mut queue);
+    }
+}
+
+/// The worker threads and the line of work waiting for them.
+#[derive(Clone)]
+pub struct CpuPool {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for CpuPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CpuPool").field("workers", &self.shared.workers).finish_non_exhaustive()
+    }
+}
+
+/// A worker held for one caller: the work it runs through [`Slot::run`] holds what the slot was
+/// admitted with, and gives it back when the slot (and anything still running in it) is gone.
+pub struct Slot {
+    inner: Arc<SlotInner>,
+}
+
+struct SlotInner {
+    /// `None` once its grant went back another way (its caller had left).
+    shared: Option<Arc<Shared>>,
+    grant: Grant,
+}
+
+impl SlotInner {
+    fn grant_released(&mut self) {
+        self.shared = None;
+    }
+}
+
+impl Drop for SlotInner {
+    fn drop(&mut self) {
+        if let Some(shared) = self.shared.take() {
+            shared.release(self.grant);
+        }
+    }
+}
+
+impl CpuPool {
+    /// Starts `workers` threads named `render-N`; lets at most `queue_size` pieces of work that
+    /// answer clients wait, and jobs decoding at most `decode_budget_pixels` source pixels in all
+    /// run at once.
+    pub fn new(workers: usize, queue_size: usize, decode_budget_pixels: u64) -> CpuPool {
+        let (sender, receiver) = crossbeam_channel::unbounded::<Job>();
+        for n in 0..workers {
+            let receiver = receiver.clone();
+            std::thread::Builder::new()
+                .name(format!("render-{n}"))
+                .spawn(move || {
+                    while let Ok(job) = receiver.recv() {
+                        job();
+                    }
+                })
+                .expect("spawn render worker");
+        }
+        let sizes = Sizes { workers, queue_size, budget_megapixels: queue::megapixels(decode_budget_pixels).max(1) };
+        let shared = Shared {
+            sender,
+            queue: Mutex::new(Queue::new(sizes)),
+            tickets: AtomicU64::new(0),
+            executing: AtomicUsize::new(0),
+            workers,
+        };
+        CpuPool { shared: Arc::new(shared) }
+    }
+
+    /// Waits for a worker for work of `class` costing `cost`, by the rules of `queue.rs`.
+    pub async fn admit(&self, class: Class, cost: Cost) -> Result<Slot, PoolError> {
+        let ticket = self.shared.tickets.fetch_add(1, Ordering::Relaxed);
+        let (turn, granted) = oneshot::channel();
+        {
+            let mut queue = self.shared.queue.lock().expect("not poisoned");
+            queue.push(class, cost, Waiter { ticket, turn });
+            self.shared.dispatch(&mut queue);
+            // Still in line, and the line of work answering clients is longer than allowed.
+            if class.answers_a_client() && queue.overflows() && queue.withdraw(class, |w| w.ticket == ticket).is_some()
+            {
+                return Err(PoolError::Overloaded);
+            }
+        }
+        // If this caller leaves while it waits, its place goes back.
+        let mut withdrawal = Withdrawal { shared: &self.shared, class, ticket, armed: true };
+        let slot = granted.await.expect("a waiter is answered or withdrawn, never dropped");
+        withdrawal.armed = false;
+        Ok(slot)
+    }
+
+    /// Runs `f` on a worker once admitted as `class` with `cost`, and waits for its result
+    /// without blocking the reactor.
+    pub async fn run<T, F>(&self, class: Class, cost: Cost, f: F) -> Result<T, PoolError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        self.admit(class, cost).await?.run(f).await
+    }
+
+    /// Work executing on a worker now.
+    pub fn running(&self) -> usize {
+        self.shared.executing.load(Ordering::Acquire)
+    }
+
+    /// Work admitted to nothing yet, by class (in the order of [`Class::ALL`]).
+    pub fn waiting(&self) -> [usize; 4] {
+        self.shared.queue.lock().expect("not poisoned").waiting()
+    }
+
+    /// Work waiting, all classes.
+    pub fn queued(&self) -> usize {
+        self.waiting().iter().sum()
+    }
+
+    /// Workers held (running, or admitted and about to run).
+    pub fn held(&self) -> usize {
+        self.shared.queue.lock().expect("not poisoned").running()
+    }
+
+    /// Worker threads.
+    pub fn workers(&self) -> usize {
+        self.shared.workers
+    }
+}
+
+/// Takes a waiter out of line when its caller leaves before its turn.
+struct Withdrawal<'a> {
+    shared: &'a Arc<Shared>,
+    class: Class,
+    ticket: u64,
+    armed: bool,
+}
+
+impl Drop for Withdrawal<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let mut queue = self.shared.queue.lock().expect("not poisoned");
+            // Not in line any more: its slot was sent, and is dropped with the receiver.
+            let _ = queue.withdraw(self.class, |w| w.ticket == self.ticket);
+        }
+    }
+}
+
+impl Slot {
+    /// Runs `f` on the worker this slot holds and waits for its result. A slot may run several
+    /// closures one after the other (a job's outputs); what it holds goes back when both the
+    /// slot and its last closure are done.
+    pub async fn run<T, F>(&mut self, f: F) -> Result<T, PoolError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let shared = Arc::clone(self.inner.shared.as_ref().expect("an admitted slot"));
+        let held = Arc::clone(&self.inner);
+        let (tx, rx) = oneshot::channel();
+        let executing = Arc::clone(&shared);
+        let job: Job = Box::new(move || {
+            executing.executing.fetch_add(1, Ordering::AcqRel);
+            let result = catch_unwind(AssertUnwindSafe(f)).map_err(|p| PoolError::Panicked(panic_message(p.as_ref())));
+            executing.executing.fetch_sub(1, Ordering::AcqRel);
+            drop(held);
+            let _ = tx.send(result);
+        });
+        shared.sender.send(job).expect("render workers live as long as the pool");
+        rx.await.expect("a worker always answers")
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "unknown panic".to_owned())
+}
+
+#[cfg(test)]
+mod tests;

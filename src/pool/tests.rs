@@ -1,0 +1,135 @@
+//! The pool on real threads: admission, refusal past the line, callers that leave, and the rules
+//! of `queue.rs` seen from the outside (work held on a worker until the test lets it go).
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use super::*;
+
+/// A closure that blocks its worker until the returned sender sends (or is dropped).
+fn blocker() -> (mpsc::Sender<()>, impl FnOnce() + Send + 'static) {
+    let (tx, rx) = mpsc::channel::<()>();
+    (tx, move || {
+        let _ = rx.recv();
+    })
+}
+
+async fn until(what: &str, pool: &CpuPool, ready: impl Fn(&CpuPool) -> bool) {
+    for _ in 0..2000 {
+        if ready(pool) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    panic!("{what}: running {}, waiting {:?}", pool.running(), pool.waiting());
+}
+
+/// Holds one worker with work of `class` and `cost` until the sender sends.
+fn hold(
+    pool: &CpuPool,
+    class: Class,
+    cost: Cost,
+) -> (mpsc::Sender<()>, tokio::task::JoinHandle<Result<(), PoolError>>) {
+    let (release, f) = blocker();
+    let pool = pool.clone();
+    (release, tokio::spawn(async move { pool.run(class, cost, f).await }))
+}
+
+#[tokio::test]
+async fn runs_work_and_refuses_clients_past_the_line() {
+    let pool = CpuPool::new(1, 1, 100_000_000);
+    assert_eq!(pool.run(Class::Request, Cost::LIGHT, || 6 * 7).await, Ok(42));
+    let (first, running) = hold(&pool, Class::Request, Cost::LIGHT);
+    until("first running", &pool, |p| p.running() == 1).await;
+    let (second, waiting) = hold(&pool, Class::Request, Cost::LIGHT);
+    until("second waiting", &pool, |p| p.queued() == 1).await;
+    assert_eq!(pool.run(Class::Request, Cost::LIGHT, || ()).await, Err(PoolError::Overloaded));
+    assert_eq!(pool.run(Class::Upload, Cost::LIGHT, || ()).await, Err(PoolError::Overloaded));
+    // The server's own work is not refused: it waits its turn.
+    let job = tokio::spawn({
+        let pool = pool.clone();
+        async move { pool.run(Class::Job, Cost::LIGHT, || 7).await }
+    });
+    first.send(()).unwrap();
+    second.send(()).unwrap();
+    assert_eq!(running.await.unwrap(), Ok(()));
+    assert_eq!(waiting.await.unwrap(), Ok(()));
+    assert_eq!(job.await.unwrap(), Ok(7));
+    assert_eq!((pool.running(), pool.queued(), pool.held()), (0, 0, 0));
+}
+
+#[tokio::test]
+async fn a_burst_of_background_work_never_holds_the_last_worker() {
+    let pool = CpuPool::new(2, 8, 100_000_000);
+    let mut background = Vec::new();
+    for _ in 0..6 {
+        background.push(hold(&pool, Class::Background, Cost::LIGHT));
+    }
+    until("one background render running", &pool, |p| p.running() == 1 && p.queued() == 5).await;
+    // A request's miss starts at once, beside the one background render.
+    assert_eq!(pool.run(Class::Request, Cost::LIGHT, || "miss").await, Ok("miss"));
+    assert_eq!(pool.waiting(), [0, 0, 0, 5], "the rest of the burst still waits");
+    for (release, task) in background {
+        release.send(()).unwrap();
+        assert_eq!(task.await.unwrap(), Ok(()));
+    }
+}
+
+#[tokio::test]
+async fn a_burst_of_slow_work_never_holds_every_worker() {
+    let pool = CpuPool::new(2, 8, 100_000_000);
+    let slow = Cost { pixels: 0, slow: true };
+    let mut avif = Vec::new();
+    for _ in 0..4 {
+        avif.push(hold(&pool, Class::Request, slow));
+    }
+    until("one slow render running", &pool, |p| p.running() == 1 && p.queued() == 3).await;
+    assert_eq!(pool.run(Class::Request, Cost::LIGHT, || "jpeg").await, Ok("jpeg"));
+    for (release, task) in avif {
+        release.send(()).unwrap();
+        assert_eq!(task.await.unwrap(), Ok(()));
+    }
+}
+
+#[tokio::test]
+async fn decodes_wait_for_the_pixel_budget_and_callers_that_leave_give_their_place_back() {
+    let pool = CpuPool::new(2, 10, 10_000_000);
+    let mp = |n: u64| Cost { pixels: n * 1_000_000, slow: false };
+    let (release, big) = hold(&pool, Class::Request, mp(8));
+    until("big decode running", &pool, |p| p.running() == 1).await;
+    // 8 of 10 megapixels are taken: a 5 MP decode waits although a worker is free.
+    let waiting = tokio::spawn({
+        let pool = pool.clone();
+        async move { pool.run(Class::Request, mp(5), || 5).await }
+    });
+    until("5 MP decode waiting", &pool, |p| p.queued() == 1).await;
+    assert_eq!(pool.run(Class::Request, Cost::LIGHT, || 0).await, Ok(0), "work that decodes nothing does not wait");
+    // A caller that leaves while it waits gives its place back.
+    let gave_up = tokio::time::timeout(Duration::from_millis(20), pool.run(Class::Request, mp(1), || ())).await;
+    assert!(gave_up.is_err());
+    assert_eq!(pool.queued(), 1);
+    release.send(()).unwrap();
+    assert_eq!(big.await.unwrap(), Ok(()));
+    assert_eq!(waiting.await.unwrap(), Ok(5));
+    assert_eq!((pool.running(), pool.queued(), pool.held()), (0, 0, 0));
+}
+
+#[tokio::test]
+async fn a_slot_runs_several_closures_and_gives_its_worker_back_once() {
+    let pool = CpuPool::new(1, 0, 100_000_000);
+    let mut slot = pool.admit(Class::Job, Cost::LIGHT).await.unwrap();
+    assert_eq!(slot.run(|| 1).await, Ok(1));
+    assert_eq!(slot.run(|| 2).await, Ok(2));
+    assert_eq!(pool.held(), 1);
+    drop(slot);
+    assert_eq!(pool.held(), 0);
+    assert_eq!(pool.run(Class::Request, Cost::LIGHT, || 3).await, Ok(3));
+}
+
+#[tokio::test]
+async fn a_panicking_job_is_an_error_and_the_worker_survives() {
+    let pool = CpuPool::new(1, 0, 100_000_000);
+    let r = pool.run(Class::Request, Cost::LIGHT, || -> u8 { panic!("boom") }).await;
+    assert_eq!(r, Err(PoolError::Panicked("boom".into())));
+    assert_eq!(pool.run(Class::Request, Cost::LIGHT, || 2).await, Ok(2));
+}

@@ -1,0 +1,129 @@
+//! `RenderPlan`: everything a miss decides before any pixel is touched, computed once: the
+//! variant (after negotiation), its storage key, the output size, the encoder settings, the
+//! sources it may be rendered from (smallest sufficient working copy first, the original last)
+//! and what its render costs the pool.
+
+use std::sync::Arc;
+
+use super::{ImageInfo, ServiceError};
+use crate::config::RenderConfig;
+use crate::model::{ImageFormat, ImageId, Namespace, ObjectKey, Variant};
+use crate::pipeline::{self, Effort, Limits, RenderSpec};
+use crate::pool::Cost;
+
+/// What kind of source a render reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum SourceKind {
+    /// The original, for a still variant.
+    Original,
+    /// A working copy of the original.
+    WorkingCopy,
+    /// An animated original, for an animated variant.
+    Animation,
+}
+
+/// One source a render may read, if it is stored.
+#[derive(Clone, Debug)]
+pub(super) struct SourceChoice {
+    /// Where it is.
+    pub(super) key: ObjectKey,
+    /// What it is.
+    pub(super) kind: SourceKind,
+    /// Its pixels (a canvas's, for an animation), for the decode budget.
+    pub(super) pixels: u64,
+}
+
+/// A miss, planned.
+#[derive(Clone, Debug)]
+pub(super) struct RenderPlan {
+    /// The image's namespace.
+    pub(super) ns: Namespace,
+    /// The image.
+    pub(super) id: ImageId,
+    /// Where it is stored.
+    pub(super) key: ObjectKey,
+    /// The original's facts.
+    pub(super) info: Arc<ImageInfo>,
+    /// What the pipeline renders.
+    pub(super) spec: RenderSpec,
+    /// The sources to try, in order; the original is last and always there.
+    pub(super) sources: Vec<SourceChoice>,
+}
+
+impl RenderPlan {
+    /// Plans `variant` of the image `info` describes. A size the output format cannot hold is
+    /// refused here, before any source is read.
+    pub(super) fn new(
+        ns: &Namespace,
+        id: &ImageId,
+        variant: Variant,
+        info: Arc<ImageInfo>,
+        effort: Effort,
+        render: &RenderConfig,
+        limits: &Limits,
+    ) -> Result<RenderPlan, ServiceError> {
+        let format = variant.ext.format();
+        let planned = pipeline::plan::plan(info.width, info.height, variant.geometry);
+        let max = format.max_side();
+        if planned.width > max || planned.height > max {
+            let (width, height) = (planned.width, planned.height);
+            return Err(ServiceError::FormatCannotHold { format: format.label(), width, height, max });
+        }
+        let spec = RenderSpec {
+            geometry: variant.geometry,
+            format,
+            quality: variant.quality.or(render.default_quality.for_format(format)).unwrap_or(100),
+            effort,
+        };
+        let original_size = (info.width, info.height);
+        let pixels = |(w, h): (u32, u32)| u64::from(w) * u64::from(h);
+        let original = ObjectKey::original(ns, id);
+        let frames = info.frames.unwrap_or(1);
+        let sources = if matches!(format, ImageFormat::Gif | ImageFormat::Webp)
+            && pipeline::keeps_animation(frames, info.width, info.height, limits)
+        {
+            vec![SourceChoice { key: original, kind: SourceKind::Animation, pixels: pixels(original_size) }]
+        } else {
+            let sizes = ImageFormat::from_mime(&info.content_type)
+                .map(|format| {
+                    pipeline::working_copy_sizes(info.width, info.height, format, render.working_copy_max_side)
+                })
+                .unwrap_or([None, None]);
+            // The smallest copy that holds enough resolution first; a missing one (uploaded
+            // before working copies, or with another working_copy_max_side) passes to the next.
+            let mut sources: Vec<SourceChoice> = sizes
+                .into_iter()
+                .enumerate()
+                .rev()
+                .filter_map(|(tier, size)| {
+                    let size = size?;
+                    pipeline::working_copy_suffices(original_size, size, variant.geometry).then(|| SourceChoice {
+                        key: ObjectKey::working(ns, id, tier),
+                        kind: SourceKind::WorkingCopy,
+                        pixels: pixels(size),
+                    })
+                })
+                .collect();
+            sources.push(SourceChoice { key: original, kind: SourceKind::Original, pixels: pixels(original_size) });
+            sources
+        };
+        let key = ObjectKey::variant(ns, id, &variant);
+        Ok(RenderPlan { ns: ns.clone(), id: id.clone(), key, info, spec, sources })
+    }
+
+    /// What rendering from `source` costs the pool.
+    pub(super) fn cost(&self, source: &SourceChoice) -> Cost {
+        Cost { pixels: source.pixels, slow: self.spec.format == ImageFormat::Avif }
+    }
+
+    /// The most this render may cost, whichever source it reads: what work admitted before its
+    /// source is read holds.
+    pub(super) fn max_cost(&self) -> Cost {
+        self.sources.iter().map(|s| self.cost(s)).fold(Cost::LIGHT, Cost::max)
+    }
+
+    /// The original's upright size, which the geometry is planned on.
+    pub(super) fn original_size(&self) -> (u32, u32) {
+        (self.info.width, self.info.height)
+    }
+}
