@@ -71,6 +71,9 @@ pub(crate) async fn process(config: Arc<Config>, args: ProcessArgs) -> Result<()
     Ok(())
 }
 
+/// Variants of `regenerate` looked up, planned or waiting for a worker at once.
+const IN_FLIGHT: usize = 64;
+
 /// What became of one variant in `regenerate`.
 enum Regenerated {
     Rendered,
@@ -81,7 +84,6 @@ enum Regenerated {
 pub(crate) async fn regenerate(config: Arc<Config>, args: RegenerateArgs) -> Result<(), Exit> {
     use futures_util::StreamExt;
     let ns: Namespace = args.namespace.parse().map_err(|e| Exit::new(2, format!("--namespace: {e}")))?;
-    let workers = config.render.workers;
     let service = service(config)?;
     let outputs = outputs(&service, &ns, &args.outputs)?;
     if outputs.is_empty() {
@@ -110,8 +112,9 @@ pub(crate) async fn regenerate(config: Arc<Config>, args: RegenerateArgs) -> Res
             };
             (id, variant, outcome)
         })
-        // Enough in flight to keep every render worker busy while others wait on storage.
-        .buffer_unordered(workers * 2);
+        // The CPU pool decides how many render at once; this only bounds the lookups and plans
+        // in flight, so that a namespace of a million images is not held in memory at once.
+        .buffer_unordered(IN_FLIGHT);
     let (mut rendered, mut skipped, mut failed) = (0, 0, 0);
     while let Some((id, variant, outcome)) = results.next().await {
         match outcome {
