@@ -19,7 +19,7 @@ pub struct CachedObject {
     /// The bytes served.
     pub bytes: Bytes,
     /// Strong ETag (quoted), derived from the bytes.
-    pub etag: Arc<str>,
+    pub etag: Bytes,
     /// Where the load that put it here found it (storage, or rendered).
     pub loaded_from: Served,
 }
@@ -27,8 +27,8 @@ pub struct CachedObject {
 impl CachedObject {
     /// Wraps bytes loaded from `loaded_from`, computing the ETag from their md5.
     pub fn new(bytes: Bytes, loaded_from: Served) -> Self {
-        let etag = format!("\"{}\"", crate::model::ImageHash::of(&bytes));
-        CachedObject { bytes, etag: etag.into(), loaded_from }
+        let etag = Bytes::from(format!("\"{}\"", crate::model::ImageHash::of(&bytes)));
+        CachedObject { bytes, etag, loaded_from }
     }
 }
 
@@ -86,6 +86,11 @@ impl<V: Weighed> ObjectCache<V> {
         let entry = self.inner.entry(key).or_try_insert_with(load).await?;
         let loaded_here = entry.is_fresh();
         Ok((entry.into_value(), loaded_here))
+    }
+
+    /// The cached object, if there is one.
+    pub async fn get(&self, key: &ObjectKey) -> Option<V> {
+        self.inner.get(key).await
     }
 
     /// Puts an object in the cache.

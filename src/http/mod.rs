@@ -113,11 +113,13 @@ async fn answer(app: &App, route: Route, req: Request<Incoming>, head: bool) -> 
         app.gate.signature(ns, req.uri().path(), req.uri().query())?;
     }
     let payer = payer(app, &req);
+    // The other routes' futures are boxed: a request future holds the largest of its arms, and
+    // every poll of a variant hit would move that much memory around.
     match route {
-        Route::Upload(ns) => upload::upload(app, &ns, req, &payer).await,
-        Route::Info(ns, id) => render::info(&app.service, &ns, &id, &req, head).await,
-        Route::Variant(ns, id, variant) => render::variant(&app.service, &ns, &id, &variant, &req, head, &payer).await,
-        Route::Delete(ns, id) => upload::delete(app, &ns, &id, req).await,
+        Route::Variant(ns, id, variant) => render::variant(app, &ns, &id, &variant, &req, head, &payer).await,
+        Route::Upload(ns) => Box::pin(upload::upload(app, &ns, req, &payer)).await,
+        Route::Info(ns, id) => Box::pin(render::info(&app.service, &ns, &id, &req, head)).await,
+        Route::Delete(ns, id) => Box::pin(upload::delete(app, &ns, &id, req)).await,
     }
 }
 

@@ -1,12 +1,11 @@
 //! `GET`/`HEAD` of variants and info.json: immutable answers with validators.
 
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{ACCEPT, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap};
-use hyper::{Request, Response, StatusCode};
+use hyper::header::{ACCEPT, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue};
+use hyper::{Request, StatusCode};
 
-use super::{ApiError, HttpResponse, headers};
+use super::{ApiError, App, HttpResponse, headers};
 use crate::access::Payer;
 use crate::model::{ImageFormat, ImageId, Namespace, Variant};
 use crate::service::{Answer, ImageService, Lifetime, VariantAnswer, VariantRequest};
@@ -21,7 +20,7 @@ fn source_override(req: &Request<Incoming>) -> Option<String> {
 }
 
 pub(crate) async fn variant(
-    service: &ImageService,
+    app: &App,
     ns: &Namespace,
     id: &ImageId,
     variant: &Variant,
@@ -30,9 +29,10 @@ pub(crate) async fn variant(
     payer: &Payer,
 ) -> Result<HttpResponse, ApiError> {
     let source = source_override(req);
-    let accepted = accepted_formats(req.headers());
+    // Accept is read only where it matters.
+    let accepted = if app.settings.of(ns).negotiates() { accepted_formats(req.headers()) } else { Vec::new() };
     let request = VariantRequest { ns, id, variant, accepted: &accepted, source_override: source.as_deref(), payer };
-    let VariantAnswer { answer, varies_by_accept } = service.variant(request).await;
+    let VariantAnswer { answer, varies_by_accept } = app.service.variant(request).await;
     let mut response = match answer {
         Ok(answer) => respond(answer, req.headers(), head),
         Err(e) => ApiError::from(e).into_response(),
@@ -73,28 +73,23 @@ pub(crate) async fn info(
 }
 
 /// 200 with the bytes (none for HEAD, with the full Content-Length), or 304 on a matching
-/// `If-None-Match`.
+/// `If-None-Match`. Built header by header from values made once: this is every hit's path.
 fn respond(answer: Answer, request: &HeaderMap, head: bool) -> HttpResponse {
-    let mut response = if headers::not_modified(request, &answer.etag) {
-        let builder = headers::immutable(Response::builder().status(StatusCode::NOT_MODIFIED), &answer.etag);
-        let mut r = headers::finish(builder, Full::new(Bytes::new()));
-        r.headers_mut().remove(CONTENT_LENGTH);
-        r
+    let not_modified = headers::not_modified(request, &answer.etag);
+    let length = answer.bytes.len();
+    let mut response = headers::direct(if head || not_modified { Bytes::new() } else { answer.bytes });
+    if not_modified {
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        response.headers_mut().remove(CONTENT_LENGTH);
     } else {
-        let builder = headers::immutable(Response::builder().header(CONTENT_TYPE, answer.content_type), &answer.etag);
+        response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(answer.content_type));
         if head {
-            let mut r = headers::finish(builder, Full::new(Bytes::new()));
-            r.headers_mut().insert(CONTENT_LENGTH, answer.bytes.len().into());
-            r
-        } else {
-            headers::finish(builder, Full::new(answer.bytes))
+            response.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(length));
         }
-    };
-    match answer.lifetime {
-        Lifetime::Immutable => {}
-        Lifetime::ShortLived => {
-            response.headers_mut().insert(CACHE_CONTROL, SHORT_LIVED.parse().expect("a valid header"));
-        }
+    }
+    headers::immutable(response.headers_mut(), &answer.etag);
+    if answer.lifetime == Lifetime::ShortLived {
+        response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static(SHORT_LIVED));
     }
     response.extensions_mut().insert(answer.served);
     response

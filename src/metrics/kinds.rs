@@ -2,7 +2,6 @@
 //! histograms. Each is registered with Prometheus at creation, sends its statsd name when it
 //! moves, and writes itself into the `/status` JSON at its path.
 
-use std::marker::PhantomData;
 use std::time::Duration;
 
 use prometheus::core::Collector;
@@ -101,34 +100,41 @@ impl Counter {
     }
 }
 
-/// A counter with one series per value of a label.
+/// A counter with one series per value of a label, each series (and its statsd name) looked up
+/// once, at start-up, so that counting is an atomic add.
 pub(crate) struct CounterBy<L: Label> {
     desc: Desc,
-    prom: IntCounterVec,
-    _label: PhantomData<L>,
+    /// Per value of `L::ALL`, in its order: the series and its statsd name.
+    series: Vec<(L, IntCounter, Option<String>)>,
 }
 
-impl<L: Label> CounterBy<L> {
+impl<L: Label + PartialEq> CounterBy<L> {
     pub(crate) fn new(registry: &Registry, desc: Desc) -> Self {
         let prom = register(registry, IntCounterVec::new(opts(&desc), &[L::KEY]).expect("valid metric"));
-        for label in L::ALL {
-            prom.with_label_values(&[label.value()]);
-        }
-        CounterBy { desc, prom, _label: PhantomData }
+        let series = L::ALL
+            .iter()
+            .map(|label| (*label, prom.with_label_values(&[label.value()]), label.statsd(desc.statsd)))
+            .collect();
+        CounterBy { desc, series }
+    }
+
+    fn series(&self, label: L) -> &(L, IntCounter, Option<String>) {
+        self.series.iter().find(|(l, ..)| *l == label).expect("every label value has a series")
     }
 
     pub(crate) fn inc(&self, label: L, statsd: &Statsd) {
-        self.prom.with_label_values(&[label.value()]).inc();
-        if let Some(name) = self.desc.statsd {
-            statsd.count(name);
+        let (_, counter, name) = self.series(label);
+        counter.inc();
+        if let Some(base) = self.desc.statsd {
+            statsd.count(base);
         }
-        if let Some(name) = label.statsd(self.desc.statsd) {
-            statsd.count(&name);
+        if let Some(name) = name {
+            statsd.count(name);
         }
     }
 
     pub(crate) fn get(&self, label: L) -> u64 {
-        self.prom.with_label_values(&[label.value()]).get()
+        self.series(label).1.get()
     }
 
     pub(crate) fn write_status(&self, out: &mut Map<String, Value>) {

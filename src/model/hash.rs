@@ -31,8 +31,33 @@ impl ImageHash {
 
     /// The 3/3/3/23 partitioned form used in URLs and storage keys.
     pub fn partitioned(&self) -> String {
-        let hex = self.to_string();
-        format!("{}/{}/{}/{}", &hex[0..3], &hex[3..6], &hex[6..9], &hex[9..])
+        let mut out = String::with_capacity(35);
+        self.write_partitioned(&mut out).expect("a String takes any text");
+        out
+    }
+
+    /// Writes the partitioned form without allocating.
+    pub fn write_partitioned(&self, out: &mut impl fmt::Write) -> fmt::Result {
+        let hex = self.hex();
+        let hex = std::str::from_utf8(&hex).expect("hex digits");
+        for (i, part) in [&hex[0..3], &hex[3..6], &hex[6..9], &hex[9..]].into_iter().enumerate() {
+            if i > 0 {
+                out.write_char('/')?;
+            }
+            out.write_str(part)?;
+        }
+        Ok(())
+    }
+
+    /// The 32 lowercase hex digits.
+    fn hex(&self) -> [u8; 32] {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut hex = [0u8; 32];
+        for (i, b) in self.0.iter().enumerate() {
+            hex[2 * i] = DIGITS[usize::from(b >> 4)];
+            hex[2 * i + 1] = DIGITS[usize::from(b & 0xf)];
+        }
+        hex
     }
 }
 
@@ -62,10 +87,7 @@ fn hex_digit(c: u8) -> Result<u8, HashError> {
 
 impl fmt::Display for ImageHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0 {
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
+        f.write_str(std::str::from_utf8(&self.hex()).expect("hex digits"))
     }
 }
 

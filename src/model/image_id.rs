@@ -74,7 +74,7 @@ impl fmt::Display for ImageId {
     /// The form used in URLs and storage keys: the partitioned hash, or the path.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ImageId::Hash(h) => f.write_str(&h.partitioned()),
+            ImageId::Hash(h) => h.write_partitioned(f),
             ImageId::Path(p) => f.write_str(&p.0),
         }
     }

@@ -29,7 +29,10 @@ impl ObjectKey {
 
     /// `{ns}/{id}/{variant}`: a rendered variant, named as in its URL.
     pub fn variant(ns: &Namespace, id: &ImageId, variant: &Variant) -> Self {
-        Self::under(ns, id, &variant.to_string())
+        use std::fmt::Write;
+        let mut key = String::with_capacity(ns.as_str().len() + 64);
+        write!(key, "{ns}/{id}/{variant}").expect("a String takes any text");
+        Self(key)
     }
 
     /// `{ns}/`: the prefix under which every object of a namespace lives.

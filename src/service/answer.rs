@@ -1,7 +1,5 @@
 //! `Answer`: what the service gives back for a variant or info lookup, in its own words.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 
 use crate::cache::CachedObject;
@@ -24,7 +22,7 @@ pub struct Answer {
     /// Their MIME type.
     pub content_type: &'static str,
     /// Strong ETag (quoted): the md5 of the bytes.
-    pub etag: Arc<str>,
+    pub etag: Bytes,
     /// Where it came from.
     pub served: Served,
     /// How long it may be kept.

@@ -56,7 +56,8 @@ impl Images {
         source_override: Option<&str>,
     ) -> Result<(Arc<ImageInfo>, Served), ServiceError> {
         let key = ObjectKey::info(ns, id);
-        let load = async {
+        // Boxed: a lookup answered from memory never polls it (a pull is a large future).
+        let load = Box::pin(async {
             match (self.stores.originals.get(&key).await, id) {
                 (Ok(bytes), _) => Ok((Arc::new(ImageInfo::from_stored(&bytes, id)?), Served::Storage)),
                 (Err(StoreError::NotFound), ImageId::Path(path)) if self.settings.of(ns).origin.is_some() => {
@@ -65,7 +66,7 @@ impl Images {
                 (Err(StoreError::NotFound), _) => Err(ServiceError::ImageNotFound),
                 (Err(e @ StoreError::Backend(_)), _) => Err(ServiceError::Store(e)),
             }
-        };
+        });
         let mut served = Served::Memory;
         let (info, _) = self
             .infos
@@ -77,6 +78,11 @@ impl Images {
             .await
             .map_err(|e| (*e).clone())?;
         Ok((info, served))
+    }
+
+    /// The facts of an image if they are in memory: known to exist, without a look in storage.
+    pub(super) async fn in_memory(&self, ns: &Namespace, id: &ImageId) -> Option<Arc<ImageInfo>> {
+        self.infos.get(&ObjectKey::info(ns, id)).await
     }
 
     /// Keeps the info of an original just stored, so that its first lookups need no read.

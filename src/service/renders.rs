@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::answer::Answer;
 use super::images::Images;
-use super::leases::{Leased, RenderLeases};
+use super::leases::{Claimed, Leased, RenderLeases};
 use super::plan::{RenderPlan, SourceChoice, SourceKind};
 use super::stores::Stores;
 use super::{ImageInfo, ServiceError};
@@ -92,6 +92,15 @@ pub(super) struct Renders {
     pub(super) limits: Limits,
 }
 
+/// What a look in storage found.
+enum Found {
+    /// The variant.
+    Stored(Bytes),
+    /// Not the variant; the image's facts, and the claim on the variant's lease where it was
+    /// made with the look.
+    Missing { info: Arc<ImageInfo>, claimed: Option<Claimed> },
+}
+
 impl Renders {
     /// The encoded variant, from memory, storage, or rendered now and stored. A render, and only
     /// a render, is charged to the payer.
@@ -99,26 +108,57 @@ impl Renders {
         let slot = lookup.slot.take();
         let key = ObjectKey::variant(lookup.ns, lookup.id, &lookup.variant);
         let mime = lookup.variant.ext.format().mime();
-        let load = async {
-            if let Some(bytes) = self.stores.variants.get_opt(&key).await? {
-                return Ok(CachedObject::new(bytes, Served::Storage));
-            }
+        // Boxed: a memory hit never polls it, and should not carry its size around.
+        let load = Box::pin(async {
+            let (info, claimed) = match self.find(&lookup, &key).await? {
+                Found::Stored(bytes) => return Ok(CachedObject::new(bytes, Served::Storage)),
+                Found::Missing { info, claimed } => (info, claimed),
+            };
             lookup.payer.charge()?;
-            let plan = self.plan(&lookup, lookup.purpose.effort()).await?;
-            let bytes = self.render_miss(&plan, lookup.purpose, slot).await?;
+            let plan = RenderPlan::new(
+                lookup.ns,
+                lookup.id,
+                lookup.variant,
+                info,
+                lookup.purpose.effort(),
+                &self.render,
+                &self.limits,
+            )?;
+            let bytes = self.render_miss(&plan, lookup.purpose, slot, claimed).await?;
             Ok::<_, ServiceError>(CachedObject::new(bytes, Served::Rendered))
-        };
+        });
         let (obj, loaded_here) = self.cache.get_or_load(key.clone(), load).await.map_err(|e| (*e).clone())?;
         Ok(Answer::of(obj, loaded_here, mime))
     }
 
-    /// The plan of a lookup's render.
-    pub(super) async fn plan(&self, lookup: &Lookup<'_>, effort: Effort) -> Result<RenderPlan, ServiceError> {
-        let info = match &lookup.info {
-            Some(info) => Arc::clone(info),
-            None => self.images.info(lookup.ns, lookup.id, lookup.source_override).await?.0,
+    /// Looks for the variant in storage, and for the image's facts: the image is known to exist
+    /// before anything of its variant is leased or written. A request whose image is known
+    /// already claims the variant's lease with the look (see `leases.rs`).
+    async fn find(&self, lookup: &Lookup<'_>, key: &ObjectKey) -> Result<Found, ServiceError> {
+        let variants = &self.stores.variants;
+        let known = match &lookup.info {
+            Some(info) => Some(Arc::clone(info)),
+            None => self.images.in_memory(lookup.ns, lookup.id).await,
         };
-        RenderPlan::new(lookup.ns, lookup.id, lookup.variant, info, effort, &self.render, &self.limits)
+        if let Some(info) = known.clone().filter(|_| !lookup.purpose.admitted_before_lease()) {
+            let (stored, claimed) = tokio::join!(variants.get_opt(key), self.leases.try_claim(key));
+            // A lease claimed for a variant that is stored is dropped, and so removed.
+            if let Some(bytes) = stored? {
+                return Ok(Found::Stored(bytes));
+            }
+            return Ok(Found::Missing { info, claimed: Some(claimed?) });
+        }
+        let info = async {
+            match known {
+                Some(info) => Ok(info),
+                None => self.images.info(lookup.ns, lookup.id, lookup.source_override).await.map(|(info, _)| info),
+            }
+        };
+        let (stored, info) = tokio::join!(variants.get_opt(key), info);
+        match stored? {
+            Some(bytes) => Ok(Found::Stored(bytes)),
+            None => Ok(Found::Missing { info: info?, claimed: None }),
+        }
     }
 
     /// Renders a miss under its lease and stores it; the variant another node stored instead,
@@ -128,52 +168,45 @@ impl Renders {
         plan: &RenderPlan,
         purpose: Purpose,
         slot: Option<Slot>,
+        claimed: Option<Claimed>,
     ) -> Result<Bytes, ServiceError> {
         let mut slot = match slot {
             Some(slot) => Some(slot),
             None if purpose.admitted_before_lease() => Some(self.pool.admit(purpose.class(), plan.max_cost()).await?),
             None => None,
         };
-        let lease = match self.leases.claim(&plan.key, &mut slot).await? {
+        let claimed = match claimed {
+            Some(claimed) => claimed,
+            None => self.leases.try_claim(&plan.key).await?,
+        };
+        let lease = match self.leases.settle(&plan.key, claimed, &mut slot).await? {
             Leased::Render(lease) => lease,
             Leased::Stored(bytes) => return Ok(bytes),
         };
-        let render = self.render(plan, purpose, slot);
-        let meanwhile = self.leases.stored_meanwhile(&lease, &plan.key);
-        let (rendered, meanwhile) = match &lease {
-            Some(lease) => lease.renewing(async { tokio::join!(render, meanwhile) }).await,
-            None => tokio::join!(render, meanwhile),
-        };
-        let outcome = match (meanwhile, rendered) {
-            // Stored by the lease's previous holder: that is the variant, this render is dropped.
-            (Ok(Some(stored)), _) => Ok(stored),
-            (_, Ok(bytes)) => {
-                if let Err(e) = self.stores.put_variant(&plan.ns, &plan.id, &plan.key, bytes.clone()).await {
-                    // The image is still good to answer; the next miss renders it again.
-                    tracing::warn!(key = %plan.key, error = %e, "could not store a rendered variant");
-                }
-                Ok(bytes)
+        let claimed_late = purpose.admitted_before_lease();
+        if let Some(stored) = self.leases.stored_meanwhile(&lease, &plan.key, claimed_late).await? {
+            return Ok(stored);
+        }
+        let bytes = match lease.renewing(self.render(plan, purpose, slot)).await {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                lease.failed().await;
+                return Err(e);
             }
-            (_, Err(e)) => Err(e),
         };
-        RenderLeases::release(lease);
-        outcome
+        match self.stores.put_variant(&plan.ns, &plan.id, &plan.key, bytes.clone()).await {
+            Ok(()) => lease.stored(),
+            // The image is still good to answer; the lease goes, and the next miss renders it again.
+            Err(e) => tracing::warn!(key = %plan.key, error = %e, "could not store a rendered variant"),
+        }
+        Ok(bytes)
     }
 
     /// Renders `variant` with the small encoders and stores it, whether or not a copy exists
     /// (for `regenerate`).
     pub(super) async fn rerender(&self, ns: &Namespace, id: &ImageId, variant: Variant) -> Result<(), ServiceError> {
-        let lookup = Lookup {
-            ns,
-            id,
-            variant,
-            source_override: None,
-            info: None,
-            purpose: Purpose::Job,
-            payer: &Payer::Server,
-            slot: None,
-        };
-        let plan = self.plan(&lookup, Effort::Small).await?;
+        let (info, _) = self.images.info(ns, id, None).await?;
+        let plan = RenderPlan::new(ns, id, variant, info, Effort::Small, &self.render, &self.limits)?;
         let slot = self.pool.admit(Class::Job, plan.max_cost()).await?;
         let bytes = self.render(&plan, Purpose::Job, Some(slot)).await?;
         self.stores.put_variant(ns, id, &plan.key, bytes.clone()).await?;

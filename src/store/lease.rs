@@ -116,6 +116,12 @@ impl Lease {
         self.written
     }
 
+    /// Whether this lease was taken over from a holder that let it go stale: that holder may
+    /// have finished its work without removing the lease.
+    pub fn took_over(&self) -> bool {
+        self.takeover.is_some()
+    }
+
     /// Pushes the expiry `ttl` past now.
     pub async fn renew(&self) -> Result<(), StoreError> {
         if !self.written {
@@ -141,7 +147,21 @@ impl Lease {
         }
     }
 
-    /// Removes the lease: the work is done.
+    /// The work is done and its result stored: the lease is left to expire, and removed once
+    /// it has (by a task of this process; a lease left by a process that ended first is stale,
+    /// and taken over by the next claim). Until then a node that looked for the result just
+    /// before it was stored cannot take a fresh lease and do the work again.
+    pub fn expire(self) {
+        if !self.written {
+            return;
+        }
+        tokio::spawn(async move {
+            tokio::time::sleep(self.ttl).await;
+            self.release().await;
+        });
+    }
+
+    /// Removes the lease now: the work failed or was given up, and another node may try.
     pub async fn release(self) {
         if !self.written {
             return;
