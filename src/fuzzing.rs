@@ -10,7 +10,7 @@ use crate::access::{SignatureError, Signer};
 use crate::config::SigningKey;
 use crate::model::{Extension, Geometry, ImageFormat, Variant};
 use crate::pipeline::stages::{exif_orientation, to_srgb};
-use crate::pipeline::{self, Bitmap, Effort, JpegBounds, Layout, Limits, RenderSpec};
+use crate::pipeline::{self, Bitmap, Effort, JpegBounds, Layout, Limits, Placement, RenderSpec};
 
 /// The URL grammar: a request target (path and query) through the router for each method, the
 /// variant parser (whose canonical names must parse back to themselves), and the signature
@@ -68,7 +68,13 @@ pub fn upload(format: ImageFormat, data: &[u8]) {
     let sizes = pipeline::working_copy_sizes(facts.width, facts.height, facts.format, 512);
     let _ = pipeline::make_working_copies(&bytes, sizes, &LIMITS);
     for (geometry, ext) in [(Geometry::Width(48), Extension::Jpg), (Geometry::Square(24), Extension::Png)] {
-        let spec = RenderSpec { geometry, format: ext.format(), quality: 70, effort: Effort::Fast };
+        let spec = RenderSpec {
+            geometry,
+            format: ext.format(),
+            quality: 70,
+            effort: Effort::Fast,
+            placement: Placement::Centre,
+        };
         let _ = pipeline::render(&bytes, &spec, &LIMITS);
     }
 }

@@ -34,8 +34,13 @@ impl ImageService {
         } else {
             Geometry::Height(MODERATION_SIDE)
         };
-        let spec =
-            RenderSpec { geometry, format: ImageFormat::Jpeg, quality: MODERATION_QUALITY, effort: Effort::Fast };
+        let spec = RenderSpec {
+            geometry,
+            format: ImageFormat::Jpeg,
+            quality: MODERATION_QUALITY,
+            effort: Effort::Fast,
+            placement: pipeline::Placement::Centre,
+        };
         let (original, limits) = (bytes.clone(), self.limits);
         let pixels = u64::from(facts.width) * u64::from(facts.height);
         let shown = self.pool.run(pixels, move || pipeline::render(&original, &spec, &limits)).await??;

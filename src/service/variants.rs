@@ -194,6 +194,7 @@ impl ImageService {
             format,
             quality: variant.quality.or(default_quality).unwrap_or(100),
             effort: purpose.effort(),
+            placement: pipeline::Placement::Centre,
         };
         let limits = self.limits;
         let source = self.render_source(ns, id, variant, source_override).await?;
