@@ -16,6 +16,7 @@ mod color;
 mod decode;
 mod encode;
 mod error;
+pub mod focus;
 mod orient;
 pub mod plan;
 mod resize;
@@ -27,6 +28,7 @@ pub use decode::{Header, JpegBounds};
 pub use encode::Effort;
 pub(crate) use encode::avif_versions;
 pub use error::RenderError;
+pub use focus::{FocusInfo, FocusPoint};
 pub use orient::Orientation;
 pub use plan::Placement;
 pub use working::{
@@ -59,7 +61,7 @@ pub struct RenderSpec {
     /// How hard the encoder works for its bytes.
     pub effort: Effort,
     /// Where a cover crop's box goes: `Placement::Centre` (today's crops, byte for byte), or
-    /// around the subject of the original ([`plan::Subject`]). Other geometries ignore it.
+    /// around the original's stored focus ([`FocusInfo::placement`]). Other geometries ignore it.
     pub placement: Placement,
 }
 

@@ -112,7 +112,7 @@ pub fn make_working_copies(
 }
 
 /// The geometry that fits an image of `width` x `height` into `side` on its long side.
-fn fit_geometry(width: u32, height: u32, side: u32) -> Geometry {
+pub(super) fn fit_geometry(width: u32, height: u32, side: u32) -> Geometry {
     if width >= height { Geometry::Width(side) } else { Geometry::Height(side) }
 }
 
