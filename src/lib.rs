@@ -6,7 +6,7 @@
 //!
 //! - [`cli`]: clap: subcommands, and every configuration key as a flag; no logic.
 //! - [`run`]: wiring of a parsed command line into a server (or a batch job).
-//! - `tools`: the small commands: `health`, `sign`, `completions`.
+//! - `tools`: the small commands: `health`, `sign`, `focus`, `completions`.
 //! - [`batch`]: `process` and `regenerate`, without a server.
 //! - [`exit`]: a failure that ends the process, with its exit code.
 //! - [`config`]: every key declared once; layers (defaults < file < `IMG_*` < flags) read into
