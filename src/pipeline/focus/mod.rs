@@ -216,4 +216,18 @@ mod tests {
         let info = analyse(Bitmap::new(Layout::Rgb, 300, 200, spot)).unwrap();
         assert!((info.focus.x - 0.15).abs() < 0.05 && (info.focus.y - 0.775).abs() < 0.05, "{info:?}");
     }
+
+    #[test]
+    fn odd_sizes_and_layouts_give_a_focus_inside_the_image() {
+        let sizes = [(1, 1), (3, 2), (512, 1), (1, 700), (2000, 30), (19, 19), (40, 40)];
+        for (w, h) in sizes {
+            for layout in [Layout::Gray, Layout::Rgb, Layout::Rgba] {
+                let n = (w * h) as usize * layout.channels();
+                let data = (0..n).map(|i| (i * 37 % 251) as u8).collect();
+                let info = analyse(Bitmap::new(layout, w, h, data)).unwrap();
+                let inside = |v: f32| (0.0..=1.0).contains(&v);
+                assert!(inside(info.focus.x) && inside(info.focus.y), "{w}x{h} {layout:?}: {info:?}");
+            }
+        }
+    }
 }
