@@ -23,7 +23,8 @@
 //! - [`buffer`]: the bound on upload and download bytes held in memory over all requests.
 //! - [`cache`]: the byte-bounded memory cache with joined loads.
 //! - [`pool`]: the bounded CPU pool renders run on.
-//! - [`pipeline`]: pure, synchronous render: sniff, header, scaled decode, resize, colour, orient, encode.
+//! - [`pipeline`]: pure, synchronous render: sniff, header, scaled decode, resize, colour, orient, encode;
+//!   the focus of an original (faces, saliency) that cover crops can be placed around.
 //! - [`metrics`]: every metric declared once; recorded by outcome; Prometheus, statsd, `/status`.
 
 pub mod access;

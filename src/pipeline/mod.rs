@@ -9,6 +9,11 @@
 //! Orientation is applied after the resize, on the small image: the plan is made in upright
 //! coordinates and mapped back onto the stored pixels, so the decoder and resizer never touch a
 //! rotated copy of the full-size image.
+//!
+//! A cover crop's box is centred, or placed around the original's subject
+//! ([`RenderSpec::placement`]): [`focus`] finds that subject once per original (faces, else a
+//! saliency centre), and the plan places the box from what was stored, in upright fractions, so
+//! working copies, orientations and animation frames are all cut alike.
 
 mod animation;
 mod bitmap;

@@ -1,6 +1,6 @@
 //! Focus detection (DESIGN.md §14): where the subject of an original is, found once (at upload)
 //! from a small upright copy, so that cover crops can be placed around it. Faces by SeetaFace's
-//! detector ([`faces`]); where there is none, a saliency centre ([`saliency`]). Pure and
+//! detector (`faces`); where there is none, a saliency centre (`saliency`). Pure and
 //! synchronous like the rest of the pipeline; storing the answer and counting detections are the
 //! service's business.
 //!
