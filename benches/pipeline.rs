@@ -13,7 +13,7 @@ use image::codecs::jpeg::JpegEncoder;
 use image::imageops::FilterType;
 use image_server::model::{Geometry, ImageFormat};
 use image_server::pipeline::stages::{CropBox, decode, encode, read_header, resize};
-use image_server::pipeline::{self, Effort, Limits, RenderSpec};
+use image_server::pipeline::{self, Effort, Limits, Placement, RenderSpec};
 
 fn input(name: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/images").join(name);
@@ -39,7 +39,13 @@ fn w200_from_working_copy((copy, original_size): &(Vec<u8>, (u32, u32))) -> Vec<
 }
 
 fn spec(width: u32, format: ImageFormat) -> RenderSpec {
-    RenderSpec { geometry: Geometry::Width(width), format, quality: 80, effort: Effort::Fast }
+    RenderSpec {
+        geometry: Geometry::Width(width),
+        format,
+        quality: 80,
+        effort: Effort::Fast,
+        placement: Placement::Centre,
+    }
 }
 
 fn probe(c: &mut Criterion) {

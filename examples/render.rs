@@ -25,6 +25,7 @@ fn main() {
         format: variant.ext.format(),
         quality: variant.quality.unwrap_or(80),
         effort,
+        placement: pipeline::Placement::Centre,
     };
     let limits = image_server::service::render_limits(&Config::defaults());
     let started = std::time::Instant::now();

@@ -1,5 +1,6 @@
-//! Command-line interface (clap derive): `serve` (the default), `process`, `config`. Flags only;
-//! the work happens in [`crate::run`].
+//! Command-line interface (clap derive): `serve` (the default), `process`, `config`, and the small
+//! commands (`health`, `sign`, `focus`, `completions`). Flags only; the work happens in
+//! [`crate::run`].
 
 use std::path::PathBuf;
 
@@ -38,6 +39,9 @@ pub enum Command {
     Health(HealthArgs),
     /// Print the signed form of a variant or info path (with signing_keys configured).
     Sign(SignArgs),
+    /// Print the focus and faces that an upload of FILE would store in its info.json (the crops
+    /// of a namespace with `crop: "focus"` are placed around them), for checking by hand.
+    Focus(FocusArgs),
     /// Print a completion script for a shell (e.g. `image-server completions bash`).
     Completions(CompletionsArgs),
 }
@@ -67,6 +71,13 @@ pub struct SignArgs {
     /// Make the signature expire this many seconds from now (?e=).
     #[arg(long, value_name = "SECS")]
     pub expires_in: Option<u64>,
+}
+
+/// `image-server focus`.
+#[derive(Args, Debug)]
+pub struct FocusArgs {
+    /// The image file (any format the server reads).
+    pub file: PathBuf,
 }
 
 /// `image-server process`.

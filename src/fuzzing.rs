@@ -10,7 +10,7 @@ use crate::access::{SignatureError, Signer};
 use crate::config::SigningKey;
 use crate::model::{Extension, Geometry, ImageFormat, Variant};
 use crate::pipeline::stages::{exif_orientation, to_srgb};
-use crate::pipeline::{self, Bitmap, Effort, JpegBounds, Layout, Limits, RenderSpec};
+use crate::pipeline::{self, Bitmap, Effort, JpegBounds, Layout, Limits, Placement, RenderSpec};
 
 /// The URL grammar: a request target (path and query) through the router for each method, the
 /// variant parser (whose canonical names must parse back to themselves), and the signature
@@ -67,8 +67,14 @@ pub fn upload(format: ImageFormat, data: &[u8]) {
     }
     let sizes = pipeline::working_copy_sizes(facts.width, facts.height, facts.format, 512);
     let _ = pipeline::make_working_copies(&bytes, sizes, &LIMITS);
-    for (geometry, ext) in [(Geometry::Width(48), Extension::Jpg), (Geometry::Square(24), Extension::Png)] {
-        let spec = RenderSpec { geometry, format: ext.format(), quality: 70, effort: Effort::Fast };
+    // The focus found at upload, and a crop placed around it.
+    let placement = pipeline::focus::detect(&bytes, &LIMITS).map_or(Placement::Centre, |info| info.placement());
+    for (geometry, ext, placement) in [
+        (Geometry::Width(48), Extension::Jpg, Placement::Centre),
+        (Geometry::Square(24), Extension::Png, Placement::Centre),
+        (Geometry::Rect { width: 40, height: 12 }, Extension::Jpg, placement),
+    ] {
+        let spec = RenderSpec { geometry, format: ext.format(), quality: 70, effort: Effort::Fast, placement };
         let _ = pipeline::render(&bytes, &spec, &LIMITS);
     }
 }

@@ -6,7 +6,7 @@
 //!
 //! - [`cli`]: clap: subcommands, and every configuration key as a flag; no logic.
 //! - [`run`]: wiring of a parsed command line into a server (or a batch job).
-//! - `tools`: the small commands: `health`, `sign`, `completions`.
+//! - `tools`: the small commands: `health`, `sign`, `focus`, `completions`.
 //! - [`batch`]: `process` and `regenerate`, without a server.
 //! - [`exit`]: a failure that ends the process, with its exit code.
 //! - [`config`]: every key declared once; layers (defaults < file < `IMG_*` < flags) read into
@@ -23,7 +23,8 @@
 //! - [`buffer`]: the bound on upload and download bytes held in memory over all requests.
 //! - [`cache`]: the byte-bounded memory cache with joined loads.
 //! - [`pool`]: the bounded CPU pool renders run on.
-//! - [`pipeline`]: pure, synchronous render: sniff, header, scaled decode, resize, colour, orient, encode.
+//! - [`pipeline`]: pure, synchronous render: sniff, header, scaled decode, resize, colour, orient, encode;
+//!   the focus of an original (faces, saliency) that cover crops can be placed around.
 //! - [`metrics`]: every metric declared once; recorded by outcome; Prometheus, statsd, `/status`.
 
 pub mod access;

@@ -24,6 +24,7 @@ pub fn run(cli: Cli) -> Result<(), Exit> {
     match command {
         Command::Health(args) => return crate::tools::health(&config, &args),
         Command::Sign(args) => return crate::tools::sign(&config, &args),
+        Command::Focus(args) => return crate::tools::focus(&config, &args),
         Command::Completions(args) => return crate::tools::completions(&args),
         _ => {}
     }
@@ -38,7 +39,9 @@ pub fn run(cli: Cli) -> Result<(), Exit> {
             println!("{:#}", config.effective());
             Ok(())
         }
-        Command::Health(_) | Command::Sign(_) | Command::Completions(_) => unreachable!("answered above"),
+        Command::Health(_) | Command::Sign(_) | Command::Focus(_) | Command::Completions(_) => {
+            unreachable!("answered above")
+        }
     }
 }
 

@@ -1,12 +1,12 @@
-//! The small commands that need no server of their own: `health` (asks a running one), `sign`
-//! and `completions`.
+//! The small commands that need no server of their own: `health` (asks a running one), `sign`,
+//! `focus` and `completions`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::CommandFactory;
 
-use crate::cli::{Cli, CompletionsArgs, HealthArgs, SignArgs};
+use crate::cli::{Cli, CompletionsArgs, FocusArgs, HealthArgs, SignArgs};
 use crate::config::Config;
 use crate::exit::Exit;
 
@@ -51,6 +51,17 @@ pub(crate) fn sign(config: &Config, args: &SignArgs) -> Result<(), Exit> {
         now + secs
     });
     println!("{}", signer.sign(&args.path, expires));
+    Ok(())
+}
+
+/// `image-server focus FILE`: the `{"focus":{"x","y"},"faces":[...]}` an upload of the file would
+/// store, found the way the server finds it, under the configured decode limits.
+pub(crate) fn focus(config: &Config, args: &FocusArgs) -> Result<(), Exit> {
+    let path = args.file.display();
+    let bytes = std::fs::read(&args.file).map_err(|e| Exit::new(1, format!("{path}: {e}")))?;
+    let limits = crate::service::render_limits(config);
+    let info = crate::pipeline::focus::detect(&bytes, &limits).map_err(|e| Exit::new(1, format!("{path}: {e}")))?;
+    println!("{}", serde_json::to_string(&info).expect("focus info serialises"));
     Ok(())
 }
 

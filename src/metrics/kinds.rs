@@ -91,6 +91,14 @@ impl Counter {
         }
     }
 
+    /// Adds `n` at once (faces found by one detection).
+    pub(crate) fn add(&self, n: u64, statsd: &Statsd) {
+        self.prom.inc_by(n);
+        if let Some(name) = self.desc.statsd {
+            statsd.count_by(name, n);
+        }
+    }
+
     pub(crate) fn get(&self) -> u64 {
         self.prom.get()
     }

@@ -192,6 +192,15 @@ impl Metrics {
         self.table.moderation.inc(verdict, &self.statsd);
     }
 
+    /// The focus of an original was detected (`pipeline::focus::detect`): `faces` found, in
+    /// `took` on its worker. A focus set by the uploader is no detection and is not counted.
+    pub fn focus_detected(&self, faces: usize, took: Duration) {
+        let t = &self.table;
+        t.focus_detections.inc(&self.statsd);
+        t.faces_found.add(faces as u64, &self.statsd);
+        t.focus_duration.observe(took, &self.statsd);
+    }
+
     /// An image was deleted.
     pub fn deleted(&self) {
         self.table.deletes.inc(&self.statsd);
@@ -247,5 +256,25 @@ impl DownloadGuard<'_> {
 impl Drop for DownloadGuard<'_> {
     fn drop(&mut self) {
         self.metrics.table.downloads_in_progress.add(-1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn focus_detections_count_runs_faces_and_time() {
+        let metrics = Metrics::without_statsd();
+        metrics.focus_detected(2, Duration::from_millis(30));
+        metrics.focus_detected(0, Duration::from_millis(20));
+        let status = Value::Object(metrics.status_json());
+        assert_eq!(status["focus"]["detections"], 2);
+        assert_eq!(status["focus"]["faces"], 2);
+        assert_eq!(status["focus"]["detection_time_ms"]["count"], 2);
+        let text = metrics.prometheus();
+        assert!(text.contains("image_server_focus_detections_total 2"), "{text}");
+        assert!(text.contains("image_server_faces_found_total 2"), "{text}");
+        assert!(text.contains("image_server_focus_detection_duration_seconds_count 2"), "{text}");
     }
 }

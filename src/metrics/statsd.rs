@@ -37,6 +37,12 @@ impl Statsd {
         }
     }
 
+    pub(crate) fn count_by(&self, name: &str, n: u64) {
+        if let Some(c) = &self.0 {
+            let _ = c.count(name, i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+
     pub(crate) fn time(&self, name: &str, took: Duration) {
         if let Some(c) = &self.0 {
             let _ = c.time(name, u64::try_from(took.as_millis()).unwrap_or(u64::MAX));

@@ -190,6 +190,12 @@ table! {
     notifications: CounterBy<Delivery> { prom: "notifications_total", statsd: "notification", status: "notifications" }
     /// Moderation hook calls, by verdict (unavailable: no verdict came).
     moderation: CounterBy<Moderated> { prom: "moderation_verdicts_total", statsd: "moderation", status: "moderation" }
+    /// Focus detections run on originals (faces, else a saliency centre; DESIGN.md §14).
+    focus_detections: Counter { prom: "focus_detections_total", statsd: "focus_detection", status: "focus.detections" }
+    /// Faces those detections found.
+    faces_found: Counter { prom: "faces_found_total", statsd: "faces_found", status: "focus.faces" }
+    /// Time a focus detection took on its worker, decode included.
+    focus_duration: Timer { prom: "focus_detection_duration_seconds", statsd: "focus_time", status: "focus.detection_time_ms" }
     /// Images deleted.
     deletes: Counter { prom: "deletes_total", statsd: "delete", status: "deletes" }
     /// Seconds since the process started.

@@ -23,12 +23,13 @@ pub fn keeps_animation(frames: u32, width: u32, height: u32, limits: &Limits) ->
     frames > 1 && frames <= limits.max_animation_frames && pixels <= limits.max_source_pixels.saturating_mul(4)
 }
 
-/// Renders an animated GIF or WebP original into an animated GIF or WebP variant.
+/// Renders an animated GIF or WebP original into an animated GIF or WebP variant, every frame
+/// cropped by the same box (placed as `spec.placement` says).
 pub fn render_animation(bytes: &[u8], spec: &RenderSpec, limits: &Limits) -> Result<Rendered, RenderError> {
     let header = decode::read_header(bytes, limits)?;
     let orientation = header.orientation;
     let (upright_w, upright_h) = orientation.upright_size(header.width, header.height);
-    let plan = plan::plan(upright_w, upright_h, spec.geometry);
+    let plan = plan::plan_with(upright_w, upright_h, spec.geometry, spec.placement);
     let crop = orientation.crop_to_stored(plan.crop, header.width, header.height);
     let (dst_w, dst_h) = orientation.stored_size(plan.width, plan.height);
     let (_, plays) = decode::animation(bytes, &header)?;

@@ -9,6 +9,11 @@
 //! Orientation is applied after the resize, on the small image: the plan is made in upright
 //! coordinates and mapped back onto the stored pixels, so the decoder and resizer never touch a
 //! rotated copy of the full-size image.
+//!
+//! A cover crop's box is centred, or placed around the original's subject
+//! ([`RenderSpec::placement`]): [`focus`] finds that subject once per original (faces, else a
+//! saliency centre), and the plan places the box from what was stored, in upright fractions, so
+//! working copies, orientations and animation frames are all cut alike.
 
 mod animation;
 mod bitmap;
@@ -16,6 +21,7 @@ mod color;
 mod decode;
 mod encode;
 mod error;
+pub mod focus;
 mod orient;
 pub mod plan;
 mod resize;
@@ -27,7 +33,9 @@ pub use decode::{Header, JpegBounds};
 pub use encode::Effort;
 pub(crate) use encode::avif_versions;
 pub use error::RenderError;
+pub use focus::{FocusInfo, FocusPoint};
 pub use orient::Orientation;
+pub use plan::Placement;
 pub use working::{
     UploadCopies, WORKING_COPY_QUALITY, WorkingCopy, make_working_copies, working_copy_sizes, working_copy_suffices,
 };
@@ -46,8 +54,8 @@ pub struct Limits {
     pub max_animation_frames: u32,
 }
 
-/// What to render: the variant with its quality resolved.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What to render: the variant with its quality resolved, and where its crop goes.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RenderSpec {
     /// Output size.
     pub geometry: Geometry,
@@ -57,6 +65,9 @@ pub struct RenderSpec {
     pub quality: u8,
     /// How hard the encoder works for its bytes.
     pub effort: Effort,
+    /// Where a cover crop's box goes: `Placement::Centre` (today's crops, byte for byte), or
+    /// around the original's stored focus ([`FocusInfo::placement`]). Other geometries ignore it.
+    pub placement: Placement,
 }
 
 /// An encoded variant.
@@ -102,20 +113,20 @@ pub fn inspect(bytes: &[u8], limits: &Limits) -> Result<ImageFacts, RenderError>
 
 /// Renders one variant of an original.
 pub fn render(bytes: &[u8], spec: &RenderSpec, limits: &Limits) -> Result<Rendered, RenderError> {
-    let bitmap = render_bitmap(bytes, spec.geometry, None, limits)?;
+    let bitmap = render_bitmap(bytes, spec.geometry, None, spec.placement, limits)?;
     finish(bitmap, spec)
 }
 
 /// Renders one variant from a working copy of an original that is `original_size` (upright):
-/// the geometry is planned on the original's size, so the output has exactly the size a render
-/// from the original would have.
+/// the geometry (and the crop's placement) is planned on the original's size, so the output has
+/// exactly the size and the framing a render from the original would have.
 pub fn render_from_working_copy(
     bytes: &[u8],
     original_size: (u32, u32),
     spec: &RenderSpec,
     limits: &Limits,
 ) -> Result<Rendered, RenderError> {
-    let bitmap = render_bitmap(bytes, spec.geometry, Some(original_size), limits)?;
+    let bitmap = render_bitmap(bytes, spec.geometry, Some(original_size), spec.placement, limits)?;
     finish(bitmap, spec)
 }
 
@@ -129,11 +140,13 @@ fn finish(bitmap: Bitmap, spec: &RenderSpec) -> Result<Rendered, RenderError> {
 }
 
 /// Decode, crop, resize, convert to sRGB and turn upright: the pixels of a variant, before the
-/// encoder. `logical_size` is the upright size to plan on when `bytes` is a working copy.
+/// encoder. `logical_size` is the upright size to plan on when `bytes` is a working copy; the crop
+/// is placed in fractions of the upright image, so a working copy frames it as the original does.
 fn render_bitmap(
     bytes: &[u8],
     geometry: Geometry,
     logical_size: Option<(u32, u32)>,
+    placement: Placement,
     limits: &Limits,
 ) -> Result<Bitmap, RenderError> {
     let header = decode::read_header(bytes, limits)?;
@@ -141,7 +154,7 @@ fn render_bitmap(
     let (upright_w, upright_h) = orientation.upright_size(header.width, header.height);
     let (plan_w, plan_h) = logical_size.unwrap_or((upright_w, upright_h));
 
-    let plan = plan::plan(plan_w, plan_h, geometry);
+    let plan = plan::plan_with(plan_w, plan_h, geometry, placement);
     let crop = plan.crop.scaled(f64::from(upright_w) / f64::from(plan_w), f64::from(upright_h) / f64::from(plan_h));
     let crop = orientation.crop_to_stored(crop, header.width, header.height);
     let (dst_w, dst_h) = orientation.stored_size(plan.width, plan.height);
@@ -165,6 +178,6 @@ pub mod stages {
     pub use super::color::to_srgb;
     pub use super::decode::{Decoded, decode, exif_orientation, read_header};
     pub use super::encode::encode;
-    pub use super::plan::CropBox;
+    pub use super::plan::{CropBox, plan_with};
     pub use super::resize::resize;
 }

@@ -7,7 +7,7 @@
 //! the DCT domain, is most of a thumbnail's cost.
 
 use super::bitmap::{Bitmap, Layout};
-use super::plan::{self, CropBox};
+use super::plan::{self, CropBox, Placement};
 use super::{Limits, RenderError, encode, render_bitmap, resize};
 use crate::model::{Geometry, ImageFormat};
 
@@ -85,7 +85,7 @@ pub fn make_working_copies(
     for (tier, size) in sizes.into_iter().enumerate() {
         let Some((w, h)) = size else { continue };
         let next = match bitmap.take() {
-            None => render_bitmap(bytes, Geometry::Rect { width: w, height: h }, None, limits)?,
+            None => render_bitmap(bytes, Geometry::Rect { width: w, height: h }, None, Placement::Centre, limits)?,
             Some(larger) => {
                 let (lw, lh) = (larger.width, larger.height);
                 resize::resize(larger, CropBox::full(lw, lh), w, h)?
@@ -103,7 +103,7 @@ pub fn make_working_copies(
         None => {
             let header = super::decode::read_header(bytes, limits)?;
             let (w, h) = header.orientation.upright_size(header.width, header.height);
-            render_bitmap(bytes, fit_geometry(w, h, THUMBHASH_SIDE), None, limits)?
+            render_bitmap(bytes, fit_geometry(w, h, THUMBHASH_SIDE), None, Placement::Centre, limits)?
         }
     };
     let rgba = small.into_rgba();
@@ -112,7 +112,7 @@ pub fn make_working_copies(
 }
 
 /// The geometry that fits an image of `width` x `height` into `side` on its long side.
-fn fit_geometry(width: u32, height: u32, side: u32) -> Geometry {
+pub(super) fn fit_geometry(width: u32, height: u32, side: u32) -> Geometry {
     if width >= height { Geometry::Width(side) } else { Geometry::Height(side) }
 }
 

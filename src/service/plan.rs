@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::{ImageInfo, ServiceError};
 use crate::config::RenderConfig;
 use crate::model::{ImageFormat, ImageId, Namespace, ObjectKey, Variant};
-use crate::pipeline::{self, Effort, Limits, RenderSpec};
+use crate::pipeline::{self, Effort, Limits, Placement, RenderSpec};
 use crate::pool::Cost;
 
 /// What kind of source a render reads.
@@ -74,6 +74,7 @@ impl RenderPlan {
             format,
             quality: variant.quality.or(render.default_quality.for_format(format)).unwrap_or(100),
             effort,
+            placement: Placement::Centre,
         };
         let original_size = (info.width, info.height);
         let pixels = |(w, h): (u32, u32)| u64::from(w) * u64::from(h);

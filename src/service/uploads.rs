@@ -18,7 +18,7 @@ use crate::config::{Moderation, Settings};
 use crate::hooks::{Hooks, Verdict};
 use crate::metrics::{Metrics, Moderated};
 use crate::model::{Geometry, ImageFormat, ImageHash, ImageId, Namespace, ObjectKey, Variant};
-use crate::pipeline::{self, Effort, ImageFacts, Limits, RenderSpec};
+use crate::pipeline::{self, Effort, ImageFacts, Limits, Placement, RenderSpec};
 use crate::pool::{Class, Cost, CpuPool};
 
 /// The result of an upload.
@@ -163,8 +163,13 @@ impl Uploads {
         } else {
             Geometry::Height(MODERATION_SIDE)
         };
-        let spec =
-            RenderSpec { geometry, format: ImageFormat::Jpeg, quality: MODERATION_QUALITY, effort: Effort::Fast };
+        let spec = RenderSpec {
+            geometry,
+            format: ImageFormat::Jpeg,
+            quality: MODERATION_QUALITY,
+            effort: Effort::Fast,
+            placement: Placement::Centre,
+        };
         let (original, limits) = (bytes.clone(), self.limits);
         let cost = Cost { pixels: u64::from(facts.width) * u64::from(facts.height), slow: false };
         let shown = self.pool.run(Class::Upload, cost, move || pipeline::render(&original, &spec, &limits)).await??;

@@ -1,5 +1,5 @@
 //! Shared test support: the real server as a child process, the shared corpus, a local origin
-//! HTTP server, and image checks.
+//! HTTP server, image checks, and the hand-labelled subjects the focus crops are measured on.
 
 pub mod azure;
 pub mod bombs;
@@ -13,6 +13,7 @@ pub mod receiver;
 pub mod s3;
 pub mod server;
 pub mod statsd;
+pub mod subjects;
 pub mod tools;
 
 pub use server::{Reply, Server};
