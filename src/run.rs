@@ -77,6 +77,7 @@ async fn serve(config: Arc<Config>, env: &[(String, String)]) -> Result<(), Exit
     let limits = ConnectionLimits {
         header_read_timeout: config.server.header_read_timeout_secs,
         idle_timeout: config.server.idle_timeout_secs,
+        write_timeout: config.server.write_timeout_secs,
         max_connections: config.server.max_connections,
     };
     let state = Arc::new(StatusState::new(parts.clone(), profile));

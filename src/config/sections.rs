@@ -37,8 +37,10 @@ sections! {
         shutdown_grace_secs: Duration = 30, check = in_range::<0, 3600>;
         /// Seconds a client has to send its request headers, from connecting or from a request's first byte
         header_read_timeout_secs: Duration = 10, check = in_range::<1, 3600>;
-        /// Seconds a keep-alive connection may stay idle between requests
+        /// Seconds a connection (HTTP/1 or HTTP/2) may stay without a request in flight
         idle_timeout_secs: Duration = 60, check = in_range::<1, 3600>;
+        /// Seconds an answer may make no progress towards a client that reads nothing before the connection is dropped
+        write_timeout_secs: Duration = 30, check = in_range::<1, 3600>;
         /// Seconds a client has to send a request body
         body_read_timeout_secs: Duration = 60, check = in_range::<1, 3600>;
         /// Connections served at once; past it new connections wait in the listen backlog

@@ -1,7 +1,9 @@
 //! The accept loop of both ports: serves a bound listener with a handler until the shutdown
 //! future resolves, then drains. Connections are bounded: at most `max_connections` at once
 //! (past it new ones wait in the kernel's backlog), request headers due within
-//! `header_read_timeout` (see `conn`), idle keep-alive connections closed after `idle_timeout`.
+//! `header_read_timeout`, connections without a request in flight closed after `idle_timeout`,
+//! writes that make no progress ended after `write_timeout`, HTTP/1 and HTTP/2 alike (see
+//! `conn`).
 //!
 //! Draining, in order: take the connections the kernel already queued for this listener, stop
 //! listening (a second process on the port with SO_REUSEPORT now gets every new connection), answer
@@ -21,14 +23,17 @@ use hyper::body::Incoming;
 use hyper::header::{CONNECTION, HeaderValue};
 use hyper::service::service_fn;
 use hyper::{Request, Version};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::conn::{HeaderDeadline, Requests};
+use super::conn::{Deadlines, Requests, Watched};
 use super::{HttpResponse, Peer};
+
+/// Requests one HTTP/2 connection may have in flight at once.
+const MAX_STREAMS: u32 = 32;
 
 /// How long keep-alive clients get to come back for one more answer before idle connections
 /// are closed.
@@ -39,8 +44,10 @@ const KEEP_ALIVE_DRAIN: Duration = Duration::from_secs(2);
 pub struct ConnectionLimits {
     /// Time a client has to send its request headers.
     pub header_read_timeout: Duration,
-    /// Time a keep-alive connection may stay idle.
+    /// Time a connection may stay without a request in flight.
     pub idle_timeout: Duration,
+    /// Time a write may make no progress.
+    pub write_timeout: Duration,
     /// Connections served at once.
     pub max_connections: usize,
 }
@@ -51,7 +58,7 @@ struct Connections<H> {
     handler: H,
     draining: Arc<AtomicBool>,
     open: Arc<AtomicUsize>,
-    header_read_timeout: Duration,
+    deadlines: Deadlines,
 }
 
 impl<H, F> Connections<H>
@@ -79,7 +86,7 @@ where
                 }
             })
         };
-        let io = TokioIo::new(HeaderDeadline::new(stream, requests, self.header_read_timeout));
+        let io = TokioIo::new(Watched::new(stream, requests, self.deadlines));
         let conn = self.graceful.watch(self.builder.serve_connection(io, service).into_owned());
         let open = Arc::clone(&self.open);
         open.fetch_add(1, Ordering::AcqRel);
@@ -106,17 +113,20 @@ pub async fn run<H, F>(
     F: Future<Output = HttpResponse> + Send + 'static,
 {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    // hyper's header timer starts whenever a connection waits for a request head, so on an idle
-    // keep-alive connection it is the idle timeout; the shorter deadline for owed headers is
-    // HeaderDeadline's.
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.idle_timeout);
+    // Every deadline is the stream wrapper's (`conn`), for both protocols; hyper keeps none.
+    builder.http1().header_read_timeout(None);
+    builder.http2().max_concurrent_streams(MAX_STREAMS);
     let connections = Connections {
         graceful: GracefulShutdown::new(),
         builder,
         handler,
         draining: Arc::new(AtomicBool::new(false)),
         open: Arc::new(AtomicUsize::new(0)),
-        header_read_timeout: limits.header_read_timeout,
+        deadlines: Deadlines {
+            header: limits.header_read_timeout,
+            idle: limits.idle_timeout,
+            write: limits.write_timeout,
+        },
     };
     let slots = Arc::new(Semaphore::new(limits.max_connections.min(Semaphore::MAX_PERMITS)));
     tokio::pin!(shutdown);
