@@ -76,16 +76,24 @@ impl<V: Weighed> ObjectCache<V> {
         ObjectCache { inner }
     }
 
-    /// The cached object, or the result of `load` (run once however many callers wait), and
-    /// whether this call's own loader ran.
-    pub async fn get_or_load<E, F>(&self, key: ObjectKey, load: F) -> Result<(V, bool), Arc<E>>
+    /// The cached object, or the result of the future `load` makes (run once however many
+    /// callers wait), and whether this call's own loader ran. A hit makes no loader: a miss's
+    /// future may be large, and a hit should not build it.
+    pub async fn get_or_load<E, F>(&self, key: ObjectKey, load: impl FnOnce() -> F) -> Result<(V, bool), Arc<E>>
     where
         F: Future<Output = Result<V, E>>,
         E: Send + Sync + 'static,
     {
-        let entry = self.inner.entry(key).or_try_insert_with(load).await?;
-        let loaded_here = entry.is_fresh();
-        Ok((entry.into_value(), loaded_here))
+        if let Some(hit) = self.inner.get(&key).await {
+            return Ok((hit, false));
+        }
+        // Boxed: moka's entry future is large, and a hit's future should not hold it.
+        Box::pin(async {
+            let entry = self.inner.entry(key).or_try_insert_with(load()).await?;
+            let loaded_here = entry.is_fresh();
+            Ok((entry.into_value(), loaded_here))
+        })
+        .await
     }
 
     /// The cached object, if there is one.

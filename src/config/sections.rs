@@ -47,6 +47,8 @@ sections! {
         max_connections: usize = 10000, check = in_range::<1, 1_000_000>;
         /// Log format: text or json (one object a line)
         log_format: LogFormat = "text";
+        /// Also log a line for each answer from memory or storage (renders, uploads, deletes and failures always get one)
+        log_hits: bool = false;
     }
 
     /// Where originals and variants are kept.

@@ -275,7 +275,7 @@ mod tests {
         let mut watched = Watched::new(server, Arc::clone(&requests), DEADLINES);
         client.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
         let mut buf = [0u8; 64];
-        watched.read(&mut buf).await.unwrap();
+        assert_eq!(watched.read(&mut buf).await.unwrap(), 18);
         // A request came and went; then nothing.
         drop(requests.begin());
         let started = Instant::now();

@@ -75,7 +75,9 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> HttpResponse {
         counts: response.extensions().get::<ErrorCounts>().copied().unwrap_or_default(),
         took,
     });
-    log_request(&method, &path, &response, took);
+    if app.config.server.log_hits || !is_hit(&response) {
+        log_request(&method, &path, &response, took);
+    }
     response
 }
 
@@ -128,6 +130,13 @@ fn payer(app: &App, req: &Request<Incoming>) -> Payer {
     let peer = req.extensions().get::<Peer>().map_or([127, 0, 0, 1].into(), |p| p.0.ip());
     let forwarded = req.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
     app.gate.payer(peer, forwarded)
+}
+
+/// An answer found in memory or storage: the commonest and cheapest, whose log line would cost
+/// more than the answer (`log_hits` asks for them).
+fn is_hit(response: &HttpResponse) -> bool {
+    response.status().as_u16() < 400
+        && matches!(response.extensions().get::<Served>(), Some(Served::Memory | Served::Storage))
 }
 
 fn log_request(method: &Method, path: &str, response: &HttpResponse, took: Duration) {

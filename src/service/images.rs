@@ -56,22 +56,24 @@ impl Images {
         source_override: Option<&str>,
     ) -> Result<(Arc<ImageInfo>, Served), ServiceError> {
         let key = ObjectKey::info(ns, id);
-        // Boxed: a lookup answered from memory never polls it (a pull is a large future).
-        let load = Box::pin(async {
-            match (self.stores.originals.get(&key).await, id) {
-                (Ok(bytes), _) => Ok((Arc::new(ImageInfo::from_stored(&bytes, id)?), Served::Storage)),
-                (Err(StoreError::NotFound), ImageId::Path(path)) if self.settings.of(ns).origin.is_some() => {
-                    Ok((Arc::new(self.pull(ns, path, source_override).await?), Served::Rendered))
+        // Boxed, and made only on a miss (a pull is a large future).
+        let load = || {
+            Box::pin(async {
+                match (self.stores.originals.get(&key).await, id) {
+                    (Ok(bytes), _) => Ok((Arc::new(ImageInfo::from_stored(&bytes, id)?), Served::Storage)),
+                    (Err(StoreError::NotFound), ImageId::Path(path)) if self.settings.of(ns).origin.is_some() => {
+                        Ok((Arc::new(self.pull(ns, path, source_override).await?), Served::Rendered))
+                    }
+                    (Err(StoreError::NotFound), _) => Err(ServiceError::ImageNotFound),
+                    (Err(e @ StoreError::Backend(_)), _) => Err(ServiceError::Store(e)),
                 }
-                (Err(StoreError::NotFound), _) => Err(ServiceError::ImageNotFound),
-                (Err(e @ StoreError::Backend(_)), _) => Err(ServiceError::Store(e)),
-            }
-        });
+            })
+        };
         let mut served = Served::Memory;
         let (info, _) = self
             .infos
-            .get_or_load(key.clone(), async {
-                let (info, from) = load.await?;
+            .get_or_load(key.clone(), || async {
+                let (info, from) = load().await?;
                 served = from;
                 Ok::<_, ServiceError>(info)
             })

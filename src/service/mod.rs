@@ -224,7 +224,8 @@ impl ImageService {
             let (variant, info) = if !negotiation.applies(request.variant) {
                 (*request.variant, None)
             } else if negotiation.needs_size(request.variant) {
-                let (info, _) = self.images.info(request.ns, request.id, request.source_override).await?;
+                let info = Box::pin(self.images.info(request.ns, request.id, request.source_override));
+                let (info, _) = info.await?;
                 (negotiation.resolve(request.variant, Some((info.width, info.height))), Some(info))
             } else {
                 (negotiation.resolve(request.variant, None), None)

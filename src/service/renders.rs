@@ -108,25 +108,27 @@ impl Renders {
         let slot = lookup.slot.take();
         let key = ObjectKey::variant(lookup.ns, lookup.id, &lookup.variant);
         let mime = lookup.variant.ext.format().mime();
-        // Boxed: a memory hit never polls it, and should not carry its size around.
-        let load = Box::pin(async {
-            let (info, claimed) = match self.find(&lookup, &key).await? {
-                Found::Stored(bytes) => return Ok(CachedObject::new(bytes, Served::Storage)),
-                Found::Missing { info, claimed } => (info, claimed),
-            };
-            lookup.payer.charge()?;
-            let plan = RenderPlan::new(
-                lookup.ns,
-                lookup.id,
-                lookup.variant,
-                info,
-                lookup.purpose.effort(),
-                &self.render,
-                &self.limits,
-            )?;
-            let bytes = self.render_miss(&plan, lookup.purpose, slot, claimed).await?;
-            Ok::<_, ServiceError>(CachedObject::new(bytes, Served::Rendered))
-        });
+        // Boxed, and made only on a miss: a hit should not build nor carry its size around.
+        let load = || {
+            Box::pin(async {
+                let (info, claimed) = match self.find(&lookup, &key).await? {
+                    Found::Stored(bytes) => return Ok(CachedObject::new(bytes, Served::Storage)),
+                    Found::Missing { info, claimed } => (info, claimed),
+                };
+                lookup.payer.charge()?;
+                let plan = RenderPlan::new(
+                    lookup.ns,
+                    lookup.id,
+                    lookup.variant,
+                    info,
+                    lookup.purpose.effort(),
+                    &self.render,
+                    &self.limits,
+                )?;
+                let bytes = self.render_miss(&plan, lookup.purpose, slot, claimed).await?;
+                Ok::<_, ServiceError>(CachedObject::new(bytes, Served::Rendered))
+            })
+        };
         let (obj, loaded_here) = self.cache.get_or_load(key.clone(), load).await.map_err(|e| (*e).clone())?;
         Ok(Answer::of(obj, loaded_here, mime))
     }
@@ -250,7 +252,7 @@ impl Renders {
     async fn source(&self, plan: &RenderPlan) -> Result<(SourceChoice, Bytes), ServiceError> {
         for choice in &plan.sources {
             let load = self.stores.originals.get(&choice.key);
-            match self.sources.get_or_load(choice.key.clone(), load).await.map_err(|e| (*e).clone()) {
+            match self.sources.get_or_load(choice.key.clone(), || load).await.map_err(|e| (*e).clone()) {
                 Ok((bytes, _)) => return Ok((choice.clone(), bytes)),
                 // A working copy that is not there passes to the next source.
                 Err(StoreError::NotFound) if choice.kind == SourceKind::WorkingCopy => {}

@@ -128,7 +128,7 @@ fn status_and_metrics_move_with_requests() {
 
 #[test]
 fn one_log_line_a_request_in_json_when_asked() {
-    let server = Server::options().arg("--log-format json").start();
+    let server = Server::options().arg("--log-format json --log-hits").start();
     let path = server.upload("p", corpus::read("jpeg/ijg_testorig.jpg"));
     assert_eq!(server.get(&format!("{path}/x30.jpg")).status, 200);
     assert_eq!(server.get(&format!("{path}/x30.jpg")).status, 200);
@@ -155,6 +155,28 @@ fn one_log_line_a_request_in_json_when_asked() {
     assert_eq!(get(1, "path"), format!("{path}/x30.jpg"));
     assert_eq!(get(3, "status"), 404);
     assert!(get(3, "error").as_str().unwrap().contains("image not found"));
+}
+
+#[test]
+fn hits_are_logged_only_when_asked() {
+    let server = Server::options().arg("--log-format json").start();
+    let path = server.upload("p", corpus::read("jpeg/ijg_testorig.jpg"));
+    for _ in 0..3 {
+        assert_eq!(server.get(&format!("{path}/x31.jpg")).status, 200);
+    }
+    assert_eq!(server.get(&format!("{UNKNOWN}/x31.jpg")).status, 404);
+    let logged = || -> Vec<serde_json::Value> {
+        let lines = server.logs();
+        let lines = lines.iter().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok());
+        lines.filter(|j| j["message"] == "request").collect()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while logged().len() < 3 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // The upload, the render and the failure; not the two hits from memory.
+    let cache: Vec<serde_json::Value> = logged().iter().map(|j| j["cache"].clone()).collect();
+    assert_eq!(cache, ["-", "rendered", "-"], "{:?}", logged());
 }
 
 #[test]
