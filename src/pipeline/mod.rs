@@ -12,9 +12,8 @@
 
 mod animation;
 mod bitmap;
+pub(crate) mod codec;
 mod color;
-mod decode;
-mod encode;
 mod error;
 mod orient;
 pub mod plan;
@@ -23,9 +22,8 @@ mod working;
 
 pub use animation::{keeps_animation, render_animation};
 pub use bitmap::{Bitmap, Layout};
-pub use decode::{Header, JpegBounds};
-pub use encode::Effort;
-pub(crate) use encode::avif_versions;
+pub(crate) use codec::avif_versions;
+pub use codec::{Effort, Header, JpegBounds};
 pub use error::RenderError;
 pub use orient::Orientation;
 pub use working::{
@@ -44,6 +42,13 @@ pub struct Limits {
     pub jpeg: JpegBounds,
     /// Frames an animated variant may have (longer animations give their first frame).
     pub max_animation_frames: u32,
+}
+
+impl Limits {
+    /// How long one decode may take (`decode_timeout_secs`), whatever the format.
+    pub fn deadline(&self) -> std::time::Duration {
+        self.jpeg.deadline
+    }
 }
 
 /// What to render: the variant with its quality resolved.
@@ -86,17 +91,17 @@ pub struct ImageFacts {
 /// Reads the header (and an animation's frame headers): format, upright size, frames. Refuses
 /// non-images and bombs.
 pub fn probe(bytes: &[u8], limits: &Limits) -> Result<ImageFacts, RenderError> {
-    let header = decode::read_header(bytes, limits)?;
-    let (frames, _) = decode::animation(bytes, &header)?;
+    let header = codec::read_header(bytes, limits)?;
+    let (frames, _) = codec::animation(bytes, &header)?;
     Ok(ImageFacts { frames, ..header.facts() })
 }
 
 /// Probes and then decodes the whole image at the smallest scale the decoder offers, so that a
 /// corrupt or truncated file is refused at upload rather than on its first render.
 pub fn inspect(bytes: &[u8], limits: &Limits) -> Result<ImageFacts, RenderError> {
-    let header = decode::read_header(bytes, limits)?;
-    decode::decode(bytes, &header, 0.0, limits)?;
-    let (frames, _) = decode::animation(bytes, &header)?;
+    let header = codec::read_header(bytes, limits)?;
+    codec::decode(bytes, &header, 0.0, limits)?;
+    let (frames, _) = codec::animation(bytes, &header)?;
     Ok(ImageFacts { frames, ..header.facts() })
 }
 
@@ -122,7 +127,7 @@ pub fn render_from_working_copy(
 /// Flattens alpha where the format has none and encodes.
 fn finish(bitmap: Bitmap, spec: &RenderSpec) -> Result<Rendered, RenderError> {
     let output = if spec.format.has_alpha() { bitmap } else { color::flatten_onto_white(bitmap) };
-    let mut bytes = encode::encode(&output, spec.format, spec.quality, spec.effort)?;
+    let mut bytes = codec::encode(&output, spec.format, spec.quality, spec.effort)?;
     // Caches weigh answers by length; a Vec with slack would hold more memory than it says.
     bytes.shrink_to_fit();
     Ok(Rendered { bytes, width: output.width, height: output.height })
@@ -136,7 +141,7 @@ fn render_bitmap(
     logical_size: Option<(u32, u32)>,
     limits: &Limits,
 ) -> Result<Bitmap, RenderError> {
-    let header = decode::read_header(bytes, limits)?;
+    let header = codec::read_header(bytes, limits)?;
     let orientation = header.orientation;
     let (upright_w, upright_h) = orientation.upright_size(header.width, header.height);
     let (plan_w, plan_h) = logical_size.unwrap_or((upright_w, upright_h));
@@ -148,7 +153,7 @@ fn render_bitmap(
 
     // Decode at no less than twice the output's resolution: the rest is left to the resizer.
     let scale = f64::max(f64::from(dst_w) / crop.width, f64::from(dst_h) / crop.height);
-    let decoded = decode::decode(bytes, &header, 2.0 * scale, limits)?;
+    let decoded = codec::decode(bytes, &header, 2.0 * scale, limits)?;
     let crop = crop.scaled(
         f64::from(decoded.bitmap.width) / f64::from(header.width),
         f64::from(decoded.bitmap.height) / f64::from(header.height),
@@ -162,9 +167,8 @@ fn render_bitmap(
 /// The pipeline's steps one by one, for the benches to time separately and the fuzz targets to
 /// reach.
 pub mod stages {
+    pub use super::codec::{Decoded, decode, encode, exif_orientation, read_header, signature, sniff};
     pub use super::color::to_srgb;
-    pub use super::decode::{Decoded, decode, exif_orientation, read_header};
-    pub use super::encode::encode;
     pub use super::plan::CropBox;
     pub use super::resize::resize;
 }
