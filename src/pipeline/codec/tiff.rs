@@ -54,18 +54,20 @@ impl Codec for Tiff {
         let started = Instant::now();
         let (width, height) = (header.width, header.height);
         let mut decoder = decoder(bytes, width as usize * height as usize * 8)?;
-        let (layout, bits) = match decoder.colortype().map_err(corrupt)? {
-            ColorType::Gray(bits) => (Layout::Gray, bits),
-            ColorType::GrayA(bits) => (Layout::Rgba, bits),
-            ColorType::RGB(bits) => (Layout::Rgb, bits),
-            ColorType::RGBA(bits) => (Layout::Rgba, bits),
-            ColorType::CMYK(bits) => (Layout::Cmyk, bits),
+        // (layout, bits, gray and alpha stored as 2 samples)
+        let (layout, bits, gray_alpha) = match decoder.colortype().map_err(corrupt)? {
+            ColorType::Gray(bits) => (Layout::Gray, bits, false),
+            ColorType::GrayA(bits) | ColorType::Multiband { bit_depth: bits, num_samples: 2 } => {
+                (Layout::Rgba, bits, true)
+            }
+            ColorType::RGB(bits) => (Layout::Rgb, bits, false),
+            ColorType::RGBA(bits) => (Layout::Rgba, bits, false),
+            ColorType::CMYK(bits) => (Layout::Cmyk, bits, false),
             other => return Err(corrupt(format_args!("{other:?} pixels are not read"))),
         };
         if bits != 8 && bits != 16 {
             return Err(corrupt(format_args!("{bits}-bit samples are not read")));
         }
-        let gray_alpha = matches!(decoder.colortype().map_err(corrupt)?, ColorType::GrayA(_));
         let planar = decoder.find_tag(Tag::PlanarConfiguration).ok().flatten().and_then(|v| v.into_u32().ok());
         if planar == Some(2) {
             return Err(corrupt("separate colour planes are not read"));
