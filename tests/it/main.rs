@@ -13,6 +13,7 @@ mod concurrency;
 mod connections;
 mod delete;
 mod fast_path;
+mod formats;
 mod fuzz_regressions;
 mod hostile;
 mod jobs;

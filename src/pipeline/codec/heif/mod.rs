@@ -246,3 +246,18 @@ mod imp {
         format!("none: {NONE}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[cfg(not(heif))]
+    #[test]
+    fn this_build_reads_heic() {
+        panic!("built without libheif: apt-get install libheif-dev (scripts/test does), then rebuild");
+    }
+
+    #[cfg(heif)]
+    #[test]
+    fn libheif_decodes_hevc() {
+        assert!(super::versions().contains("hevc: yes"), "{}", super::versions());
+    }
+}

@@ -110,6 +110,12 @@ mod imp {
 mod tests {
     use super::*;
 
+    #[cfg(not(jxl))]
+    #[test]
+    fn this_build_writes_jpeg_xl() {
+        panic!("built without libjxl: apt-get install libjxl-dev (scripts/test does), then rebuild");
+    }
+
     #[test]
     fn quality_scale_is_cjxls() {
         assert_eq!(distance(100), 0.0);
