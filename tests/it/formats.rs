@@ -1,7 +1,7 @@
-//! Every original people upload (DESIGN.md §13): HEIC and AVIF from the corpus, JPEG XL and
-//! TIFF made in the test from corpus photos (cjxl, Pillow, tiffcp, vips:
+//! Every original people upload (DESIGN.md §13): HEIC and AVIF from the corpus, JPEG XL, TIFF
+//! and turned AVIF made in the test from corpus photos (cjxl, avifenc, Pillow, tiffcp, vips:
 //! tests/tools/make_formats.py), each checked against a decoder nobody on this project wrote
-//! (tests/tools/reference.py: pillow-heif, djxl, Pillow); every input format to every output
+//! (tests/tools/reference.py: pillow-heif, libvips, djxl, Pillow); every input format to every output
 //! format; hostile files of each new format.
 
 use std::path::{Path, PathBuf};
@@ -89,7 +89,7 @@ fn matches_reference(server: &Server, original: &Path, mime: &str) {
 }
 
 #[test]
-fn heic_and_avif_originals_match_pillow_heif() {
+fn heic_and_avif_originals_match_pillow_heif_and_libvips() {
     let server = Server::start();
     let mut seen = 0;
     for entry in corpus::manifest().into_iter().filter(|e| e.format == "heic" || e.format == "avif") {
@@ -98,6 +98,17 @@ fn heic_and_avif_originals_match_pillow_heif() {
         seen += 1;
     }
     assert!(seen >= 5, "{seen} HEIC/AVIF files in the corpus");
+}
+
+#[test]
+fn avif_rotations_mirrors_and_crops_are_applied_once_as_libheif_applies_them() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let files = made("avif", dir.path());
+    assert_eq!(files.len(), 8, "{files:?}");
+    for file in files {
+        matches_reference(&server, &file, "image/avif");
+    }
 }
 
 #[test]

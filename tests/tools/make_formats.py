@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Makes JPEG XL and TIFF originals from corpus photos with tools nobody on this project wrote:
-Debian's cjxl (libjxl-tools), Pillow, libtiff's tiffcp and libvips' vips. Used by the format
-tests (tests/it/formats.rs) and as fuzzing seeds (fuzz/run.sh).
+"""Makes JPEG XL, TIFF and AVIF originals from corpus photos with tools nobody on this project
+wrote: Debian's cjxl (libjxl-tools), avifenc (libavif-bin), Pillow, libtiff's tiffcp and libvips'
+vips. Used by the format tests (tests/it/formats.rs) and as fuzzing seeds (fuzz/run.sh).
 
-usage: make_formats.py jxl|tiff CORPUS_DIR OUT_DIR      prints one made file name a line
+usage: make_formats.py jxl|tiff|avif CORPUS_DIR OUT_DIR      prints one made file name a line
 """
 import os
 import subprocess
@@ -65,4 +65,16 @@ def tiff():
     photo.transpose(Image.Transpose.ROTATE_90).save(out("orientation6.tif"), tiffinfo={274: 6})
 
 
-{"jxl": jxl, "tiff": tiff}[KIND]()
+def avif():
+    """AVIFs whose irot/imir (and clap) the reader must apply: each combination once."""
+    png = os.path.join(OUT, "photo.png")
+    Image.open(PHOTO).convert("RGB").save(png)
+    for name, flags in [("irot1", ["--irot", "1"]), ("irot2", ["--irot", "2"]), ("irot3", ["--irot", "3"]),
+                        ("imir0", ["--imir", "0"]), ("imir1", ["--imir", "1"]),
+                        ("irot1_imir0", ["--irot", "1", "--imir", "0"]), ("irot3_imir1", ["--irot", "3", "--imir", "1"]),
+                        ("clap", ["--crop", "40,20,400,300"])]:
+        run("avifenc", "-s", "8", *flags, png, out(f"{name}.avif"))
+    os.remove(png)
+
+
+{"jxl": jxl, "tiff": tiff, "avif": avif}[KIND]()

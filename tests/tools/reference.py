@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A reference rendering by decoders nobody on this project wrote, for tests/it/formats.rs:
-pillow-heif for HEIC and AVIF, Debian's djxl for JPEG XL, Pillow for TIFF (and the rest).
-The original is turned upright (EXIF/TIFF orientation; HEIF readers apply irot/imir), converted
+pillow-heif for HEIC, libvips (through the system libheif) for AVIF, Debian's djxl for JPEG
+XL, Pillow for TIFF (and the rest).
+The original is turned upright (EXIF/TIFF orientation; for HEIF, libheif's irot/imir/clap), converted
 to sRGB through its ICC profile, composed onto white, resized to WIDTH with Lanczos.
 
 usage: reference.py ORIGINAL WIDTH OUT.png     prints the upright size of the original: "W H"
@@ -20,13 +21,21 @@ if SRC.endswith(".jxl"):
     png = os.path.join(tempfile.mkdtemp(), "djxl.png")
     subprocess.run(["djxl", SRC, png], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     image = Image.open(png)
-else:
+elif SRC.endswith(".avif"):
+    # pillow-heif no longer decodes AV1, and Pillow's own AVIF reader ignores clap: libvips
+    # reads AVIF through the system libheif, which applies irot/imir/clap (the server uses
+    # libavif). EXIF orientation is not applied on top, as HEIF readers do.
+    # libheif 1.15 reads no image sequences: those are read by Pillow's AVIF reader (libavif).
+    png = os.path.join(tempfile.mkdtemp(), "vips.png")
+    vips = subprocess.run(["vips", "copy", SRC, png], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    image = Image.open(png if vips.returncode == 0 else SRC)
+elif SRC.endswith((".heic", ".heif")):
+    # pillow-heif's libheif applies irot/imir/clap; EXIF orientation is not applied on top.
     import pillow_heif
 
-    pillow_heif.register_heif_opener()
-    image = Image.open(SRC)
-    image.seek(0)
-    image = ImageOps.exif_transpose(image)
+    image = pillow_heif.open_heif(SRC, convert_hdr_to_8bit=True).to_pillow()
+else:
+    image = ImageOps.exif_transpose(Image.open(SRC))
 
 icc = image.info.get("icc_profile")
 if image.mode.startswith("I;16"):
