@@ -21,7 +21,9 @@ seed() { # TARGET: fills seeds/TARGET from the shared corpus
     upload_png) cp "$CORPUS"/png/*.png "$CORPUS"/pngsuite/*.png "$CORPUS"/malformed/*.png "$dir"/ ;;
     upload_gif) cp "$CORPUS"/gif/*.gif "$dir"/ ;;
     upload_webp) find "$CORPUS"/webp -name '*.webp' -size -300k -exec cp {} "$dir"/ \; ;;
-    upload_heif) cp "$CORPUS"/avif_heic/*.heic "$dir"/ ;;
+    upload_heif)
+      cp "$CORPUS"/avif_heic/*.heic "$dir"/
+      python3 ../tests/tools/make_formats.py heic "$CORPUS" "$dir" >/dev/null ;;
     upload_avif) find "$CORPUS"/avif_heic -name '*.avif' -size -300k -exec cp {} "$dir"/ \; ;;
     # JPEG XL and TIFF seeds are made from corpus photos by cjxl, Pillow, tiffcp and vips.
     upload_jxl|upload_tiff)

@@ -101,6 +101,17 @@ fn heic_and_avif_originals_match_pillow_heif_and_libvips() {
 }
 
 #[test]
+fn small_heics_match_pillow_heif() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let files = made("heic", dir.path());
+    assert_eq!(files.len(), 4, "{files:?}");
+    for file in files {
+        matches_reference(&server, &file, "image/heic");
+    }
+}
+
+#[test]
 fn avif_rotations_mirrors_and_crops_are_applied_once_as_libheif_applies_them() {
     let server = Server::start();
     let dir = tempfile::tempdir().unwrap();

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Makes JPEG XL, TIFF and AVIF originals from corpus photos with tools nobody on this project
-wrote: Debian's cjxl (libjxl-tools), avifenc (libavif-bin), Pillow, libtiff's tiffcp and libvips'
-vips. Used by the format tests (tests/it/formats.rs) and as fuzzing seeds (fuzz/run.sh).
+wrote: Debian's cjxl (libjxl-tools), avifenc (libavif-bin), Pillow, pillow-heif (x265),
+libtiff's tiffcp and libvips' vips. Used by the format tests (tests/it/formats.rs) and as fuzzing seeds (fuzz/run.sh).
 
-usage: make_formats.py jxl|tiff|avif CORPUS_DIR OUT_DIR      prints one made file name a line
+usage: make_formats.py jxl|tiff|avif|heic CORPUS_DIR OUT_DIR      prints one made file name a line
 """
 import os
 import subprocess
@@ -77,4 +77,19 @@ def avif():
     os.remove(png)
 
 
-{"jxl": jxl, "tiff": tiff, "avif": avif}[KIND]()
+def heic():
+    """Small HEICs by pillow-heif's x265 (the corpus one is 12 MP): RGB, alpha, and EXIF
+    orientation 6 (which pillow-heif writes as irot)."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    photo = Image.open(PHOTO).convert("RGB").resize((300, 199))
+    photo.save(out("rgb.heic"), quality=50)
+    photo.resize((96, 64)).save(out("small.heic"), quality=30)
+    Image.open(ALPHA).convert("RGBA").resize((100, 75)).save(out("alpha.heic"), quality=50)
+    exif = Image.Exif()
+    exif[274] = 6
+    photo.save(out("exif6.heic"), quality=50, exif=exif.tobytes())
+
+
+{"jxl": jxl, "tiff": tiff, "avif": avif, "heic": heic}[KIND]()
