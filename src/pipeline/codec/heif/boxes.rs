@@ -1,7 +1,8 @@
 //! The few boxes of a HEIF file (ISO/IEC 23008-12) read here, before libheif sees it: the
 //! `ftyp` brands that tell HEIC from AVIF, and what the file would make the decoder multiply,
-//! the grid tiles (`dimg` references) and every image's declared size (`ispe`), so that a file
-//! of ten thousand tiles or of tiles larger than the image is refused before any is decoded.
+//! the grid tiles (`dimg` references), every image's declared size (`ispe`) and overlays, so
+//! that a file of ten thousand tiles, of tiles larger than the image or with an overlay canvas
+//! of any size is refused before anything is decoded.
 
 use crate::model::ImageFormat;
 
@@ -37,6 +38,9 @@ pub(super) struct Work {
     pub tiles: u64,
     /// The largest width x height any image item declares.
     pub largest_item_pixels: u64,
+    /// Overlay items (`iovl`): their canvas size is in their payload, which libheif allocates
+    /// whole before it checks anything.
+    pub overlays: u64,
 }
 
 /// Reads the `meta` box's `iref` and `iprp`; a file whose boxes cannot be walked is left to
@@ -50,6 +54,7 @@ pub(super) fn work(bytes: &[u8]) -> Work {
     for (kind, body) in children(meta) {
         match &kind {
             b"iref" => work.tiles = dimg_references(body),
+            b"iinf" => work.overlays = items_of_type(body, b"iovl"),
             b"iprp" => {
                 for (kind, body) in children(body) {
                     if &kind == b"ipco" {
@@ -72,6 +77,24 @@ fn dimg_references(iref: &[u8]) -> u64 {
         .filter(|(kind, _)| kind == b"dimg")
         .map(|(_, body)| body.get(id_len..id_len + 2).map_or(0, |n| u64::from(u16::from_be_bytes([n[0], n[1]]))))
         .sum()
+}
+
+/// The number of `infe` entries (version 2 or 3) of an `iinf` box whose item type is `kind`.
+fn items_of_type(iinf: &[u8], kind: &[u8; 4]) -> u64 {
+    let Some(&version) = iinf.first() else { return 0 };
+    let Some(entries) = iinf.get(if version == 0 { 6 } else { 8 }..) else { return 0 };
+    children(entries)
+        .filter(|(box_kind, _)| box_kind == b"infe")
+        .filter(|(_, body)| {
+            // FullBox, then item_ID (16 bits in version 2, 32 in 3), protection index, type.
+            let at = match body.first() {
+                Some(2) => 8,
+                Some(3) => 10,
+                _ => return false,
+            };
+            body.get(at..at + 4) == Some(&kind[..])
+        })
+        .count() as u64
 }
 
 /// The largest width x height of the `ispe` properties in an `ipco` box.
@@ -129,10 +152,13 @@ mod tests {
         let iref = boxed(b"iref", &[&[0u8, 0, 0, 0][..], &dimg(1, &[2, 3, 4]), &dimg(5, &[6, 7])].concat());
         let ispe = |w: u32, h: u32| boxed(b"ispe", &[&[0u8; 4][..], &w.to_be_bytes(), &h.to_be_bytes()].concat());
         let iprp = boxed(b"iprp", &boxed(b"ipco", &[ispe(512, 512), ispe(1024, 1024)].concat()));
-        let meta = boxed(b"meta", &[&[0u8; 4][..], &boxed(b"hdlr", &[0; 12]), &iref, &iprp].concat());
+        let infe =
+            |id: u16, kind: &[u8; 4]| boxed(b"infe", &[&[2u8, 0, 0, 0][..], &id.to_be_bytes(), &[0, 0], kind].concat());
+        let iinf = boxed(b"iinf", &[&[0u8, 0, 0, 0, 0, 2][..], &infe(1, b"grid"), &infe(5, b"iovl")].concat());
+        let meta = boxed(b"meta", &[&[0u8; 4][..], &boxed(b"hdlr", &[0; 12]), &iinf, &iref, &iprp].concat());
         let file = [boxed(b"ftyp", b"heic\0\0\0\0mif1heic"), meta].concat();
         assert_eq!(brand(&file), Some(ImageFormat::Heic));
-        assert_eq!(work(&file), Work { tiles: 5, largest_item_pixels: 1024 * 1024 });
+        assert_eq!(work(&file), Work { tiles: 5, largest_item_pixels: 1024 * 1024, overlays: 1 });
         assert_eq!(work(&file[..40]), Work::default());
     }
 }

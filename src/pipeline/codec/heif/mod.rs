@@ -60,11 +60,14 @@ fn corrupt(format: ImageFormat, reason: impl std::fmt::Display) -> RenderError {
     RenderError::corrupt(format.label(), reason)
 }
 
-/// The side libheif is told to refuse above: no side of an image within `max_source_pixels`
-/// is longer (width x 1), and JPEG XL's and AVIF's own caps are far above real photos.
+/// The side libheif is told to refuse above (it checks sides, not areas): no side of an image
+/// within `max_source_pixels` is longer, nor, here, than 32768 (phone panoramas are about 16000).
 fn max_side(limits: &Limits) -> i32 {
-    i32::try_from(limits.max_source_pixels).unwrap_or(i32::MAX)
+    i32::try_from(limits.max_source_pixels.min(MAX_SIDE)).unwrap_or(i32::MAX)
 }
+
+/// The longest side of a HEIC the server reads.
+const MAX_SIDE: u64 = 32_768;
 
 /// Refuses what the file would make libheif multiply, then reads the primary image's header.
 fn read_header(bytes: &[u8], format: ImageFormat, limits: &Limits) -> Result<Header, RenderError> {
@@ -77,6 +80,11 @@ fn read_header(bytes: &[u8], format: ImageFormat, limits: &Limits) -> Result<Hea
 /// images (tiles, thumbnails, auxiliary images) declare more than `max_source_pixels`.
 pub(super) fn check_work(bytes: &[u8], format: ImageFormat, limits: &Limits) -> Result<(), RenderError> {
     let work = boxes::work(bytes);
+    if work.overlays > 0 {
+        // Found by fuzz/regressions/upload_heif: libheif 1.15 allocates an overlay's canvas as
+        // its payload declares it (gigabytes), whatever the item's ispe says.
+        return Err(RenderError::Unsupported("HEIF overlay images (iovl)"));
+    }
     if work.tiles > MAX_TILES {
         return Err(corrupt(format, format_args!("{} grid tiles, more than the {MAX_TILES} allowed", work.tiles)));
     }
