@@ -1,12 +1,12 @@
 //! Finds the system codec libraries (pkg-config) and compiles each one's C shim against its
-//! header: libavif for AVIF output (`cfg(avif)`), libheif for HEIC and AVIF originals
+//! header: libavif for AVIF originals and output (`cfg(avif)`), libheif for HEIC originals
 //! (`cfg(heif)`), libjxl for JPEG XL output (`cfg(jxl)`). Without one, the build goes on without
 //! that format (it answers 415, or is not offered) and says so.
 
 /// (cfg, pkg-config name, minimum version, shim, Debian package, what it gives)
 const LIBRARIES: [(&str, &str, &str, &str, &str, &str); 3] = [
-    ("avif", "libavif", "0.11", "src/pipeline/codec/avif_shim.c", "libavif-dev", "AVIF output"),
-    ("heif", "libheif", "1.15", "src/pipeline/codec/heif/heif_shim.c", "libheif-dev", "HEIC and AVIF originals"),
+    ("avif", "libavif", "0.11", "src/pipeline/codec/avif_shim.c", "libavif-dev", "AVIF originals and output"),
+    ("heif", "libheif", "1.15", "src/pipeline/codec/heif/heif_shim.c", "libheif-dev", "HEIC originals"),
     ("jxl", "libjxl", "0.7", "src/pipeline/codec/jxl/jxl_shim.c", "libjxl-dev", "JPEG XL output"),
 ];
 

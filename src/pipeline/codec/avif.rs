@@ -16,9 +16,6 @@ use crate::pipeline::bitmap::{Bitmap, Layout};
 use crate::pipeline::orient::Orientation;
 use crate::pipeline::{Limits, RenderError, color};
 
-/// Frames an AVIF sequence may declare: only the first is decoded, but each is parsed.
-const MAX_FRAMES: u32 = 10_000;
-
 /// What the header of an AVIF says (`struct image_server_avif_info` of avif_shim.c).
 #[repr(C)]
 #[derive(Default)]
@@ -148,8 +145,11 @@ fn encode(bitmap: &Bitmap, quality: u8, effort: Effort) -> Result<Vec<u8>, Rende
 mod imp {
     use std::ffi::{CStr, c_char};
 
-    use super::{Effort, Info, MAX_FRAMES};
+    use super::{Effort, Info};
     use crate::pipeline::bitmap::{Bitmap, Layout};
+
+    /// Frames an AVIF sequence may declare: only the first is decoded, but each is parsed.
+    const MAX_FRAMES: u32 = 10_000;
 
     /// aom's speed (0 slowest .. 10 fastest; libavif's default), chosen by
     /// `benches/quality/avif_encoders.py` (README, "Delivery to browsers"): at equal SSIM 10-45 %
