@@ -72,12 +72,15 @@ int image_server_heif_info(const uint8_t *data, size_t len, int max_side, struct
     info->luma_bits = heif_image_handle_get_luma_bits_per_pixel(handle);
     info->icc_len = heif_image_handle_get_raw_color_profile_size(handle);
     struct heif_color_profile_nclx *nclx = NULL;
-    if (heif_image_handle_get_nclx_color_profile(handle, &nclx).code == heif_error_Ok && nclx) {
+    struct heif_error nclx_err = heif_image_handle_get_nclx_color_profile(handle, &nclx);
+    if (nclx_err.code == heif_error_Ok && nclx) {
         info->has_nclx = 1;
         info->primaries = nclx->color_primaries;
         info->transfer = nclx->transfer_characteristics;
-        heif_nclx_color_profile_free(nclx);
     }
+    /* libheif 1.15 hands out the profile even when it answers an error (unknown primaries):
+     * found leaking by fuzz/regressions/upload_heif/leak-88e5897c. */
+    if (nclx) heif_nclx_color_profile_free(nclx);
     close_primary(ctx, handle);
     return 0;
 }
