@@ -295,7 +295,12 @@ fn hostile_files_of_the_new_formats_get_a_4xx_or_a_render() {
             answered(&format!("{what} damaged ({seed})"), damaged);
         }
     }
+    // The grid's own canvas (in its payload, in idat) declared 65535 x 65535, its ispe left.
+    let mut grid = corpus::read("avif_heic/heic_example1_4032x3024.heic");
+    let idat = grid.windows(4).position(|b| b == b"idat").expect("the grid payload is in idat") + 4;
+    grid[idat + 4..idat + 8].copy_from_slice(&[0xFF; 4]);
     for (what, body) in [
+        ("heic grid canvas", grid),
         ("heic", heif_declaring("avif_heic/heic_example1_4032x3024.heic", 100_000, 100_000)),
         ("avif", heif_declaring("avif_heic/avif_kodim23_768x512.avif", 100_000, 100_000)),
         ("tiff", tiff_declaring(100_000, 100_000)),

@@ -51,10 +51,16 @@ pub(super) fn work(bytes: &[u8]) -> Work {
         return work;
     };
     let meta = meta.get(4..).unwrap_or(&[]); // FullBox
+    let (mut grids, mut iloc, mut idat) = (Vec::new(), None, None);
     for (kind, body) in children(meta) {
         match &kind {
             b"iref" => work.tiles = dimg_references(body),
-            b"iinf" => work.overlays = items_of_type(body, b"iovl"),
+            b"iinf" => {
+                work.overlays = items_of_type(body, b"iovl").len() as u64;
+                grids = items_of_type(body, b"grid");
+            }
+            b"iloc" => iloc = Some(body),
+            b"idat" => idat = Some(body),
             b"iprp" => {
                 for (kind, body) in children(body) {
                     if &kind == b"ipco" {
@@ -65,7 +71,75 @@ pub(super) fn work(bytes: &[u8]) -> Work {
             _ => {}
         }
     }
+    // A grid's canvas is declared in its payload, and allocated as declared: it counts too.
+    for id in grids {
+        let payload = iloc.and_then(|iloc| item_start(iloc, id, bytes, idat.unwrap_or(&[])));
+        if let Some((w, h)) = payload.and_then(grid_canvas) {
+            work.largest_item_pixels = work.largest_item_pixels.max(u64::from(w) * u64::from(h));
+        }
+    }
     work
+}
+
+/// The canvas an `ImageGrid` payload declares (ISO/IEC 23008-12 6.6.2.3.2).
+fn grid_canvas(payload: &[u8]) -> Option<(u32, u32)> {
+    let flags = *payload.get(1)?;
+    if flags & 1 == 0 {
+        let field = |at: usize| payload.get(at..at + 2).map(|b| u32::from(u16::from_be_bytes([b[0], b[1]])));
+        Some((field(4)?, field(6)?))
+    } else {
+        let field = |at: usize| payload.get(at..at + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+        Some((field(4)?, field(8)?))
+    }
+}
+
+/// The bytes where item `id`'s data starts, from its first `iloc` extent: in the file
+/// (construction method 0) or in `idat` (1).
+fn item_start<'a>(iloc: &[u8], id: u32, file: &'a [u8], idat: &'a [u8]) -> Option<&'a [u8]> {
+    let mut r = Reader { bytes: iloc, at: 0 };
+    let version = r.uint(1)?;
+    r.uint(3)?; // flags
+    let sizes = r.uint(2)?;
+    let (offset_size, length_size) = ((sizes >> 12) & 15, (sizes >> 8) & 15);
+    let (base_size, index_size) = ((sizes >> 4) & 15, if version >= 1 { sizes & 15 } else { 0 });
+    let count = r.uint(if version < 2 { 2 } else { 4 })?;
+    for _ in 0..count {
+        let item = r.uint(if version < 2 { 2 } else { 4 })?;
+        let method = if version >= 1 { r.uint(2)? & 15 } else { 0 };
+        r.uint(2)?; // data_reference_index
+        let base = r.uint(base_size as usize)?;
+        let extents = r.uint(2)?;
+        let mut first = None;
+        for _ in 0..extents {
+            r.uint(index_size as usize)?;
+            let offset = r.uint(offset_size as usize)?;
+            r.uint(length_size as usize)?;
+            first = first.or(Some(base.checked_add(offset)?));
+        }
+        if item == u64::from(id) {
+            let at = usize::try_from(first?).ok()?;
+            return match method {
+                0 => file.get(at..),
+                1 => idat.get(at..),
+                _ => None,
+            };
+        }
+    }
+    None
+}
+
+/// Big-endian unsigned fields of 0 to 8 bytes, read in order.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn uint(&mut self, len: usize) -> Option<u64> {
+        let field = self.bytes.get(self.at..self.at.checked_add(len)?)?;
+        self.at += len;
+        (len <= 8).then(|| field.iter().fold(0u64, |v, &b| (v << 8) | u64::from(b)))
+    }
 }
 
 /// The number of `dimg` references over every item of an `iref` box.
@@ -79,22 +153,22 @@ fn dimg_references(iref: &[u8]) -> u64 {
         .sum()
 }
 
-/// The number of `infe` entries (version 2 or 3) of an `iinf` box whose item type is `kind`.
-fn items_of_type(iinf: &[u8], kind: &[u8; 4]) -> u64 {
-    let Some(&version) = iinf.first() else { return 0 };
-    let Some(entries) = iinf.get(if version == 0 { 6 } else { 8 }..) else { return 0 };
+/// The item IDs of the `infe` entries (version 2 or 3) of an `iinf` box whose type is `kind`.
+fn items_of_type(iinf: &[u8], kind: &[u8; 4]) -> Vec<u32> {
+    let Some(&version) = iinf.first() else { return Vec::new() };
+    let Some(entries) = iinf.get(if version == 0 { 6 } else { 8 }..) else { return Vec::new() };
     children(entries)
         .filter(|(box_kind, _)| box_kind == b"infe")
-        .filter(|(_, body)| {
+        .filter_map(|(_, body)| {
             // FullBox, then item_ID (16 bits in version 2, 32 in 3), protection index, type.
-            let at = match body.first() {
-                Some(2) => 8,
-                Some(3) => 10,
-                _ => return false,
+            let (id, at) = match body.first() {
+                Some(2) => (u32::from(u16::from_be_bytes(body.get(4..6)?.try_into().ok()?)), 8),
+                Some(3) => (u32::from_be_bytes(body.get(4..8)?.try_into().ok()?), 10),
+                _ => return None,
             };
-            body.get(at..at + 4) == Some(&kind[..])
+            (body.get(at..at + 4) == Some(&kind[..])).then_some(id)
         })
-        .count() as u64
+        .collect()
 }
 
 /// The largest width x height of the `ispe` properties in an `ipco` box.

@@ -7,8 +7,8 @@
 //! profile handed to the colour step, or a profile made from the nclx primaries (Display P3).
 //!
 //! Bounds: the declared size against `max_source_pixels` (the caller), then, before libheif
-//! decodes anything, the file's grid tiles ([`MAX_TILES`]) and every image item's declared size
-//! (`boxes.rs`), and libheif's own side limit. libheif 1.15 cannot cancel a decode: the deadline
+//! decodes anything, the file's grid tiles ([`MAX_TILES`]), every image item's declared size
+//! and every grid's canvas (`boxes.rs`), no overlays, and libheif's own side limit. libheif 1.15 cannot cancel a decode: the deadline
 //! is checked when it returns, and the bounds above are what keep one decode short.
 
 mod boxes;
