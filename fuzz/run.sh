@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 SECONDS_EACH=${1:-600}; shift || true
-TARGETS=("$@"); [ ${#TARGETS[@]} -gt 0 ] || TARGETS=(url upload_jpeg upload_png upload_gif upload_webp exif icc)
+TARGETS=("$@"); [ ${#TARGETS[@]} -gt 0 ] || TARGETS=(url upload_jpeg upload_png upload_gif upload_webp upload_heif upload_avif upload_jxl upload_tiff exif icc)
 CORPUS=../../shared/corpus
 export RUSTC_BOOTSTRAP=1
 command -v cargo-fuzz >/dev/null || { echo "cargo-fuzz is missing: cargo install cargo-fuzz" >&2; exit 1; }
@@ -21,6 +21,14 @@ seed() { # TARGET: fills seeds/TARGET from the shared corpus
     upload_png) cp "$CORPUS"/png/*.png "$CORPUS"/pngsuite/*.png "$CORPUS"/malformed/*.png "$dir"/ ;;
     upload_gif) cp "$CORPUS"/gif/*.gif "$dir"/ ;;
     upload_webp) find "$CORPUS"/webp -name '*.webp' -size -300k -exec cp {} "$dir"/ \; ;;
+    upload_heif)
+      cp "$CORPUS"/avif_heic/*.heic "$dir"/
+      python3 ../tests/tools/make_formats.py heic "$CORPUS" "$dir" >/dev/null ;;
+    upload_avif) find "$CORPUS"/avif_heic -name '*.avif' -size -300k -exec cp {} "$dir"/ \; ;;
+    # JPEG XL and TIFF seeds are made from corpus photos by cjxl, Pillow, tiffcp and vips.
+    upload_jxl|upload_tiff)
+      python3 ../tests/tools/make_formats.py "${t#upload_}" "$CORPUS" "$dir" >/dev/null
+      find "$dir" -size +300k -delete ;;
     exif|icc) python3 ./extract_blocks.py "$t" "$CORPUS" "$dir" ;;
     url)
       printf '%s' '/p/6e0/072/682/e66287b662827da75b244a3/x200-q30.jpg' > "$dir/variant"

@@ -50,16 +50,8 @@ const LIMITS: Limits = Limits {
 /// where they lack it, so that the fuzzer stays in that decoder) sniffed, probed, decoded whole,
 /// made into working copies and rendered.
 pub fn upload(format: ImageFormat, data: &[u8]) {
-    let (magic, sniffed): (&[u8], bool) = match format {
-        ImageFormat::Jpeg => (&[0xFF, 0xD8, 0xFF], data.starts_with(&[0xFF, 0xD8, 0xFF])),
-        ImageFormat::Png => (b"\x89PNG\r\n\x1a\n", data.starts_with(b"\x89PNG\r\n\x1a\n")),
-        ImageFormat::Gif => (b"GIF89a", data.starts_with(b"GIF87a") || data.starts_with(b"GIF89a")),
-        // RIFF, the chunk size, WEBP.
-        ImageFormat::Webp => {
-            (b"RIFF\0\0\0\0WEBP", data.len() >= 12 && data.starts_with(b"RIFF") && &data[8..12] == b"WEBP")
-        }
-        ImageFormat::Avif => return, // not an input format
-    };
+    let magic = pipeline::stages::signature(format);
+    let sniffed = pipeline::stages::sniff(data) == Ok(format);
     let bytes = if sniffed { data.to_vec() } else { [magic, data].concat() };
     let Ok(facts) = pipeline::probe(&bytes, &LIMITS) else { return };
     if pipeline::inspect(&bytes, &LIMITS).is_err() {

@@ -218,7 +218,7 @@ mod tests {
         assert_eq!(c.limits.max_source_pixels, 50_000_000);
         assert_eq!(c.cache.memory_cache_bytes, ByteSize(256 << 20));
         assert_eq!(c.limits.queue_size, 128);
-        assert_eq!(c.render.default_quality, DefaultQuality { jpeg: 80, webp: 80, avif: 60 });
+        assert_eq!(c.render.default_quality, DefaultQuality::default());
         assert!(!c.sources.source_allow_private);
         assert_eq!(c.limits.whitelisted_extensions, Extension::ALL.to_vec());
     }
@@ -261,7 +261,7 @@ mod tests {
         };
         let c = Config::load(&sources("production")).unwrap();
         assert_eq!(c.server.server_port, 8080);
-        assert_eq!(c.render.default_quality, DefaultQuality { jpeg: 70, webp: 70, avif: 70 });
+        assert_eq!(c.render.default_quality, DefaultQuality::all(70));
         let e = Config::load(&sources("broken")).unwrap_err();
         assert_eq!(e.key, "server_prot");
         assert!(matches!(e.layer, Layer::File(_)));

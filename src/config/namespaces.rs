@@ -57,8 +57,13 @@ pub struct NamespaceConfig {
 impl NamespaceConfig {
     /// The rules between fields that serde cannot check.
     fn validate(&self) -> Result<(), String> {
-        if let Some(e) = self.negotiate_formats.iter().find(|e| !matches!(e, Extension::Avif | Extension::Webp)) {
-            return Err(format!("negotiate_formats: '{e}' is not a format to negotiate into (avif, webp)"));
+        if let Some(e) = self.negotiate_formats.iter().find(|e| !e.format().negotiable()) {
+            let negotiable: Vec<&str> =
+                Extension::ALL.iter().filter(|e| e.format().negotiable()).map(|e| e.as_str()).collect();
+            return Err(format!(
+                "negotiate_formats: '{e}' is not a format to negotiate into ({})",
+                negotiable.join(", ")
+            ));
         }
         let listed = self.negotiate_formats.iter().chain(self.whitelisted_extensions.iter().flatten());
         listed.copied().try_for_each(Extension::check_written)?;

@@ -72,7 +72,7 @@ sections! {
         /// Render threads
         workers: usize = (cores()), shown = "the number of cores", check = in_range::<1, 1024>;
         /// Quality without -q: a number, or JSON by format like {"jpg":80,"webp":75}
-        default_quality: DefaultQuality = { "jpg": 80, "webp": 80, "avif": 60 };
+        default_quality: DefaultQuality = { "jpg": 80, "webp": 80, "avif": 60, "jxl": 75 };
         /// Long side of the working copy made at upload; 0 turns working copies off
         working_copy_max_side: u32 = 2048, check = in_range::<0, 65535>;
     }

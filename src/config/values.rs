@@ -106,36 +106,43 @@ impl Setting for LogFormat {
     }
 }
 
-/// The quality of each lossy format when a URL has no `-q`.
+/// The quality of each lossy format when a URL has no `-q`: by format, in
+/// [`ImageFormat::ALL`]'s order; `None` for formats that take no quality.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DefaultQuality {
-    /// For `.jpg` / `.jpeg`.
-    pub jpeg: u8,
-    /// For `.webp`.
-    pub webp: u8,
-    /// For `.avif`.
-    pub avif: u8,
+pub struct DefaultQuality([Option<u8>; ImageFormat::ALL.len()]);
+
+impl Default for DefaultQuality {
+    /// Each lossy format's built-in default ([`ImageFormat::default_quality`]).
+    fn default() -> Self {
+        DefaultQuality(ImageFormat::ALL.map(ImageFormat::default_quality))
+    }
 }
 
 impl DefaultQuality {
+    /// The defaults, with `quality` for every lossy format.
+    pub fn all(quality: u8) -> Self {
+        DefaultQuality(ImageFormat::ALL.map(|f| f.default_quality().map(|_| quality)))
+    }
+
+    /// The defaults with another quality for one format.
+    pub fn with(mut self, format: ImageFormat, quality: u8) -> Result<Self, String> {
+        self.set(format, quality)?;
+        Ok(self)
+    }
+
+    fn index(format: ImageFormat) -> usize {
+        ImageFormat::ALL.iter().position(|f| *f == format).expect("every format is in ALL")
+    }
+
     /// The default of a lossy format; `None` for the lossless ones, which take no quality.
     pub fn for_format(&self, format: ImageFormat) -> Option<u8> {
-        match format {
-            ImageFormat::Jpeg => Some(self.jpeg),
-            ImageFormat::Webp => Some(self.webp),
-            ImageFormat::Avif => Some(self.avif),
-            ImageFormat::Png | ImageFormat::Gif => None,
-        }
+        self.0[Self::index(format)]
     }
 
     fn set(&mut self, format: ImageFormat, quality: u8) -> Result<(), String> {
-        match format {
-            ImageFormat::Jpeg => self.jpeg = quality,
-            ImageFormat::Webp => self.webp = quality,
-            ImageFormat::Avif => self.avif = quality,
-            ImageFormat::Png | ImageFormat::Gif => {
-                return Err(format!("{} takes no quality", format.name()));
-            }
+        match &mut self.0[Self::index(format)] {
+            Some(q) => *q = quality,
+            None => return Err(format!("{} takes no quality", format.name())),
         }
         Ok(())
     }
@@ -153,16 +160,9 @@ impl Setting for DefaultQuality {
                 .map(|q| q as u8)
                 .ok_or_else(|| format!("{v} is not a quality from 1 to 100"))
         };
-        let mut out = DefaultQuality { jpeg: 80, webp: 80, avif: 60 };
+        let mut out = DefaultQuality::default();
         match value {
-            Value::Number(_) => {
-                let q = check(value)?;
-                let lossy: Vec<ImageFormat> =
-                    ImageFormat::ALL.into_iter().filter(|f| out.for_format(*f).is_some()).collect();
-                for format in lossy {
-                    out.set(format, q)?;
-                }
-            }
+            Value::Number(_) => out = DefaultQuality::all(check(value)?),
             Value::Object(map) => {
                 for (name, q) in map {
                     let ext: Extension = name.parse().map_err(|_| format!("unknown format '{name}'"))?;
@@ -286,7 +286,8 @@ mod tests {
     #[test]
     fn default_quality_forms() {
         let both = DefaultQuality::read(&Value::from(70)).unwrap();
-        assert_eq!(both, DefaultQuality { jpeg: 70, webp: 70, avif: 70 });
+        assert_eq!(both, DefaultQuality::all(70));
+        assert_eq!(both.for_format(ImageFormat::Jxl), Some(70));
         let some = DefaultQuality::read(&serde_json::json!({"webp": 60})).unwrap();
         assert_eq!((some.for_format(ImageFormat::Jpeg), some.for_format(ImageFormat::Webp)), (Some(80), Some(60)));
         assert_eq!(some.for_format(ImageFormat::Png), None);

@@ -59,7 +59,7 @@ impl Label for StatusClass {
 
 impl Label for ImageFormat {
     const KEY: &'static str = "format";
-    const ALL: &'static [Self] = &ImageFormat::ALL;
+    const ALL: &'static [Self] = &ImageFormat::OUTPUTS;
     fn value(self) -> &'static str {
         self.name()
     }

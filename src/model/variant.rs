@@ -57,12 +57,21 @@ pub enum Extension {
     Gif,
     /// `.avif`
     Avif,
+    /// `.jxl`
+    Jxl,
 }
 
 impl Extension {
     /// Every extension, in the order `--help` lists them.
-    pub const ALL: [Extension; 6] =
-        [Extension::Jpg, Extension::Jpeg, Extension::Png, Extension::Webp, Extension::Gif, Extension::Avif];
+    pub const ALL: [Extension; 7] = [
+        Extension::Jpg,
+        Extension::Jpeg,
+        Extension::Png,
+        Extension::Webp,
+        Extension::Gif,
+        Extension::Avif,
+        Extension::Jxl,
+    ];
 
     /// The extensions this build can answer (see [`ImageFormat::is_written`]).
     pub fn written() -> Vec<Extension> {
@@ -74,10 +83,7 @@ impl Extension {
         if self.format().is_written() {
             return Ok(());
         }
-        Err(format!(
-            "{self}: this build has no {} encoder (apt-get install libavif-dev, then rebuild)",
-            self.format().label()
-        ))
+        Err(format!("{self}: {}", self.format().unwritten_reason()))
     }
 
     /// Every extension, comma-separated (for messages).
@@ -94,6 +100,7 @@ impl Extension {
             Extension::Webp => "webp",
             Extension::Gif => "gif",
             Extension::Avif => "avif",
+            Extension::Jxl => "jxl",
         }
     }
 
@@ -105,6 +112,7 @@ impl Extension {
             Extension::Webp => ImageFormat::Webp,
             Extension::Gif => ImageFormat::Gif,
             Extension::Avif => ImageFormat::Avif,
+            Extension::Jxl => ImageFormat::Jxl,
         }
     }
 }

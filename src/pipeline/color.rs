@@ -1,6 +1,9 @@
-//! Colour: ICC-tagged and CMYK pixels to sRGB (littleCMS), and alpha flattened onto white.
+//! Colour: ICC-tagged and CMYK pixels to sRGB (littleCMS), HEIF/AVIF nclx colour made into the
+//! ICC profile it stands for, and alpha flattened onto white.
 
-use lcms2::{ColorSpaceSignature, InfoType, Intent, Locale, PixelFormat, Profile, Transform};
+use lcms2::{
+    CIExyY, CIExyYTRIPLE, ColorSpaceSignature, InfoType, Intent, Locale, PixelFormat, Profile, ToneCurve, Transform,
+};
 
 use super::bitmap::{Bitmap, Layout};
 
@@ -71,6 +74,29 @@ fn cmyk_to_rgb(bitmap: Bitmap, profile: Option<&Profile>, inverted: bool) -> Bit
         }
     }
     Bitmap::new(Layout::Rgb, bitmap.width, bitmap.height, rgb)
+}
+
+/// The ICC profile of nclx colour (ITU-T H.273 colour primaries and transfer characteristics),
+/// for the colour step to convert as it converts an embedded profile; `None` when it is sRGB's
+/// (or unknown, taken as sRGB as browsers do).
+pub(crate) fn nclx_profile(primaries: i32, transfer: i32) -> Option<Vec<u8>> {
+    let xy = |x: f64, y: f64| CIExyY { x, y, Y: 1.0 };
+    let d65 = xy(0.3127, 0.3290);
+    let (white, [r, g, b]) = match primaries {
+        9 => (d65, [(0.708, 0.292), (0.170, 0.797), (0.131, 0.046)]), // BT.2020
+        11 => (xy(0.314, 0.351), [(0.680, 0.320), (0.265, 0.690), (0.150, 0.060)]), // DCI-P3
+        12 => (d65, [(0.680, 0.320), (0.265, 0.690), (0.150, 0.060)]), // Display P3
+        _ => return None,
+    };
+    // Parametric curve type 4: Y = (aX + b)^g above d, cX below.
+    let params: &[f64] = match transfer {
+        1 | 6 | 14 | 15 => &[1.0 / 0.45, 1.0 / 1.099, 0.099 / 1.099, 1.0 / 4.5, 0.081], // BT.709
+        8 => &[1.0, 1.0, 0.0, 1.0, 0.0],                                                // linear
+        _ => &[2.4, 1.0 / 1.055, 0.055 / 1.055, 1.0 / 12.92, 0.04045],                  // sRGB
+    };
+    let curve = ToneCurve::new_parametric(4, params).ok()?;
+    let triple = CIExyYTRIPLE { Red: xy(r.0, r.1), Green: xy(g.0, g.1), Blue: xy(b.0, b.1) };
+    Profile::new_rgb(&white, &triple, &[&curve, &curve, &curve]).ok()?.icc().ok()
 }
 
 /// Composes RGBA onto a white background; other layouts pass through.

@@ -7,7 +7,7 @@ pub enum RenderError {
     #[error("not an image: the data does not start with the signature of any image format")]
     NotAnImage,
     /// A recognised image format that this server does not read.
-    #[error("unsupported image format: {0} is not supported (use JPEG, PNG, GIF or WebP)")]
+    #[error("unsupported image format: {0} is not read (send JPEG, PNG, GIF, WebP, HEIC, AVIF, JPEG XL or TIFF)")]
     Unsupported(&'static str),
     /// The header declares more pixels than `max_source_pixels`.
     #[error("image too large: {width}x{height} is {pixels} pixels, more than the {max} allowed")]

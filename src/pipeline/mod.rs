@@ -17,9 +17,8 @@
 
 mod animation;
 mod bitmap;
+pub(crate) mod codec;
 mod color;
-mod decode;
-mod encode;
 mod error;
 pub mod focus;
 mod orient;
@@ -29,9 +28,8 @@ mod working;
 
 pub use animation::{keeps_animation, render_animation};
 pub use bitmap::{Bitmap, Layout};
-pub use decode::{Header, JpegBounds};
-pub use encode::Effort;
-pub(crate) use encode::avif_versions;
+pub(crate) use codec::avif_versions;
+pub use codec::{Effort, Header, JpegBounds};
 pub use error::RenderError;
 pub use focus::{FocusInfo, FocusPoint};
 pub use orient::Orientation;
@@ -52,6 +50,23 @@ pub struct Limits {
     pub jpeg: JpegBounds,
     /// Frames an animated variant may have (longer animations give their first frame).
     pub max_animation_frames: u32,
+}
+
+impl Limits {
+    /// How long one decode may take (`decode_timeout_secs`), whatever the format.
+    pub fn deadline(&self) -> std::time::Duration {
+        self.jpeg.deadline
+    }
+}
+
+/// Pixels past which decoding with a decoder that cannot scale costs several times a JPEG's
+/// scaled decode: such originals get a working copy, and a render that decodes one anyway
+/// (`full`) is slow work.
+const SLOW_DECODE_PIXELS: u64 = 1_000_000;
+
+/// Whether decoding `pixels` of `format` is slow (see [`SLOW_DECODE_PIXELS`]).
+pub fn decodes_slowly(format: ImageFormat, pixels: u64) -> bool {
+    format.slow_to_decode() && pixels > SLOW_DECODE_PIXELS
 }
 
 /// What to render: the variant with its quality resolved, and where its crop goes.
@@ -97,17 +112,17 @@ pub struct ImageFacts {
 /// Reads the header (and an animation's frame headers): format, upright size, frames. Refuses
 /// non-images and bombs.
 pub fn probe(bytes: &[u8], limits: &Limits) -> Result<ImageFacts, RenderError> {
-    let header = decode::read_header(bytes, limits)?;
-    let (frames, _) = decode::animation(bytes, &header)?;
+    let header = codec::read_header(bytes, limits)?;
+    let (frames, _) = codec::animation(bytes, &header)?;
     Ok(ImageFacts { frames, ..header.facts() })
 }
 
 /// Probes and then decodes the whole image at the smallest scale the decoder offers, so that a
 /// corrupt or truncated file is refused at upload rather than on its first render.
 pub fn inspect(bytes: &[u8], limits: &Limits) -> Result<ImageFacts, RenderError> {
-    let header = decode::read_header(bytes, limits)?;
-    decode::decode(bytes, &header, 0.0, limits)?;
-    let (frames, _) = decode::animation(bytes, &header)?;
+    let header = codec::read_header(bytes, limits)?;
+    codec::decode(bytes, &header, 0.0, limits)?;
+    let (frames, _) = codec::animation(bytes, &header)?;
     Ok(ImageFacts { frames, ..header.facts() })
 }
 
@@ -133,7 +148,7 @@ pub fn render_from_working_copy(
 /// Flattens alpha where the format has none and encodes.
 fn finish(bitmap: Bitmap, spec: &RenderSpec) -> Result<Rendered, RenderError> {
     let output = if spec.format.has_alpha() { bitmap } else { color::flatten_onto_white(bitmap) };
-    let mut bytes = encode::encode(&output, spec.format, spec.quality, spec.effort)?;
+    let mut bytes = codec::encode(&output, spec.format, spec.quality, spec.effort)?;
     // Caches weigh answers by length; a Vec with slack would hold more memory than it says.
     bytes.shrink_to_fit();
     Ok(Rendered { bytes, width: output.width, height: output.height })
@@ -149,7 +164,7 @@ fn render_bitmap(
     placement: Placement,
     limits: &Limits,
 ) -> Result<Bitmap, RenderError> {
-    let header = decode::read_header(bytes, limits)?;
+    let header = codec::read_header(bytes, limits)?;
     let orientation = header.orientation;
     let (upright_w, upright_h) = orientation.upright_size(header.width, header.height);
     let (plan_w, plan_h) = logical_size.unwrap_or((upright_w, upright_h));
@@ -161,7 +176,7 @@ fn render_bitmap(
 
     // Decode at no less than twice the output's resolution: the rest is left to the resizer.
     let scale = f64::max(f64::from(dst_w) / crop.width, f64::from(dst_h) / crop.height);
-    let decoded = decode::decode(bytes, &header, 2.0 * scale, limits)?;
+    let decoded = codec::decode(bytes, &header, 2.0 * scale, limits)?;
     let crop = crop.scaled(
         f64::from(decoded.bitmap.width) / f64::from(header.width),
         f64::from(decoded.bitmap.height) / f64::from(header.height),
@@ -175,9 +190,8 @@ fn render_bitmap(
 /// The pipeline's steps one by one, for the benches to time separately and the fuzz targets to
 /// reach.
 pub mod stages {
+    pub use super::codec::{Decoded, decode, encode, exif_orientation, read_header, signature, sniff};
     pub use super::color::to_srgb;
-    pub use super::decode::{Decoded, decode, exif_orientation, read_header};
-    pub use super::encode::encode;
     pub use super::plan::{CropBox, plan_with};
     pub use super::resize::resize;
 }

@@ -8,7 +8,7 @@
 
 use super::bitmap::{Bitmap, Layout};
 use super::plan::{self, CropBox, Placement};
-use super::{Limits, RenderError, encode, render_bitmap, resize};
+use super::{Limits, RenderError, codec, render_bitmap, resize};
 use crate::model::{Geometry, ImageFormat};
 
 /// An encoded working copy.
@@ -34,7 +34,7 @@ const SMALLEST_TIER: u32 = 256;
 /// tier 1 at `max_side / 2` if the original is larger than that. `max_side` 0 turns them off.
 pub fn working_copy_sizes(width: u32, height: u32, format: ImageFormat, max_side: u32) -> [Option<(u32, u32)>; 2] {
     let long = width.max(height);
-    let slow_decoder = format != ImageFormat::Jpeg && u64::from(width) * u64::from(height) > 1_000_000;
+    let slow_decoder = super::decodes_slowly(format, u64::from(width) * u64::from(height));
     let fit = |side: u32| {
         let p = plan::plan(width, height, fit_geometry(width, height, side));
         (p.width, p.height)
@@ -101,7 +101,7 @@ pub fn make_working_copies(
             resize::resize(smallest, CropBox::full(w, h), fit.width, fit.height)?
         }
         None => {
-            let header = super::decode::read_header(bytes, limits)?;
+            let header = codec::read_header(bytes, limits)?;
             let (w, h) = header.orientation.upright_size(header.width, header.height);
             render_bitmap(bytes, fit_geometry(w, h, THUMBHASH_SIDE), None, Placement::Centre, limits)?
         }
@@ -118,8 +118,8 @@ pub(super) fn fit_geometry(width: u32, height: u32, side: u32) -> Geometry {
 
 fn encode_copy(bitmap: &Bitmap) -> Result<WorkingCopy, RenderError> {
     let bytes = match bitmap.layout {
-        Layout::Rgba => encode::encode(bitmap, ImageFormat::Png, 100, encode::Effort::Fast)?,
-        _ => encode::working_copy_jpeg(bitmap, WORKING_COPY_QUALITY)?,
+        Layout::Rgba => codec::encode(bitmap, ImageFormat::Png, 100, codec::Effort::Fast)?,
+        _ => codec::working_copy_jpeg(bitmap, WORKING_COPY_QUALITY)?,
     };
     Ok(WorkingCopy { bytes, width: bitmap.width, height: bitmap.height })
 }

@@ -80,9 +80,7 @@ impl RenderPlan {
         let pixels = |(w, h): (u32, u32)| u64::from(w) * u64::from(h);
         let original = ObjectKey::original(ns, id);
         let frames = info.frames.unwrap_or(1);
-        let sources = if matches!(format, ImageFormat::Gif | ImageFormat::Webp)
-            && pipeline::keeps_animation(frames, info.width, info.height, limits)
-        {
+        let sources = if format.animates() && pipeline::keeps_animation(frames, info.width, info.height, limits) {
             vec![SourceChoice { key: original, kind: SourceKind::Animation, pixels: pixels(original_size) }]
         } else {
             let sizes = ImageFormat::from_mime(&info.content_type)
@@ -112,9 +110,13 @@ impl RenderPlan {
         Ok(RenderPlan { ns: ns.clone(), id: id.clone(), key, info, spec, sources })
     }
 
-    /// What rendering from `source` costs the pool.
+    /// What rendering from `source` costs the pool: slow work when its encoder is, or when it
+    /// decodes a large original that cannot be decoded scaled.
     pub(super) fn cost(&self, source: &SourceChoice) -> Cost {
-        Cost { pixels: source.pixels, slow: self.spec.format == ImageFormat::Avif }
+        let decodes_slowly = source.kind != SourceKind::WorkingCopy
+            && ImageFormat::from_mime(&self.info.content_type)
+                .is_some_and(|format| pipeline::decodes_slowly(format, source.pixels));
+        Cost { pixels: source.pixels, slow: self.spec.format.slow_to_encode() || decodes_slowly }
     }
 
     /// The most this render may cost, whichever source it reads: what work admitted before its

@@ -14,6 +14,10 @@ fn harness(target: &str) -> fn(&[u8]) {
         "upload_png" => |d| fuzzing::upload(ImageFormat::Png, d),
         "upload_gif" => |d| fuzzing::upload(ImageFormat::Gif, d),
         "upload_webp" => |d| fuzzing::upload(ImageFormat::Webp, d),
+        "upload_heif" => |d| fuzzing::upload(ImageFormat::Heic, d),
+        "upload_avif" => |d| fuzzing::upload(ImageFormat::Avif, d),
+        "upload_jxl" => |d| fuzzing::upload(ImageFormat::Jxl, d),
+        "upload_tiff" => |d| fuzzing::upload(ImageFormat::Tiff, d),
         "exif" => fuzzing::exif,
         "icc" => fuzzing::icc,
         other => panic!("fuzz/regressions/{other}: no such fuzz target"),
@@ -45,6 +49,8 @@ fn the_harnesses_take_the_corpus() {
             "png" => ImageFormat::Png,
             "gif" => ImageFormat::Gif,
             "webp" => ImageFormat::Webp,
+            "heic" => ImageFormat::Heic,
+            "avif" => ImageFormat::Avif,
             _ => continue,
         };
         // The small limits of the harness refuse the largest files from their header.

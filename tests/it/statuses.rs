@@ -101,8 +101,10 @@ fn non_images_and_unsupported_formats_are_415() {
     let server = Server::start();
     assert_json_error(&server.post("/p", b"hello, this is text".to_vec()), 415, "not an image");
     assert_json_error(&server.post("/p", b"<svg xmlns='http://www.w3.org/2000/svg'/>".to_vec()), 415, "not an image");
-    assert_json_error(&server.post("/p", corpus::read("avif_heic/avif_kodim23_768x512.avif")), 415, "AVIF");
-    assert_json_error(&server.post("/p", corpus::read("avif_heic/heic_example1_4032x3024.heic")), 415, "HEIC");
+    // A BMP header: a known image format the server does not read.
+    let bmp =
+        [&b"BM"[..], &[0x46, 0, 0, 0, 0, 0, 0, 0, 0x36, 0, 0, 0, 0x28, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0][..]].concat();
+    assert_json_error(&server.post("/p", bmp), 415, "BMP");
 }
 
 #[test]

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::bitmap::{Bitmap, Layout};
 use super::plan::{CropBox, Placement, Subject};
-use super::{Limits, RenderError, color, decode, render_bitmap, resize, working};
+use super::{Limits, RenderError, codec, color, render_bitmap, resize, working};
 
 /// Long side of the upright copy that faces and saliency are looked for in: faces down to 20 px
 /// there (4 % of the long side) are found, and detection stays cheap.
@@ -96,7 +96,7 @@ impl FocusInfo {
 /// Finds the focus of an original: decodes it small (scaled in the DCT domain where the format
 /// allows), upright and in sRGB, then [`analyse`]s it. Refuses what a render would refuse.
 pub fn detect(bytes: &[u8], limits: &Limits) -> Result<FocusInfo, RenderError> {
-    let header = decode::read_header(bytes, limits)?;
+    let header = codec::read_header(bytes, limits)?;
     let (w, h) = header.orientation.upright_size(header.width, header.height);
     let small = render_bitmap(bytes, working::fit_geometry(w, h, ANALYSIS_SIDE), None, Placement::Centre, limits)?;
     analyse(small)

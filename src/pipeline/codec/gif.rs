@@ -1,16 +1,21 @@
 //! GIF through the `gif` crate: frames decoded as palette indices and composed here onto one
 //! RGBA canvas (transparency and disposal as browsers apply them), so that decoding costs the
-//! canvas and one frame, whatever the frames' sizes say.
+//! canvas and one frame, whatever the frames' sizes say. Written (stills and animations) by
+//! image-rs's encoder.
 
-use std::io::Cursor;
+use std::cell::RefCell;
+use std::io::{Cursor, Write};
+use std::rc::Rc;
 
 use gif::{ColorOutput, DecodeOptions, DisposalMethod, MemoryLimit};
+use image::codecs::gif::{GifEncoder, Repeat};
+use image::{Delay, Frame, RgbaImage};
 
-use super::{Decoded, Header};
+use super::{AnimationEncoder, Codec, Decoded, Effort, Header, in_colour};
 use crate::model::ImageFormat;
-use crate::pipeline::RenderError;
 use crate::pipeline::bitmap::{Bitmap, Layout};
 use crate::pipeline::orient::Orientation;
+use crate::pipeline::{Limits, RenderError};
 
 fn corrupt(e: impl std::fmt::Display) -> RenderError {
     RenderError::corrupt("GIF", e)
@@ -25,7 +30,116 @@ fn reader(bytes: &[u8], canvas_pixels: u64) -> Result<gif::Decoder<Cursor<&[u8]>
     options.read_info(Cursor::new(bytes)).map_err(corrupt)
 }
 
-pub(super) fn read_header(bytes: &[u8]) -> Result<Header, RenderError> {
+/// GIF's row of the codec table.
+pub(super) struct Gif;
+
+impl Codec for Gif {
+    fn format(&self) -> ImageFormat {
+        ImageFormat::Gif
+    }
+
+    fn signature(&self) -> &'static [u8] {
+        b"GIF89a"
+    }
+
+    fn sniff(&self, bytes: &[u8]) -> bool {
+        bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a")
+    }
+
+    fn read_header(&self, bytes: &[u8], _: &Limits) -> Result<Header, RenderError> {
+        read_header(bytes)
+    }
+
+    fn animation(&self, bytes: &[u8], _: &Header) -> Result<(u32, u32), RenderError> {
+        animation(bytes)
+    }
+
+    fn decode(&self, bytes: &[u8], header: &Header, _: f64, _: &Limits) -> Result<Decoded, RenderError> {
+        decode(bytes, header)
+    }
+
+    fn for_each_frame(
+        &self,
+        bytes: &[u8],
+        header: &Header,
+        max_frames: u32,
+        frame: &mut super::FrameSink<'_>,
+    ) -> Result<(), RenderError> {
+        for_each_frame(bytes, header, max_frames, frame)
+    }
+
+    fn encode(&self, bitmap: &Bitmap, _: u8, _: Effort) -> Result<Vec<u8>, RenderError> {
+        let bitmap = in_colour(bitmap);
+        let mut out = Vec::new();
+        {
+            let mut encoder = GifEncoder::new_with_speed(&mut out, 10);
+            let color = super::png::color_type(bitmap.layout);
+            encoder.encode(&bitmap.data, bitmap.width, bitmap.height, color).map_err(encode_error)?;
+        }
+        Ok(out)
+    }
+
+    fn animation_encoder(
+        &self,
+        _width: u32,
+        _height: u32,
+        _quality: u8,
+        plays: u32,
+    ) -> Result<Box<dyn AnimationEncoder>, RenderError> {
+        let output = Output::default();
+        let mut gif = GifEncoder::new_with_speed(output.clone(), 10);
+        // NETSCAPE counts repeats after the first play; Finite(0) writes no extension.
+        let repeat = match plays {
+            0 => Repeat::Infinite,
+            n => Repeat::Finite((n - 1).min(65_535) as u16),
+        };
+        gif.set_repeat(repeat).map_err(encode_error)?;
+        Ok(Box::new(GifAnimation { gif, output }))
+    }
+}
+
+fn encode_error(e: impl std::fmt::Display) -> RenderError {
+    RenderError::Encode { format: "gif", reason: e.to_string() }
+}
+
+/// Where the GIF encoder writes: shared, since image-rs's encoder only gives its writer back
+/// by finishing on drop.
+#[derive(Clone, Default)]
+struct Output(Rc<RefCell<Vec<u8>>>);
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// An animated GIF being written.
+struct GifAnimation {
+    gif: GifEncoder<Output>,
+    output: Output,
+}
+
+impl AnimationEncoder for GifAnimation {
+    fn add(&mut self, frame: Bitmap, duration_ms: u32) -> Result<(), RenderError> {
+        let (w, h) = (frame.width, frame.height);
+        let image = RgbaImage::from_raw(w, h, frame.data).expect("an RGBA frame of its size");
+        let delay = Delay::from_numer_denom_ms(duration_ms, 1);
+        self.gif.encode_frame(Frame::from_parts(image, 0, 0, delay)).map_err(encode_error)
+    }
+
+    fn finish(self: Box<Self>) -> Result<Vec<u8>, RenderError> {
+        let GifAnimation { gif, output } = *self;
+        drop(gif); // writes the trailer
+        Ok(output.0.take())
+    }
+}
+
+fn read_header(bytes: &[u8]) -> Result<Header, RenderError> {
     let mut options = DecodeOptions::new();
     options.set_color_output(ColorOutput::Indexed);
     let decoder = options.read_info(Cursor::new(bytes)).map_err(corrupt)?;
@@ -34,7 +148,7 @@ pub(super) fn read_header(bytes: &[u8]) -> Result<Header, RenderError> {
 }
 
 /// The first frame, composed on its canvas.
-pub(super) fn decode(bytes: &[u8], header: &Header) -> Result<Decoded, RenderError> {
+fn decode(bytes: &[u8], header: &Header) -> Result<Decoded, RenderError> {
     let mut frames = Frames::new(bytes, header)?;
     frames.advance()?.ok_or_else(|| corrupt("no image in the file"))?;
     let bitmap = Bitmap::new(Layout::Rgba, frames.width, frames.height, frames.canvas);
@@ -43,7 +157,7 @@ pub(super) fn decode(bytes: &[u8], header: &Header) -> Result<Decoded, RenderErr
 
 /// Frames and plays (0: forever) of a GIF, reading the frames without decoding them. NETSCAPE's
 /// loop field counts repeats after the first play, and a GIF without it plays once.
-pub(super) fn animation(bytes: &[u8]) -> Result<(u32, u32), RenderError> {
+fn animation(bytes: &[u8]) -> Result<(u32, u32), RenderError> {
     let mut options = DecodeOptions::new();
     options.set_color_output(ColorOutput::Indexed);
     options.skip_frame_decoding(true);
@@ -61,7 +175,7 @@ pub(super) fn animation(bytes: &[u8]) -> Result<(u32, u32), RenderError> {
 
 /// Calls `frame` with each frame composed on its canvas (RGBA) and the milliseconds it shows, at
 /// most `max_frames` of them.
-pub(super) fn for_each_frame(
+fn for_each_frame(
     bytes: &[u8],
     header: &Header,
     max_frames: u32,

@@ -17,11 +17,11 @@ use std::time::{Duration, Instant};
 use mozjpeg_sys as ffi;
 use mozjpeg_sys::{J_COLOR_SPACE, jpeg_common_struct, jpeg_decompress_struct, jpeg_error_mgr, jpeg_progress_mgr};
 
-use super::{Decoded, Header};
+use super::{Codec, Decoded, Effort, Header};
 use crate::model::ImageFormat;
-use crate::pipeline::RenderError;
 use crate::pipeline::bitmap::{Bitmap, Layout};
 use crate::pipeline::orient::Orientation;
+use crate::pipeline::{Limits, RenderError};
 
 /// What a JPEG decode may cost.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,7 +138,47 @@ impl<'a> Decompressor<'a> {
     }
 }
 
-pub(super) fn read_header(bytes: &[u8], bounds: JpegBounds) -> Result<Header, RenderError> {
+/// JPEG's row of the codec table.
+pub(super) struct Jpeg;
+
+impl Codec for Jpeg {
+    fn format(&self) -> ImageFormat {
+        ImageFormat::Jpeg
+    }
+
+    fn signature(&self) -> &'static [u8] {
+        &[0xFF, 0xD8, 0xFF]
+    }
+
+    fn sniff(&self, bytes: &[u8]) -> bool {
+        bytes.starts_with(&[0xFF, 0xD8, 0xFF])
+    }
+
+    fn read_header(&self, bytes: &[u8], limits: &Limits) -> Result<Header, RenderError> {
+        read_header(bytes, limits.jpeg)
+    }
+
+    fn decode(&self, bytes: &[u8], _: &Header, min_scale: f64, limits: &Limits) -> Result<Decoded, RenderError> {
+        decode(bytes, min_scale, limits.jpeg)
+    }
+
+    /// [`Effort::Fast`]: libjpeg-turbo's encoder (not mozjpeg's trellis) with optimised Huffman
+    /// tables and, from 50 kilopixels, the standard progressive script (2-3 % fewer bytes at
+    /// equal SSIM for about 1 ms at 400 px). [`Effort::Small`]: mozjpeg's own defaults (trellis
+    /// quantisation, optimised progressive scans).
+    fn encode(&self, bitmap: &Bitmap, quality: u8, effort: Effort) -> Result<Vec<u8>, RenderError> {
+        let settings = match effort {
+            Effort::Fast => {
+                let progressive = u64::from(bitmap.width) * u64::from(bitmap.height) >= PROGRESSIVE_FROM_PIXELS;
+                JpegSettings::Fast { progressive }
+            }
+            Effort::Small => JpegSettings::Small,
+        };
+        jpeg(bitmap, quality, settings).map_err(|reason| RenderError::Encode { format: "jpg", reason })
+    }
+}
+
+fn read_header(bytes: &[u8], bounds: JpegBounds) -> Result<Header, RenderError> {
     guarded(|| {
         let d = Decompressor::open(bytes, bounds);
         Ok(Header {
@@ -151,7 +191,7 @@ pub(super) fn read_header(bytes: &[u8], bounds: JpegBounds) -> Result<Header, Re
 }
 
 /// Decodes at the smallest scale n/8 (n in 1..=8) that is at least `min_scale`.
-pub(super) fn decode(bytes: &[u8], min_scale: f64, bounds: JpegBounds) -> Result<Decoded, RenderError> {
+fn decode(bytes: &[u8], min_scale: f64, bounds: JpegBounds) -> Result<Decoded, RenderError> {
     guarded(|| {
         let mut d = Decompressor::open(bytes, bounds);
         let icc = d.icc_profile();
@@ -186,6 +226,64 @@ pub(super) fn decode(bytes: &[u8], min_scale: f64, bounds: JpegBounds) -> Result
             Ok(Decoded { bitmap: Bitmap::new(layout, width, height, data), icc, cmyk_inverted: adobe })
         }
     })
+}
+
+/// Encodes a working copy: a baseline JPEG, because a progressive one is several times slower to
+/// decode (libjpeg keeps the whole coefficient buffer, even when decoding scaled), and working
+/// copies are decoded on every miss.
+pub(crate) fn working_copy_jpeg(bitmap: &Bitmap, quality: u8) -> Result<Vec<u8>, RenderError> {
+    jpeg(bitmap, quality, JpegSettings::Fast { progressive: false })
+        .map_err(|reason| RenderError::Encode { format: "jpg", reason })
+}
+
+/// Which of libjpeg's encoders writes a JPEG.
+#[derive(Clone, Copy)]
+enum JpegSettings {
+    /// libjpeg-turbo's, with optimised Huffman tables, progressive where asked.
+    Fast { progressive: bool },
+    /// mozjpeg's defaults (trellis quantisation, a progressive script searched for the fewest
+    /// bytes) over the same quantisation tables as `Fast`.
+    Small,
+}
+
+/// Below this size the progressive script's extra scan headers outweigh what it saves.
+const PROGRESSIVE_FROM_PIXELS: u64 = 50_000;
+
+fn jpeg(bitmap: &Bitmap, quality: u8, settings: JpegSettings) -> Result<Vec<u8>, String> {
+    let color_space = match bitmap.layout {
+        Layout::Gray => mozjpeg::ColorSpace::JCS_GRAYSCALE,
+        Layout::Rgb => mozjpeg::ColorSpace::JCS_RGB,
+        other => return Err(format!("cannot write {other:?} pixels as JPEG")),
+    };
+    let run = AssertUnwindSafe(|| -> std::io::Result<Vec<u8>> {
+        let mut c = mozjpeg::Compress::new(color_space);
+        if let JpegSettings::Fast { progressive } = settings {
+            c.set_fastest_defaults();
+            if progressive {
+                c.set_progressive_mode();
+            }
+        }
+        c.set_size(bitmap.width as usize, bitmap.height as usize);
+        match settings {
+            JpegSettings::Fast { .. } => c.set_quality(f32::from(quality)),
+            // libjpeg's standard tables, scaled as `set_quality` scales them: mozjpeg's own
+            // tables would make the same -q another quality (measured: q80 on them matches the
+            // SSIM of q85 on these).
+            JpegSettings::Small => {
+                let q = f32::from(quality);
+                c.set_luma_qtable(&mozjpeg::qtable::AnnexK_Luma.scaled(q, q));
+                c.set_chroma_qtable(&mozjpeg::qtable::AnnexK_Chroma.scaled(q, q));
+            }
+        }
+        c.set_optimize_coding(true);
+        let mut started = c.start_compress(Vec::with_capacity(bitmap.data.len() / 8))?;
+        started.write_scanlines(&bitmap.data)?;
+        started.finish()
+    });
+    match catch_unwind(run) {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(_) => Err("libjpeg failed".to_owned()),
+    }
 }
 
 /// Smallest n in 1..=8 with n/8 >= `min_scale`.

@@ -1,16 +1,19 @@
 //! PNG through the `png` crate (the first frame of an APNG): every colour type and bit depth to
 //! 8-bit Gray, Rgb or Rgba. Text chunks are never inflated, and the ICC profile is inflated here,
-//! by a reader that stops at [`MAX_ICC_BYTES`], instead of whole by the decoder.
+//! by a reader that stops at [`MAX_ICC_BYTES`], instead of whole by the decoder. Written with
+//! fast deflate on the request path, and through oxipng for outputs rendered ahead of requests.
 
 use std::io::Cursor;
 
+use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+use image::{ExtendedColorType, ImageEncoder};
 use png::{ColorType, DecodeOptions, Decoder, Transformations};
 
-use super::{Decoded, Header, MAX_ICC_BYTES};
+use super::{Codec, Decoded, Effort, Header, MAX_ICC_BYTES};
 use crate::model::ImageFormat;
-use crate::pipeline::RenderError;
 use crate::pipeline::bitmap::{Bitmap, Layout};
 use crate::pipeline::orient::Orientation;
+use crate::pipeline::{Limits, RenderError};
 
 fn corrupt(e: impl std::fmt::Display) -> RenderError {
     RenderError::corrupt("PNG", e)
@@ -27,14 +30,47 @@ fn decoder(bytes: &[u8]) -> Decoder<Cursor<&[u8]>> {
     decoder
 }
 
-pub(super) fn read_header(bytes: &[u8]) -> Result<Header, RenderError> {
+/// PNG's row of the codec table.
+pub(super) struct Png;
+
+impl Codec for Png {
+    fn format(&self) -> ImageFormat {
+        ImageFormat::Png
+    }
+
+    fn signature(&self) -> &'static [u8] {
+        b"\x89PNG\r\n\x1a\n"
+    }
+
+    fn sniff(&self, bytes: &[u8]) -> bool {
+        bytes.starts_with(b"\x89PNG\r\n\x1a\n")
+    }
+
+    fn read_header(&self, bytes: &[u8], _: &Limits) -> Result<Header, RenderError> {
+        read_header(bytes)
+    }
+
+    fn decode(&self, bytes: &[u8], _: &Header, _: f64, _: &Limits) -> Result<Decoded, RenderError> {
+        decode(bytes)
+    }
+
+    fn encode(&self, bitmap: &Bitmap, _: u8, effort: Effort) -> Result<Vec<u8>, RenderError> {
+        let png = match effort {
+            Effort::Fast => png(bitmap),
+            Effort::Small => png(bitmap).and_then(|png| optimise_png(&png)),
+        };
+        png.map_err(|reason| RenderError::Encode { format: "png", reason })
+    }
+}
+
+fn read_header(bytes: &[u8]) -> Result<Header, RenderError> {
     let reader = decoder(bytes).read_info().map_err(corrupt)?;
     let info = reader.info();
     let orientation = info.exif_metadata.as_deref().map_or(Orientation::UPRIGHT, super::exif::orientation);
     Ok(Header { format: ImageFormat::Png, width: info.width, height: info.height, orientation })
 }
 
-pub(super) fn decode(bytes: &[u8]) -> Result<Decoded, RenderError> {
+fn decode(bytes: &[u8]) -> Result<Decoded, RenderError> {
     let mut decoder = decoder(bytes);
     // Palettes and tRNS become RGB(A), low bit depths 8 bits, 16 bits 8.
     decoder.set_transformations(Transformations::EXPAND | Transformations::STRIP_16);
@@ -57,6 +93,35 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Decoded, RenderError> {
         ColorType::Indexed => return Err(corrupt("a palette left after expansion")),
     };
     Ok(Decoded { bitmap, icc: icc_profile(bytes), cmyk_inverted: false })
+}
+
+/// The oxipng pass of [`Effort::Small`] PNGs: its preset 2 (libdeflate at its strongest level,
+/// four filter strategies), single-threaded on the render worker that called it, never longer
+/// than `OXIPNG_TIMEOUT`: past it, oxipng keeps the best result found so far.
+fn optimise_png(png: &[u8]) -> Result<Vec<u8>, String> {
+    let mut options = oxipng::Options::from_preset(2);
+    options.timeout = Some(OXIPNG_TIMEOUT);
+    options.strip = oxipng::StripChunks::All;
+    oxipng::optimize_from_memory(png, &options).map_err(|e| e.to_string())
+}
+
+/// How long one PNG may be optimised.
+const OXIPNG_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+pub(super) fn color_type(layout: Layout) -> ExtendedColorType {
+    match layout {
+        Layout::Gray => ExtendedColorType::L8,
+        Layout::Rgb => ExtendedColorType::Rgb8,
+        Layout::Rgba | Layout::Cmyk => ExtendedColorType::Rgba8,
+    }
+}
+
+fn png(bitmap: &Bitmap) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Adaptive)
+        .write_image(&bitmap.data, bitmap.width, bitmap.height, color_type(bitmap.layout))
+        .map_err(|e| e.to_string())?;
+    Ok(out)
 }
 
 /// The inflated iCCP profile, if there is one of at most [`MAX_ICC_BYTES`]; a larger or broken

@@ -1,105 +1,22 @@
-//! WebP through libwebp: header and metadata chunks, scaled decoding of still images, the first
-//! frame of an animation through the demuxer, and every frame through the animation decoder.
+//! WebP animations: frames read through libwebp's demuxer and composed on one canvas of ours
+//! (libwebp's own animation decoder keeps two canvases), and animations written through its
+//! animation encoder.
 
 use std::ptr;
 
 use libwebp_sys as webp;
 
-use super::{Decoded, Header};
-use crate::model::ImageFormat;
+use super::{corrupt, decode_into, features, still};
 use crate::pipeline::RenderError;
 use crate::pipeline::bitmap::{Bitmap, Layout};
-use crate::pipeline::orient::Orientation;
+use crate::pipeline::codec::{AnimationEncoder, FrameSink, Header};
 
-fn corrupt(reason: impl std::fmt::Display) -> RenderError {
-    RenderError::corrupt("WebP", reason)
-}
-
-fn features(bytes: &[u8]) -> Result<webp::WebPBitstreamFeatures, RenderError> {
-    // SAFETY: a zeroed features struct is valid; libwebp reads only `bytes`.
-    let mut f: webp::WebPBitstreamFeatures = unsafe { std::mem::zeroed() };
-    let status = unsafe { webp::WebPGetFeatures(bytes.as_ptr(), bytes.len(), &mut f) };
-    if status != webp::VP8StatusCode::VP8_STATUS_OK {
-        return Err(corrupt(format_args!("unreadable header ({status:?})")));
-    }
-    Ok(f)
-}
-
-pub(super) fn read_header(bytes: &[u8]) -> Result<Header, RenderError> {
-    let f = features(bytes)?;
-    let orientation = chunk(bytes, b"EXIF").map_or(Orientation::UPRIGHT, super::exif::orientation);
-    Ok(Header {
-        format: ImageFormat::Webp,
-        width: u32::try_from(f.width).map_err(corrupt)?,
-        height: u32::try_from(f.height).map_err(corrupt)?,
-        orientation,
-    })
-}
-
-pub(super) fn decode(bytes: &[u8], header: &Header, min_scale: f64) -> Result<Decoded, RenderError> {
-    let f = features(bytes)?;
-    let icc = chunk(bytes, b"ICCP").filter(|icc| icc.len() <= super::MAX_ICC_BYTES).map(<[u8]>::to_vec);
-    let bitmap = if f.has_animation != 0 {
-        first_frame(bytes, header)?
-    } else {
-        still(bytes, header, f.has_alpha != 0, min_scale)?
-    };
-    Ok(Decoded { bitmap, icc, cmyk_inverted: false })
-}
-
-/// Decodes a still image into memory we own, scaled down by libwebp when `min_scale` < 1.
-fn still(bytes: &[u8], header: &Header, alpha: bool, min_scale: f64) -> Result<Bitmap, RenderError> {
-    let (layout, mode) = if alpha {
-        (Layout::Rgba, webp::WEBP_CSP_MODE::MODE_RGBA)
-    } else {
-        (Layout::Rgb, webp::WEBP_CSP_MODE::MODE_RGB)
-    };
-    let (mut width, mut height) = (header.width, header.height);
-    let mut config = webp::WebPDecoderConfig::new().map_err(|()| corrupt("libwebp version mismatch"))?;
-    if min_scale < 1.0 {
-        let side = |n: u32| ((f64::from(n) * min_scale).ceil() as u32).clamp(1, n);
-        (width, height) = (side(width), side(height));
-        config.options.use_scaling = 1;
-        config.options.scaled_width = width as i32;
-        config.options.scaled_height = height as i32;
-    }
-    let stride = width as usize * layout.channels();
-    let mut data: Vec<u8> = Vec::new();
-    data.try_reserve_exact(stride * height as usize).map_err(|_| corrupt("out of memory"))?;
-    data.resize(stride * height as usize, 0);
-    decode_into(bytes, config, mode, &mut data, stride)?;
-    Ok(Bitmap::new(layout, width, height, data))
-}
-
-/// Decodes into `out`, rows `stride` bytes apart (a region of a larger canvas, say), in `mode`
-/// at the size `config` says.
-fn decode_into(
-    bytes: &[u8],
-    mut config: webp::WebPDecoderConfig,
-    mode: webp::WEBP_CSP_MODE,
-    out: &mut [u8],
-    stride: usize,
-) -> Result<(), RenderError> {
-    config.output.colorspace = mode;
-    config.output.is_external_memory = 1;
-    config.output.u.RGBA = webp::WebPRGBABuffer { rgba: out.as_mut_ptr(), stride: stride as i32, size: out.len() };
-    // SAFETY: the output buffer points at `out`, which outlives the call; libwebp checks that
-    // `size` holds the rows at `stride`; with external memory it allocates nothing we must free.
-    let status = unsafe { webp::WebPDecode(bytes.as_ptr(), bytes.len(), &mut config) };
-    if status != webp::VP8StatusCode::VP8_STATUS_OK {
-        let why = match status {
-            webp::VP8StatusCode::VP8_STATUS_NOT_ENOUGH_DATA => {
-                "the file ends before the image data does (truncated)".to_owned()
-            }
-            other => format!("bad image data ({other:?})"),
-        };
-        return Err(corrupt(why));
-    }
-    Ok(())
+fn encode_error(reason: impl std::fmt::Display) -> RenderError {
+    RenderError::Encode { format: "webp", reason: reason.to_string() }
 }
 
 /// The first frame of an animation, composed on its (transparent) canvas.
-fn first_frame(bytes: &[u8], header: &Header) -> Result<Bitmap, RenderError> {
+pub(super) fn first_frame(bytes: &[u8], header: &Header) -> Result<Bitmap, RenderError> {
     let mut canvas = Canvas::new(header)?;
     let mut frames = Demuxer::new(bytes)?;
     let part = frames.next()?.ok_or_else(|| corrupt("the animation has no first frame"))?;
@@ -127,7 +44,7 @@ pub(super) fn for_each_frame(
     bytes: &[u8],
     header: &Header,
     max_frames: u32,
-    frame: &mut super::FrameSink<'_>,
+    frame: &mut FrameSink<'_>,
 ) -> Result<(), RenderError> {
     let mut canvas = Canvas::new(header)?;
     let mut frames = Demuxer::new(bytes)?;
@@ -316,19 +233,105 @@ fn blend(dst: &mut [u8], src: &[u8]) {
     dst[3] = blend_a.min(255) as u8;
 }
 
-/// The payload of the first RIFF chunk with this FourCC (the extended format's metadata chunks).
-fn chunk<'a>(bytes: &'a [u8], fourcc: &[u8; 4]) -> Option<&'a [u8]> {
-    let mut at = 12;
-    while at + 8 <= bytes.len() {
-        let id = &bytes[at..at + 4];
-        let size = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().ok()?) as usize;
-        let body = bytes.get(at + 8..at + 8 + size)?;
-        if id == fourcc {
-            return Some(body);
+/// libwebp's animation encoder, deleted when dropped.
+pub(super) struct WebpAnimation {
+    encoder: *mut webp::WebPAnimEncoder,
+    config: webp::WebPConfig,
+    timestamp_ms: i32,
+}
+
+impl WebpAnimation {
+    pub(super) fn new(width: u32, height: u32, quality: u8, plays: u32) -> Result<Self, RenderError> {
+        let fail = |why: &str| encode_error(why);
+        let config = webp::WebPConfig::new_with_preset(webp::WebPPreset::WEBP_PRESET_DEFAULT, f32::from(quality))
+            .map_err(|()| fail("libwebp version mismatch"))?;
+        // SAFETY: the options are initialised by libwebp before use; the encoder is checked for
+        // null and owned by the returned value.
+        unsafe {
+            let mut options: webp::WebPAnimEncoderOptions = std::mem::zeroed();
+            if webp::WebPAnimEncoderOptionsInitInternal(&mut options, webp::WEBP_MUX_ABI_VERSION as _) == 0 {
+                return Err(fail("libwebp version mismatch"));
+            }
+            options.anim_params.loop_count = i32::try_from(plays).unwrap_or(0);
+            let encoder = webp::WebPAnimEncoderNewInternal(
+                width as i32,
+                height as i32,
+                &options,
+                webp::WEBP_MUX_ABI_VERSION as _,
+            );
+            if encoder.is_null() {
+                return Err(fail("cannot start the animation encoder"));
+            }
+            Ok(WebpAnimation { encoder, config, timestamp_ms: 0 })
         }
-        at += 8 + size + (size & 1);
     }
-    None
+
+    fn add_frame(&mut self, frame: &Bitmap, duration_ms: u32) -> Result<(), RenderError> {
+        // SAFETY: the picture is initialised by libwebp, imports `frame`'s RGBA rows (height rows
+        // of width * 4 bytes) into its own memory, and is freed on every path.
+        unsafe {
+            let mut picture = webp::WebPPicture::new().map_err(|()| encode_error("libwebp version mismatch"))?;
+            picture.use_argb = 1;
+            picture.width = frame.width as i32;
+            picture.height = frame.height as i32;
+            let imported = webp::WebPPictureImportRGBA(&mut picture, frame.data.as_ptr(), frame.width as i32 * 4) != 0;
+            let added =
+                imported && webp::WebPAnimEncoderAdd(self.encoder, &mut picture, self.timestamp_ms, &self.config) != 0;
+            webp::WebPPictureFree(&mut picture);
+            if !added {
+                return Err(encode_error(self.error()));
+            }
+        }
+        self.timestamp_ms = self.timestamp_ms.saturating_add(i32::try_from(duration_ms).unwrap_or(i32::MAX));
+        Ok(())
+    }
+
+    fn assemble(&self) -> Result<Vec<u8>, RenderError> {
+        // SAFETY: a null frame ends the animation at the last timestamp; the assembled data is
+        // copied out and released with WebPDataClear.
+        unsafe {
+            let mut data: webp::WebPData = std::mem::zeroed();
+            webp::WebPDataInit(&mut data);
+            let done =
+                webp::WebPAnimEncoderAdd(self.encoder, std::ptr::null_mut(), self.timestamp_ms, std::ptr::null()) != 0
+                    && webp::WebPAnimEncoderAssemble(self.encoder, &mut data) != 0;
+            if !done {
+                return Err(encode_error(self.error()));
+            }
+            let bytes = std::slice::from_raw_parts(data.bytes, data.size).to_vec();
+            webp::WebPDataClear(&mut data);
+            Ok(bytes)
+        }
+    }
+
+    fn error(&self) -> String {
+        // SAFETY: libwebp returns a static, NUL-terminated message for this encoder.
+        unsafe {
+            let msg = webp::WebPAnimEncoderGetError(self.encoder);
+            if msg.is_null() {
+                "libwebp failed".to_owned()
+            } else {
+                std::ffi::CStr::from_ptr(msg).to_string_lossy().into_owned()
+            }
+        }
+    }
+}
+
+impl AnimationEncoder for WebpAnimation {
+    fn add(&mut self, frame: Bitmap, duration_ms: u32) -> Result<(), RenderError> {
+        self.add_frame(&frame, duration_ms)
+    }
+
+    fn finish(self: Box<Self>) -> Result<Vec<u8>, RenderError> {
+        self.assemble()
+    }
+}
+
+impl Drop for WebpAnimation {
+    fn drop(&mut self) {
+        // SAFETY: created in new, deleted once.
+        unsafe { webp::WebPAnimEncoderDelete(self.encoder) };
+    }
 }
 
 #[cfg(test)]
@@ -367,7 +370,7 @@ mod tests {
         let mut compared = 0;
         for name in ["anim_6f_200.webp", "anim_loop3_10f.webp", "anim_rotating_squares_9f.webp"] {
             let bytes = std::fs::read(dir.join(name)).unwrap();
-            let header = read_header(&bytes).unwrap();
+            let header = super::super::read_header(&bytes).unwrap();
             let mut ours = Vec::new();
             for_each_frame(&bytes, &header, 1000, &mut |canvas, ms| {
                 ours.push((canvas.clone(), ms));
