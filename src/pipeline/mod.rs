@@ -145,6 +145,23 @@ pub fn render_from_working_copy(
     finish(bitmap, spec)
 }
 
+/// The first half of a still render: decode, crop, resize, colour and orientation, up to the
+/// encoder (for a caller with other work to wait for before it encodes). `original_size` is the
+/// original's upright size when `bytes` is a working copy.
+pub fn prepare(
+    bytes: &[u8],
+    original_size: Option<(u32, u32)>,
+    spec: &RenderSpec,
+    limits: &Limits,
+) -> Result<Bitmap, RenderError> {
+    render_bitmap(bytes, spec.geometry, original_size, spec.placement, limits)
+}
+
+/// The second half of a still render: what [`prepare`] gave, encoded.
+pub fn encode_prepared(bitmap: Bitmap, spec: &RenderSpec) -> Result<Rendered, RenderError> {
+    finish(bitmap, spec)
+}
+
 /// Flattens alpha where the format has none and encodes.
 fn finish(bitmap: Bitmap, spec: &RenderSpec) -> Result<Rendered, RenderError> {
     let output = if spec.format.has_alpha() { bitmap } else { color::flatten_onto_white(bitmap) };

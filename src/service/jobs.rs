@@ -212,10 +212,11 @@ impl Jobs {
         let Some(first) = job.outputs.iter().find_map(|name| name.parse::<Variant>().ok()) else { return Ok(None) };
         let (info, _) = self.images.info(ns, id, None).await?;
         let renders = &self.renders;
-        let Ok(plan) = RenderPlan::new(ns, id, first, info, Effort::Small, &renders.render, &renders.limits) else {
+        let limits = &renders.rendering.limits;
+        let Ok(plan) = RenderPlan::new(ns, id, first, info, Effort::Small, &renders.render, limits) else {
             return Ok(None);
         };
-        Ok(Some(renders.pool.admit(Class::Job, plan.max_cost()).await?))
+        Ok(Some(renders.rendering.pool.admit(Class::Job, plan.max_cost()).await?))
     }
 
     /// Renders a job's outputs (the first in `first`), then delivers its notification.

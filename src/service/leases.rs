@@ -12,6 +12,7 @@
 //! cost of no round trip. Only a lease taken over from a stale holder, or claimed long after the
 //! look (work that waited for a worker first), needs a second look before its render.
 
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -19,7 +20,7 @@ use bytes::Bytes;
 use super::ServiceError;
 use crate::model::ObjectKey;
 use crate::pool::Slot;
-use crate::store::lease::{self, Claim, Lease};
+use crate::store::lease::{self, Lease};
 use crate::store::{Store, StoreError};
 
 /// The first wait between looks at storage for a variant another node renders; each following
@@ -82,6 +83,17 @@ pub(super) enum Claimed {
     },
 }
 
+/// A claim made beside another look: answered, or still out.
+pub(super) enum Claim {
+    /// Answered.
+    Settled(Result<Claimed, StoreError>),
+    /// Still out.
+    Out(ClaimOut),
+}
+
+/// A claim still out: it owns what it needs, so that it can be finished on its own.
+pub(super) type ClaimOut = Pin<Box<dyn Future<Output = Result<Claimed, StoreError>> + Send>>;
+
 /// What to do about a miss, once the claim is settled.
 pub(super) enum Leased {
     /// Render it under this lease.
@@ -106,14 +118,33 @@ impl RenderLeases {
         RenderLeases { originals, variants, ttl, enabled }
     }
 
+    /// One attempt at the lease on the variant at `key`, owning what it needs.
+    pub(super) fn claim(&self, key: ObjectKey) -> ClaimOut {
+        let leases = self.clone();
+        Box::pin(async move { leases.try_claim(&key).await })
+    }
+
+    /// Gives up a claim that is not needed (its variant was found): a lease it took is removed,
+    /// once the claim has answered.
+    pub(super) fn abandon(claim: Claim) {
+        match claim {
+            Claim::Settled(claimed) => drop(claimed),
+            Claim::Out(out) => {
+                tokio::spawn(async move {
+                    drop(out.await);
+                });
+            }
+        }
+    }
+
     /// One attempt at the lease on the variant at `key`.
     pub(super) async fn try_claim(&self, key: &ObjectKey) -> Result<Claimed, StoreError> {
         if !self.enabled {
             return Ok(Claimed::Held(HeldLease(None)));
         }
         Ok(match lease::claim(&self.originals, ObjectKey::lease_of(key), self.ttl).await? {
-            Claim::Held(lease) => Claimed::Held(HeldLease(Some(lease))),
-            Claim::Taken { expires_in } => Claimed::Taken { expires_in },
+            lease::Claim::Held(lease) => Claimed::Held(HeldLease(Some(lease))),
+            lease::Claim::Taken { expires_in } => Claimed::Taken { expires_in },
         })
     }
 

@@ -22,6 +22,7 @@ mod negotiate;
 mod originals;
 mod plan;
 mod popular;
+mod rendering;
 mod renders;
 mod stores;
 mod uploads;
@@ -52,6 +53,7 @@ use jobs::Jobs;
 use leases::RenderLeases;
 use negotiate::Negotiation;
 use originals::Originals;
+use rendering::Rendering;
 use renders::{Lookup, Purpose, Renders};
 use stores::Stores;
 use uploads::Uploads;
@@ -174,17 +176,20 @@ impl ImageService {
             stores: stores.clone(),
             images: Arc::clone(&images),
             cache: parts.cache.clone(),
-            sources: sources.clone(),
-            pool: parts.pool.clone(),
+            rendering: Rendering {
+                originals: stores.originals.clone(),
+                sources: sources.clone(),
+                pool: parts.pool.clone(),
+                metrics: Arc::clone(&metrics),
+                limits,
+            },
             leases: RenderLeases::new(
                 stores.originals.clone(),
                 stores.variants.clone(),
                 background.lease_secs,
                 background.render_leases,
             ),
-            metrics: Arc::clone(&metrics),
             render: config.render.clone(),
-            limits,
         });
         let hooks = Hooks::new(background)?;
         let jobs = Arc::new(Jobs::new(

@@ -1,6 +1,10 @@
 //! Variant lookups: memory, then storage, then planned once ([`RenderPlan`]), rendered on the
 //! CPU pool under the variant's lease and stored before the answer. Concurrent lookups of one
 //! variant join one load on this node, and, through the lease, one render across nodes.
+//!
+//! A request whose image is known claims the variant's lease while it looks in storage; once the
+//! variant is known to be missing it decodes while the claim is still out, and encodes only once
+//! the lease is its own (a render that loses the claim has spent a decode, and stores nothing).
 
 use std::sync::Arc;
 
@@ -8,18 +12,19 @@ use bytes::Bytes;
 
 use super::answer::Answer;
 use super::images::Images;
-use super::leases::{Claimed, Leased, RenderLeases};
-use super::plan::{RenderPlan, SourceChoice, SourceKind};
+use futures_util::future::{Either, select};
+
+use super::leases::{Claim, Claimed, Leased, RenderLeases};
+use super::plan::{RenderPlan, SourceKind};
+use super::rendering::Rendering;
 use super::stores::Stores;
 use super::{ImageInfo, ServiceError};
 use crate::access::Payer;
 use crate::cache::{CachedObject, ObjectCache};
 use crate::config::RenderConfig;
-use crate::metrics::Metrics;
 use crate::model::{ImageId, Namespace, ObjectKey, Served, Variant};
-use crate::pipeline::{self, Effort, Limits};
-use crate::pool::{Class, CpuPool, Slot};
-use crate::store::StoreError;
+use crate::pipeline::Effort;
+use crate::pool::{Class, Slot};
 
 /// Why a variant is looked up: whose work its render is, how hard its encoder works and how it
 /// is counted.
@@ -43,7 +48,7 @@ impl Purpose {
         }
     }
 
-    fn class(self) -> Class {
+    pub(super) fn class(self) -> Class {
         match self {
             Purpose::Request => Class::Request,
             Purpose::Upload => Class::Upload,
@@ -82,23 +87,25 @@ pub(super) struct Renders {
     pub(super) images: Arc<Images>,
     /// Encoded answers.
     pub(super) cache: ObjectCache,
-    /// Originals and working copies recently rendered from, so that a burst of misses on one
-    /// image reads it from storage once.
-    pub(super) sources: ObjectCache<Bytes>,
-    pub(super) pool: CpuPool,
+    pub(super) rendering: Rendering,
     pub(super) leases: RenderLeases,
-    pub(super) metrics: Arc<Metrics>,
     pub(super) render: RenderConfig,
-    pub(super) limits: Limits,
 }
 
 /// What a look in storage found.
 enum Found {
     /// The variant.
     Stored(Bytes),
-    /// Not the variant; the image's facts, and the claim on the variant's lease where it was
-    /// made with the look.
-    Missing { info: Arc<ImageInfo>, claimed: Option<Claimed> },
+    /// Not the variant: the image's facts, and the claim on the variant's lease.
+    Missing { info: Arc<ImageInfo>, claim: Pending },
+}
+
+/// A miss's claim on its lease: made with the look in storage (and maybe still out), or not yet.
+enum Pending {
+    /// Made with the look.
+    Made(Claim),
+    /// To be made when the render is due.
+    Later,
 }
 
 impl Renders {
@@ -111,21 +118,22 @@ impl Renders {
         // Boxed, and made only on a miss: a hit should not build nor carry its size around.
         let load = || {
             Box::pin(async {
-                let (info, claimed) = match self.find(&lookup, &key).await? {
+                let (info, claim) = match self.find(&lookup, &key).await? {
                     Found::Stored(bytes) => return Ok(CachedObject::new(bytes, Served::Storage)),
-                    Found::Missing { info, claimed } => (info, claimed),
+                    Found::Missing { info, claim } => (info, claim),
                 };
                 lookup.payer.charge()?;
+                let (effort, render) = (lookup.purpose.effort(), &self.render);
                 let plan = RenderPlan::new(
                     lookup.ns,
                     lookup.id,
                     lookup.variant,
                     info,
-                    lookup.purpose.effort(),
-                    &self.render,
-                    &self.limits,
+                    effort,
+                    render,
+                    &self.rendering.limits,
                 )?;
-                let bytes = self.render_miss(&plan, lookup.purpose, slot, claimed).await?;
+                let bytes = self.render_miss(&plan, lookup.purpose, slot, claim).await?;
                 Ok::<_, ServiceError>(CachedObject::new(bytes, Served::Rendered))
             })
         };
@@ -135,7 +143,7 @@ impl Renders {
 
     /// Looks for the variant in storage, and for the image's facts: the image is known to exist
     /// before anything of its variant is leased or written. A request whose image is known
-    /// already claims the variant's lease with the look (see `leases.rs`).
+    /// already claims the variant's lease with the look, and goes on as soon as the look answers.
     async fn find(&self, lookup: &Lookup<'_>, key: &ObjectKey) -> Result<Found, ServiceError> {
         let variants = &self.stores.variants;
         let known = match &lookup.info {
@@ -143,12 +151,23 @@ impl Renders {
             None => self.images.in_memory(lookup.ns, lookup.id).await,
         };
         if let Some(info) = known.clone().filter(|_| !lookup.purpose.admitted_before_lease()) {
-            let (stored, claimed) = tokio::join!(variants.get_opt(key), self.leases.try_claim(key));
-            // A lease claimed for a variant that is stored is dropped, and so removed.
-            if let Some(bytes) = stored? {
-                return Ok(Found::Stored(bytes));
-            }
-            return Ok(Found::Missing { info, claimed: Some(claimed?) });
+            let look = Box::pin(variants.get_opt(key));
+            let (stored, claim) = match select(look, self.leases.claim(key.clone())).await {
+                Either::Left((stored, out)) => (stored, Claim::Out(out)),
+                Either::Right((claimed, look)) => (look.await, Claim::Settled(claimed)),
+            };
+            return match stored {
+                Ok(Some(bytes)) => {
+                    // A lease claimed for a variant that is stored is removed.
+                    RenderLeases::abandon(claim);
+                    Ok(Found::Stored(bytes))
+                }
+                Ok(None) => Ok(Found::Missing { info, claim: Pending::Made(claim) }),
+                Err(e) => {
+                    RenderLeases::abandon(claim);
+                    Err(e.into())
+                }
+            };
         }
         let info = async {
             match known {
@@ -159,7 +178,7 @@ impl Renders {
         let (stored, info) = tokio::join!(variants.get_opt(key), info);
         match stored? {
             Some(bytes) => Ok(Found::Stored(bytes)),
-            None => Ok(Found::Missing { info: info?, claimed: None }),
+            None => Ok(Found::Missing { info: info?, claim: Pending::Later }),
         }
     }
 
@@ -170,16 +189,34 @@ impl Renders {
         plan: &RenderPlan,
         purpose: Purpose,
         slot: Option<Slot>,
-        claimed: Option<Claimed>,
+        claim: Pending,
     ) -> Result<Bytes, ServiceError> {
+        let rendering = &self.rendering;
         let mut slot = match slot {
             Some(slot) => Some(slot),
-            None if purpose.admitted_before_lease() => Some(self.pool.admit(purpose.class(), plan.max_cost()).await?),
+            None if purpose.admitted_before_lease() => {
+                Some(rendering.pool.admit(purpose.class(), plan.max_cost()).await?)
+            }
             None => None,
         };
-        let claimed = match claimed {
-            Some(claimed) => claimed,
-            None => self.leases.try_claim(&plan.key).await?,
+        let claimed = match claim {
+            Pending::Made(Claim::Settled(claimed)) => claimed?,
+            Pending::Made(Claim::Out(out)) if plan.sources[0].kind != SourceKind::Animation => {
+                // Decodes while the claim is out; encodes only under the lease.
+                let (claimed, prepared) = tokio::join!(out, rendering.prepare(plan, purpose, slot.take()));
+                match claimed? {
+                    Claimed::Held(lease) => {
+                        let bytes = match prepared {
+                            Ok(prepared) => lease.renewing(rendering.finish(plan, purpose, prepared)).await,
+                            Err(e) => Err(e),
+                        };
+                        return self.store(plan, lease, bytes).await;
+                    }
+                    taken => taken,
+                }
+            }
+            Pending::Made(Claim::Out(out)) => out.await?,
+            Pending::Later => self.leases.try_claim(&plan.key).await?,
         };
         let lease = match self.leases.settle(&plan.key, claimed, &mut slot).await? {
             Leased::Render(lease) => lease,
@@ -189,7 +226,19 @@ impl Renders {
         if let Some(stored) = self.leases.stored_meanwhile(&lease, &plan.key, claimed_late).await? {
             return Ok(stored);
         }
-        let bytes = match lease.renewing(self.render(plan, purpose, slot)).await {
+        let bytes = lease.renewing(rendering.render(plan, purpose, slot)).await;
+        self.store(plan, lease, bytes).await
+    }
+
+    /// Stores a rendered variant and leaves its lease to expire; a failed render removes its
+    /// lease before the failure is answered.
+    async fn store(
+        &self,
+        plan: &RenderPlan,
+        lease: super::leases::HeldLease,
+        rendered: Result<Bytes, ServiceError>,
+    ) -> Result<Bytes, ServiceError> {
+        let bytes = match rendered {
             Ok(bytes) => bytes,
             Err(e) => {
                 lease.failed().await;
@@ -208,59 +257,11 @@ impl Renders {
     /// (for `regenerate`).
     pub(super) async fn rerender(&self, ns: &Namespace, id: &ImageId, variant: Variant) -> Result<(), ServiceError> {
         let (info, _) = self.images.info(ns, id, None).await?;
-        let plan = RenderPlan::new(ns, id, variant, info, Effort::Small, &self.render, &self.limits)?;
-        let slot = self.pool.admit(Class::Job, plan.max_cost()).await?;
-        let bytes = self.render(&plan, Purpose::Job, Some(slot)).await?;
+        let plan = RenderPlan::new(ns, id, variant, info, Effort::Small, &self.render, &self.rendering.limits)?;
+        let slot = self.rendering.pool.admit(Class::Job, plan.max_cost()).await?;
+        let bytes = self.rendering.render(&plan, Purpose::Job, Some(slot)).await?;
         self.stores.put_variant(ns, id, &plan.key, bytes.clone()).await?;
         self.cache.insert(plan.key, CachedObject::new(bytes, Served::Rendered)).await;
         Ok(())
-    }
-
-    /// Renders a plan on the pool (in `slot` where one is held, else once admitted), from the
-    /// first of its sources that is stored, and records the render.
-    async fn render(&self, plan: &RenderPlan, purpose: Purpose, slot: Option<Slot>) -> Result<Bytes, ServiceError> {
-        let (choice, bytes) = self.source(plan).await?;
-        let mut slot = match slot {
-            Some(slot) => slot,
-            None => self.pool.admit(purpose.class(), plan.cost(&choice)).await?,
-        };
-        let (spec, limits, original_size) = (plan.spec, self.limits, plan.original_size());
-        let rendered = slot
-            .run(move || {
-                let started = std::time::Instant::now();
-                let rendered = match choice.kind {
-                    SourceKind::WorkingCopy => {
-                        pipeline::render_from_working_copy(&bytes, original_size, &spec, &limits)
-                    }
-                    SourceKind::Original => pipeline::render(&bytes, &spec, &limits),
-                    SourceKind::Animation => pipeline::render_animation(&bytes, &spec, &limits),
-                };
-                rendered.map(|r| (Bytes::from(r.bytes), started.elapsed()))
-            })
-            .await?;
-        drop(slot);
-        let done = rendered.as_ref().ok().map(|(_, took)| (plan.spec.format, *took));
-        if purpose == Purpose::Background {
-            self.metrics.background_render_done(done.is_some());
-        } else {
-            self.metrics.render_done(done);
-        }
-        Ok(rendered?.0)
-    }
-
-    /// The first of a plan's sources that is stored, through the source cache.
-    async fn source(&self, plan: &RenderPlan) -> Result<(SourceChoice, Bytes), ServiceError> {
-        for choice in &plan.sources {
-            let load = self.stores.originals.get(&choice.key);
-            match self.sources.get_or_load(choice.key.clone(), || load).await.map_err(|e| (*e).clone()) {
-                Ok((bytes, _)) => return Ok((choice.clone(), bytes)),
-                // A working copy that is not there passes to the next source.
-                Err(StoreError::NotFound) if choice.kind == SourceKind::WorkingCopy => {}
-                // info.json is written last, so its original is there unless something removed it.
-                Err(StoreError::NotFound) => return Err(ServiceError::ImageNotFound),
-                Err(backend @ StoreError::Backend(_)) => return Err(ServiceError::Store(backend)),
-            }
-        }
-        Err(ServiceError::ImageNotFound)
     }
 }
