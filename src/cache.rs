@@ -1,5 +1,5 @@
 //! The in-memory caches, bounded by bytes: encoded answers (variants and info JSON, with their
-//! ETags) and the sources renders read (originals and working copies, bytes only).
+//! ETags), the sources renders read (originals and working copies), and those sources decoded.
 //!
 //! Concurrent lookups of one key join a single load: the first caller's loader runs (storage,
 //! then render), the others wait for its result. Nothing here counts lookups: the caller is told
@@ -12,6 +12,7 @@ use bytes::Bytes;
 use moka::future::Cache;
 
 use crate::model::{ObjectKey, Served};
+use crate::pipeline::DecodedSource;
 
 /// An encoded object with its strong validator, and where its loader found it.
 #[derive(Clone, Debug)]
@@ -132,5 +133,39 @@ impl<V: Weighed> ObjectCache<V> {
     /// Bytes held (by the weigher's count).
     pub fn bytes(&self) -> u64 {
         self.inner.weighted_size()
+    }
+}
+
+/// Sources decoded whole ([`crate::pipeline::decode_whole`]) by object key, bounded by the bytes
+/// of their pixels: read and filled by renders on the pool's workers, so without async.
+#[derive(Clone)]
+pub struct DecodedSources {
+    inner: moka::sync::Cache<ObjectKey, Arc<DecodedSource>>,
+}
+
+impl std::fmt::Debug for DecodedSources {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DecodedSources").field("entries", &self.inner.entry_count()).finish()
+    }
+}
+
+impl DecodedSources {
+    /// A cache holding at most `max_bytes` of pixels; 0 keeps none.
+    pub fn new(max_bytes: u64) -> Self {
+        let inner = moka::sync::Cache::builder()
+            .max_capacity(max_bytes)
+            .weigher(|_: &ObjectKey, value: &Arc<DecodedSource>| u32::try_from(value.weight()).unwrap_or(u32::MAX))
+            .build();
+        DecodedSources { inner }
+    }
+
+    /// The decode of `key`, if kept.
+    pub fn get(&self, key: &ObjectKey) -> Option<Arc<DecodedSource>> {
+        self.inner.get(key)
+    }
+
+    /// Keeps a decode of `key`.
+    pub fn insert(&self, key: ObjectKey, decoded: Arc<DecodedSource>) {
+        self.inner.insert(key, decoded);
     }
 }

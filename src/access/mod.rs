@@ -64,12 +64,7 @@ impl Gate {
 
     /// Who pays for the work of a request from `peer` with these `X-Forwarded-For` values.
     pub fn payer<'a>(&self, peer: IpAddr, forwarded_for: impl Iterator<Item = &'a str>) -> Payer {
-        match &self.rate {
-            None => Payer::Server,
-            Some(limits) => {
-                let addr = client_addr(peer, forwarded_for, &self.trusted_proxies);
-                Payer::Client { limits: Arc::clone(limits), addr }
-            }
-        }
+        let addr = client_addr(peer, forwarded_for, &self.trusted_proxies);
+        Payer::Client { limits: self.rate.clone(), addr }
     }
 }

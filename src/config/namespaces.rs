@@ -52,6 +52,9 @@ pub struct NamespaceConfig {
     /// After a miss of an image, its K most requested sizes here are rendered in the background
     /// (0: off; DESIGN.md §12).
     pub prerender_popular: usize,
+    /// Popular sizes with a side longer than this are neither counted nor rendered in the
+    /// background (default 1024).
+    pub prerender_max_side: Option<u32>,
 }
 
 impl NamespaceConfig {

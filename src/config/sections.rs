@@ -63,7 +63,7 @@ sections! {
 
     /// The memory caches in front of storage.
     cache: CacheConfig ("Cache") {
-        /// Memory caches: 3/4 for variants and info, 1/4 for the sources renders read
+        /// Memory caches: 5/8 for variants and info, 1/4 for the sources renders read, 1/8 for their decoded pixels
         memory_cache_bytes: ByteSize = "256MiB";
     }
 
@@ -90,6 +90,8 @@ sections! {
         max_upload_bytes: ByteSize = "25MiB", check = in_range::<1, { u64::MAX }>;
         /// Largest width x height an original may declare
         max_source_pixels: u64 = 50_000_000, check = in_range::<1, { u64::MAX }>;
+        /// Outputs one upload may ask for with ?outputs=; more is 400
+        max_outputs_per_upload: usize = 16, check = in_range::<0, 10_000>;
         /// Renders that may wait for a thread before 503
         queue_size: usize = 128, check = in_range::<0, 1_000_000>;
         /// Source pixels decoding at once over all renders and uploads
@@ -122,7 +124,7 @@ sections! {
         upload_tokens: Vec<String> = [], secret = true;
         /// Serve namespaces absent from `namespaces` (false: they are 404)
         allow_unknown_namespaces: bool = true;
-        /// Renders and uploads a client address may start a minute; 0 turns the limit off
+        /// Units of work (a render or upload of up to 4 megapixels decoded plus encoded is one) a client address may start a minute; 0 turns the limit off
         rate_limit_per_minute: u32 = 0, check = in_range::<0, 1_000_000>;
         /// Networks (CIDR, comma-separated) whose X-Forwarded-For is believed
         trusted_proxies: Vec<IpNet> = [];

@@ -66,6 +66,10 @@ pub struct NamespaceSettings {
     pub moderation: Option<Moderation>,
     /// Popular sizes rendered in the background after a miss (0: off).
     pub prerender_popular: usize,
+    /// The longest side a popular size may have to be counted and rendered in the background.
+    pub prerender_max_side: u32,
+    /// Outputs one upload may ask for.
+    pub max_outputs_per_upload: usize,
 }
 
 /// Why a namespace does not serve a variant.
@@ -84,6 +88,14 @@ pub enum VariantRefused {
         max_width: u32,
         /// Largest height allowed.
         max_height: u32,
+    },
+    /// An upload asked for more outputs than `max_outputs_per_upload` (400).
+    #[error("{asked} outputs asked: an upload may ask for at most {max}")]
+    TooManyOutputs {
+        /// How many were asked.
+        asked: usize,
+        /// `max_outputs_per_upload`.
+        max: usize,
     },
 }
 
@@ -109,11 +121,21 @@ impl NamespaceSettings {
         !self.negotiate_formats.is_empty()
     }
 
-    /// Every output of an upload that asked for `asked`: those, then the namespace's own.
-    pub fn outputs_with(&self, asked: &[Variant]) -> Vec<Variant> {
+    /// Whether a client's upload may ask for `asked` outputs (`max_outputs_per_upload`).
+    pub fn check_output_count(&self, asked: usize) -> Result<(), VariantRefused> {
+        if asked > self.max_outputs_per_upload {
+            return Err(VariantRefused::TooManyOutputs { asked, max: self.max_outputs_per_upload });
+        }
+        Ok(())
+    }
+
+    /// Every output of an upload that asked for `asked`: those, then the namespace's own, each
+    /// allowed here.
+    pub fn outputs_with(&self, asked: &[Variant]) -> Result<Vec<Variant>, VariantRefused> {
         let mut all = asked.to_vec();
         all.extend(self.outputs.iter().filter(|v| !asked.contains(v)));
-        all
+        all.iter().try_for_each(|v| self.check(v))?;
+        Ok(all)
     }
 
     fn resolve(own: Option<&NamespaceConfig>, limits: &LimitsConfig, access: &AccessConfig) -> NamespaceSettings {
@@ -145,9 +167,14 @@ impl NamespaceSettings {
                 .clone()
                 .map(|url| Moderation { url, fail_open: own_or_default.moderation_fail_open }),
             prerender_popular: own_or_default.prerender_popular,
+            prerender_max_side: own_or_default.prerender_max_side.unwrap_or(DEFAULT_PRERENDER_MAX_SIDE),
+            max_outputs_per_upload: limits.max_outputs_per_upload,
         }
     }
 }
+
+/// The longest side of a popular size rendered in the background, unless a namespace says.
+const DEFAULT_PRERENDER_MAX_SIDE: u32 = 1024;
 
 /// The settings of every namespace.
 #[derive(Clone, Debug)]

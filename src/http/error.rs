@@ -156,9 +156,9 @@ fn service(e: &ServiceError) -> Class {
             Class::status(StatusCode::NOT_FOUND).original_unavailable()
         }
         ServiceError::EmptyUpload | ServiceError::SourceOverrideNotAllowed => Class::status(StatusCode::BAD_REQUEST),
-        ServiceError::Refused(VariantRefused::Extension(_) | VariantRefused::NotListed(_)) => {
-            Class::status(StatusCode::BAD_REQUEST)
-        }
+        ServiceError::Refused(
+            VariantRefused::Extension(_) | VariantRefused::NotListed(_) | VariantRefused::TooManyOutputs { .. },
+        ) => Class::status(StatusCode::BAD_REQUEST),
         ServiceError::Refused(VariantRefused::TooLarge { .. }) | ServiceError::FormatCannotHold { .. } => {
             Class::status(StatusCode::NOT_ACCEPTABLE)
         }

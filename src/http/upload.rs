@@ -61,7 +61,9 @@ pub(crate) async fn upload(
         .gate
         .token(ns, req.headers().get(AUTHORIZATION).map(|v| v.as_bytes()))
         .map_err(ApiError::from)
-        .and_then(|()| payer.charge().map_err(ApiError::from));
+        .and_then(|()| service.check_output_count(ns, outputs.len()).map_err(ApiError::from))
+        // One unit before the body is read; the rest of what the upload costs once its header is.
+        .and_then(|()| payer.charge(1).map_err(ApiError::from));
     if let Err(refused) = refusal {
         discard_body(app, req).await;
         return Err(refused);
@@ -69,16 +71,16 @@ pub(crate) async fn upload(
     let body = read_body(app, req).await?;
 
     let ingested = match source {
-        Some(url) if body.bytes.is_empty() => service.ingest_source(ns, &url, &outputs, when).await?,
+        Some(url) if body.bytes.is_empty() => service.ingest_source(ns, &url, &outputs, when, payer).await?,
         Some(_) => {
             return Err(ApiError::BadRequest("send either a body or ?source=URL, not both".to_owned()));
         }
         None if is_json => {
             let image = app.buffer.hold(decode_json(&body.bytes)?)?;
             drop(body);
-            service.ingest(ns, image.bytes.clone(), &outputs, when).await?
+            service.ingest(ns, image.bytes.clone(), &outputs, when, payer).await?
         }
-        None => service.ingest(ns, body.bytes.clone(), &outputs, when).await?,
+        None => service.ingest(ns, body.bytes.clone(), &outputs, when, payer).await?,
     };
     let status = match (when, ingested.created) {
         (Outputs::InBackground, _) => StatusCode::ACCEPTED,

@@ -39,7 +39,7 @@ pub use uploads::{Ingested, Outputs};
 
 use crate::access::Payer;
 use crate::buffer::UploadBuffer;
-use crate::cache::{CachedObject, ObjectCache};
+use crate::cache::{CachedObject, DecodedSources, ObjectCache};
 use crate::config::{Config, Settings};
 use crate::hooks::Hooks;
 use crate::metrics::Metrics;
@@ -74,18 +74,19 @@ pub struct Parts {
     pub popular: Arc<Popular>,
 }
 
-/// How `memory_cache_bytes` is shared: a quarter for the sources renders read, a sixty-fourth
-/// for parsed image facts, the rest for encoded answers.
+/// How `memory_cache_bytes` is shared: a quarter for the sources renders read, an eighth for
+/// their decoded pixels, a sixty-fourth for parsed image facts, the rest for encoded answers.
 struct MemorySplit {
     answers: u64,
     sources: u64,
+    decoded: u64,
     infos: u64,
 }
 
 impl MemorySplit {
     fn of(memory: u64) -> MemorySplit {
-        let (sources, infos) = (memory / 4, memory / 64);
-        MemorySplit { answers: memory - sources - infos, sources, infos }
+        let (sources, decoded, infos) = (memory / 4, memory / 8, memory / 64);
+        MemorySplit { answers: memory - sources - decoded - infos, sources, decoded, infos }
     }
 }
 
@@ -179,6 +180,7 @@ impl ImageService {
             rendering: Rendering {
                 originals: stores.originals.clone(),
                 sources: sources.clone(),
+                decoded: DecodedSources::new(memory.decoded),
                 pool: parts.pool.clone(),
                 metrics: Arc::clone(&metrics),
                 limits,
@@ -248,9 +250,9 @@ impl ImageService {
                     slot: None,
                 })
                 .await?;
-            // Counted once answered: names that are refused, or of images that are not there, are not.
-            self.popular.count(request.ns, &variant);
+            // Counted once rendered (and so charged): hits, refused names and absent images are not.
             if answer.served == Served::Rendered {
+                self.popular.count(request.ns, &variant, request.payer.client());
                 self.popular.rendered(request.ns, request.id);
             }
             Ok(answer)
@@ -279,8 +281,9 @@ impl ImageService {
         bytes: Bytes,
         outputs: &[Variant],
         when: Outputs,
+        payer: &Payer,
     ) -> Result<Ingested, ServiceError> {
-        self.uploads.ingest(ns, bytes, outputs, when).await
+        self.uploads.ingest(ns, bytes, outputs, when, payer).await
     }
 
     /// Downloads `url` and stores it as an upload.
@@ -290,8 +293,9 @@ impl ImageService {
         url: &str,
         outputs: &[Variant],
         when: Outputs,
+        payer: &Payer,
     ) -> Result<Ingested, ServiceError> {
-        self.uploads.ingest_source(ns, url, outputs, when).await
+        self.uploads.ingest_source(ns, url, outputs, when, payer).await
     }
 
     /// Removes an image with everything of it; false when nothing of it was stored.
@@ -303,6 +307,11 @@ impl ImageService {
     pub fn check_outputs(&self, ns: &Namespace, outputs: &[Variant]) -> Result<(), (Variant, ServiceError)> {
         let settings = self.settings.of(ns);
         outputs.iter().try_for_each(|v| settings.check(v).map_err(|e| (*v, e.into())))
+    }
+
+    /// Refuses a client's upload that asks for more outputs than `max_outputs_per_upload`.
+    pub fn check_output_count(&self, ns: &Namespace, asked: usize) -> Result<(), ServiceError> {
+        Ok(self.settings.of(ns).check_output_count(asked)?)
     }
 
     /// Renders `variant` with the small encoders and stores it, whether or not a copy exists

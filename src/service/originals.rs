@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 use super::stores::Stores;
 use super::{ImageInfo, ServiceError};
+use crate::access::rate::units_of;
 use crate::model::{ImageHash, ImageId, Namespace, ObjectKey};
 use crate::pipeline::{self, ImageFacts, Limits, RenderError};
 use crate::pool::{Class, Cost, CpuPool};
@@ -25,6 +26,15 @@ pub(super) struct Originals {
 impl Originals {
     pub(super) fn new(stores: Stores, pool: CpuPool, limits: Limits, working_copy_max_side: u32) -> Originals {
         Originals { stores, pool, limits, working_copy_max_side }
+    }
+
+    /// The units of work storing an original of these facts costs: decoding it whole (and each
+    /// frame of an animation) and encoding its working copies.
+    pub(super) fn store_units(&self, facts: &ImageFacts) -> u32 {
+        let pixels = |(w, h): (u32, u32)| u64::from(w) * u64::from(h);
+        let copies = pipeline::working_copy_sizes(facts.width, facts.height, facts.format, self.working_copy_max_side);
+        let encoded: u64 = copies.into_iter().flatten().map(pixels).sum();
+        units_of(pixels((facts.width, facts.height)) * u64::from(facts.frames.max(1)) + encoded)
     }
 
     /// The md5 of `bytes` and what their header says, on the CPU pool as `class`.
@@ -60,15 +70,8 @@ impl Originals {
             })
             .await??;
         let info = ImageInfo {
-            hash: hash.to_string(),
-            width: facts.width,
-            height: facts.height,
-            content_type: facts.format.mime().to_owned(),
-            frames: (facts.frames > 1).then_some(facts.frames),
             thumbhash: Some(base64::engine::general_purpose::STANDARD.encode(&made.thumbhash)),
-            variants: None,
-            pending: None,
-            urls: None,
+            ..ImageInfo::of_facts(hash, &facts)
         };
         let originals = &self.stores.originals;
         originals.put(&ObjectKey::original(ns, id), bytes).await?;

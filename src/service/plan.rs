@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use super::{ImageInfo, ServiceError};
+use crate::access::rate::units_of;
 use crate::config::RenderConfig;
 use crate::model::{ImageFormat, ImageId, Namespace, ObjectKey, Variant};
 use crate::pipeline::{self, Effort, Limits, Placement, RenderSpec};
@@ -123,6 +124,17 @@ impl RenderPlan {
     /// source is read holds.
     pub(super) fn max_cost(&self) -> Cost {
         self.sources.iter().map(|s| self.cost(s)).fold(Cost::LIGHT, Cost::max)
+    }
+
+    /// The units of work its render is charged: the pixels its first source decodes (each
+    /// frame of an animation's) and its output encodes, a slow encoder's four times over.
+    pub(super) fn work_units(&self) -> u32 {
+        let source = &self.sources[0];
+        let frames = if source.kind == SourceKind::Animation { u64::from(self.info.frames.unwrap_or(1)) } else { 1 };
+        let planned = pipeline::plan::plan(self.info.width, self.info.height, self.spec.geometry);
+        let weight = if self.spec.format.slow_to_encode() { 4 } else { 1 };
+        let encoded = u64::from(planned.width) * u64::from(planned.height) * weight;
+        units_of((source.pixels + encoded) * frames)
     }
 
     /// The original's upright size, which the geometry is planned on.

@@ -122,7 +122,6 @@ impl Renders {
                     Found::Stored(bytes) => return Ok(CachedObject::new(bytes, Served::Storage)),
                     Found::Missing { info, claim } => (info, claim),
                 };
-                lookup.payer.charge()?;
                 let (effort, render) = (lookup.purpose.effort(), &self.render);
                 let plan = RenderPlan::new(
                     lookup.ns,
@@ -133,12 +132,27 @@ impl Renders {
                     render,
                     &self.rendering.limits,
                 )?;
+                lookup.payer.charge(plan.work_units())?;
                 let bytes = self.render_miss(&plan, lookup.purpose, slot, claim).await?;
                 Ok::<_, ServiceError>(CachedObject::new(bytes, Served::Rendered))
             })
         };
         let (obj, loaded_here) = self.cache.get_or_load(key.clone(), load).await.map_err(|e| (*e).clone())?;
         Ok(Answer::of(obj, loaded_here, mime))
+    }
+
+    /// The units of work rendering `variant` of the image `info` describes is charged (one for
+    /// a variant the image cannot be rendered as: it is refused, not rendered).
+    pub(super) fn work_units(
+        &self,
+        ns: &Namespace,
+        id: &ImageId,
+        variant: Variant,
+        info: &Arc<ImageInfo>,
+        purpose: Purpose,
+    ) -> u32 {
+        RenderPlan::new(ns, id, variant, Arc::clone(info), purpose.effort(), &self.render, &self.rendering.limits)
+            .map_or(1, |plan| plan.work_units())
     }
 
     /// Looks for the variant in storage, and for the image's facts: the image is known to exist

@@ -72,23 +72,45 @@ impl Uploads {
         bytes: Bytes,
         outputs: &[Variant],
         when: Outputs,
+        payer: &Payer,
     ) -> Result<Ingested, ServiceError> {
         if bytes.is_empty() {
             return Err(ServiceError::EmptyUpload);
         }
         let settings = self.settings.of(ns);
-        let all_outputs = settings.outputs_with(outputs);
-        all_outputs.iter().try_for_each(|v| settings.check(v))?;
+        if payer.client().is_some() {
+            settings.check_output_count(outputs.len())?;
+        }
+        let all_outputs = settings.outputs_with(outputs)?;
 
         let (hash, probed) = self.originals.hash_and_probe(bytes.clone(), Class::Upload).await?;
         let id = ImageId::Hash(hash);
-        let (info, created) = match self.stores.originals.get_opt(&ObjectKey::info(ns, &id)).await? {
-            Some(stored) => {
-                self.metrics.upload_done(false);
-                (ImageInfo::from_stored(&stored, &id)?, false)
-            }
+        let stored = self.stores.originals.get_opt(&ObjectKey::info(ns, &id)).await?;
+        // Charged, from its header, before anything is decoded or stored: storing the original
+        // (unless stored already) and every output (rendered before the answer, or in the job
+        // it queues), less the unit its request paid on arrival.
+        let (info, facts) = match &stored {
+            Some(stored) => (Arc::new(ImageInfo::from_stored(stored, &id)?), None),
             None => {
                 let facts = probed?;
+                (Arc::new(ImageInfo::of_facts(&hash, &facts)), Some(facts))
+            }
+        };
+        let stores = facts.as_ref().map_or(0, |facts| self.originals.store_units(facts));
+        let renders: u32 = all_outputs
+            .iter()
+            .map(|v| self.renders.work_units(ns, &id, *v, &info, Purpose::Upload))
+            .fold(0, u32::saturating_add);
+        let units = stores.saturating_add(renders).saturating_sub(1);
+        if units > 0 {
+            payer.charge(units)?;
+        }
+        let (info, created) = match facts {
+            None => {
+                self.metrics.upload_done(false);
+                (Arc::unwrap_or_clone(info), false)
+            }
+            Some(facts) => {
                 if let Some(moderation) = &settings.moderation {
                     self.moderate(moderation, ns, &hash, &bytes, &facts).await?;
                 }
@@ -101,7 +123,7 @@ impl Uploads {
         let notifies = settings.notify.is_some();
         match when {
             Outputs::BeforeAnswer => {
-                // The upload was charged to its client; its outputs are the server's work.
+                // The upload's client paid for its outputs above.
                 try_join_all(all_outputs.iter().map(|v| {
                     self.renders.answer(Lookup {
                         ns,
@@ -141,9 +163,10 @@ impl Uploads {
         url: &str,
         outputs: &[Variant],
         when: Outputs,
+        payer: &Payer,
     ) -> Result<Ingested, ServiceError> {
         let held = self.images.download(url).await?;
-        self.ingest(ns, held.bytes.clone(), outputs, when).await
+        self.ingest(ns, held.bytes.clone(), outputs, when, payer).await
     }
 
     /// Asks the namespace's moderation hook about an upload not stored yet: a reject is

@@ -179,7 +179,7 @@ fn renders_and_uploads_are_limited_per_client_and_hits_are_not() {
     assert_eq!(limited.status, 429, "{}", String::from_utf8_lossy(&limited.body));
     let retry: u32 = limited.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry), "Retry-After {retry}");
-    assert!(limited.error().contains("4 a minute"), "{}", limited.error());
+    assert!(limited.error().contains("4 units of work a minute"), "{}", limited.error());
     assert_eq!(server.post("/p", corpus::read("gif/static_hopper_128.gif")).status, 429, "uploads too");
     // Hits from memory or storage are never limited.
     for _ in 0..10 {

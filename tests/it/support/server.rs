@@ -320,7 +320,9 @@ pub fn image_path(ns: &str, hash: &str) -> String {
     format!("/{ns}/{}/{}/{}/{}", &hash[0..3], &hash[3..6], &hash[6..9], &hash[9..])
 }
 
-/// Every file under a directory, as paths relative to it, sorted.
+/// Every file under a directory, as paths relative to it, sorted; render leases left out: they
+/// come and go on their own (one is removed `lease_secs` after its variant is stored), so a
+/// before-and-after comparison would see an earlier render's lease go.
 pub fn files_under(dir: &Path) -> Vec<String> {
     fn walk(dir: &Path, root: &Path, out: &mut Vec<String>) {
         let Ok(entries) = std::fs::read_dir(dir) else {
@@ -330,7 +332,7 @@ pub fn files_under(dir: &Path) -> Vec<String> {
             let p = e.path();
             if p.is_dir() {
                 walk(&p, root, out);
-            } else {
+            } else if !p.to_string_lossy().contains(".lease") {
                 out.push(p.strip_prefix(root).unwrap().to_string_lossy().into_owned());
             }
         }
