@@ -1,13 +1,13 @@
 //! Who may do what on the main port (DESIGN.md §9), each check a small module that returns a
 //! typed refusal, run between the router and the service: signed URLs, upload tokens, rate
-//! limits per client address, and the address a request is charged to.
+//! limits per client, and the client a request is charged to (an address, or an IPv6 /64).
 
 mod client;
 pub mod rate;
 pub mod signature;
 pub mod tokens;
 
-pub use client::client_addr;
+pub use client::{client_addr, client_key};
 pub use rate::{Payer, RateLimited, RateLimits};
 pub use signature::{SignatureError, Signer};
 pub use tokens::TokenError;
@@ -67,7 +67,7 @@ impl Gate {
         match &self.rate {
             None => Payer::Server,
             Some(limits) => {
-                let addr = client_addr(peer, forwarded_for, &self.trusted_proxies);
+                let addr = client_key(client_addr(peer, forwarded_for, &self.trusted_proxies));
                 Payer::Client { limits: Arc::clone(limits), addr }
             }
         }

@@ -75,7 +75,7 @@ pub enum Payer {
     Client {
         /// The limits in force.
         limits: Arc<RateLimits>,
-        /// The client's address.
+        /// The client's key ([`client_key`](super::client_key)): its address, or its IPv6 /64.
         addr: IpAddr,
     },
 }
