@@ -122,8 +122,10 @@ sections! {
         upload_tokens: Vec<String> = [], secret = true;
         /// Serve namespaces absent from `namespaces` (false: they are 404)
         allow_unknown_namespaces: bool = true;
-        /// Renders and uploads a client address may start a minute; 0 turns the limit off
+        /// Renders, uploads and deletes a client (an address, an IPv6 /64) may start a minute; 0 turns the limit off
         rate_limit_per_minute: u32 = 0, check = in_range::<0, 1_000_000>;
+        /// Let DELETE through without a token in namespaces that have no upload tokens (otherwise such deletes are 403)
+        allow_open_delete: bool = false;
         /// Networks (CIDR, comma-separated) whose X-Forwarded-For is believed
         trusted_proxies: Vec<IpNet> = [];
     }

@@ -107,7 +107,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => Class::status(StatusCode::PAYLOAD_TOO_LARGE),
             ApiError::UnknownNamespace(_) => Class::status(StatusCode::NOT_FOUND),
             ApiError::Forbidden(_) => Class::status(StatusCode::FORBIDDEN),
-            ApiError::Unauthorized(_) => Class::status(StatusCode::UNAUTHORIZED),
+            ApiError::Unauthorized(e) => token(e),
             ApiError::RateLimited(e) => rate_limited(e),
             ApiError::BufferFull(e) => buffer_full(e),
             ApiError::BodyTimeout(_) => Class::status(StatusCode::REQUEST_TIMEOUT),
@@ -128,7 +128,7 @@ impl ApiError {
         if let ApiError::MethodNotAllowed(allow) = &self {
             builder = builder.header(ALLOW, *allow);
         }
-        if let ApiError::Unauthorized(_) = &self {
+        if let ApiError::Unauthorized(TokenError::Missing | TokenError::Wrong) = &self {
             builder = builder.header(WWW_AUTHENTICATE, "Bearer realm=\"image-server\"");
         }
         if let Some(seconds) = class.retry_after {
@@ -221,3 +221,11 @@ fn store(e: &StoreError) -> Class {
         },
     }
 }
+fn token(e: &TokenError) -> Class {
+    match e {
+        TokenError::Missing | TokenError::Wrong => Class::status(StatusCode::UNAUTHORIZED),
+        // No token could open it: only the configuration can.
+        TokenError::DeletesClosed => Class::status(StatusCode::FORBIDDEN),
+    }
+}
+

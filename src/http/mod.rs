@@ -120,8 +120,8 @@ async fn answer(app: &App, route: Route, req: Request<Incoming>, head: bool) -> 
     match route {
         Route::Variant(ns, id, variant) => render::variant(app, &ns, &id, &variant, &req, head, &payer).await,
         Route::Upload(ns) => Box::pin(upload::upload(app, &ns, req, &payer)).await,
-        Route::Info(ns, id) => Box::pin(render::info(&app.service, &ns, &id, &req, head)).await,
-        Route::Delete(ns, id) => Box::pin(upload::delete(app, &ns, &id, req)).await,
+        Route::Info(ns, id) => Box::pin(render::info(app, &ns, &id, &req, head)).await,
+        Route::Delete(ns, id) => Box::pin(upload::delete(app, &ns, &id, req, &payer)).await,
     }
 }
 
