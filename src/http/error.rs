@@ -13,7 +13,7 @@ use crate::access::{RateLimited, SignatureError, TokenError};
 use crate::buffer::BufferFull;
 use crate::config::VariantRefused;
 use crate::metrics::ErrorCounts;
-use crate::model::VariantError;
+use crate::model::{OriginPathError, VariantError};
 use crate::pipeline::RenderError;
 use crate::service::ServiceError;
 use crate::source::FetchError;
@@ -31,6 +31,9 @@ pub enum ApiError {
     /// A variant name inside the grammar with a bad value.
     #[error("{0}")]
     BadVariant(VariantError),
+    /// An origin path that would reach into another image's keys.
+    #[error("{0}")]
+    BadOriginPath(OriginPathError),
     /// A malformed upload (query, JSON, base64).
     #[error("{0}")]
     BadRequest(String),
@@ -103,6 +106,7 @@ impl ApiError {
             ApiError::NotFound => Class::status(StatusCode::NOT_FOUND),
             ApiError::MethodNotAllowed(_) => Class::status(StatusCode::METHOD_NOT_ALLOWED),
             ApiError::BadVariant(e) => variant(e),
+            ApiError::BadOriginPath(e) => origin_path(e),
             ApiError::BadRequest(_) => Class::status(StatusCode::BAD_REQUEST),
             ApiError::PayloadTooLarge(_) => Class::status(StatusCode::PAYLOAD_TOO_LARGE),
             ApiError::UnknownNamespace(_) => Class::status(StatusCode::NOT_FOUND),
@@ -147,6 +151,13 @@ fn variant(e: &VariantError) -> Class {
         VariantError::QualityOutOfRange(_) | VariantError::ZeroSize | VariantError::UnknownExtension(_) => {
             Class::status(StatusCode::BAD_REQUEST)
         }
+    }
+}
+
+fn origin_path(e: &OriginPathError) -> Class {
+    match e {
+        OriginPathError::Malformed => Class::status(StatusCode::NOT_FOUND),
+        OriginPathError::ReservedSegment(_) | OriginPathError::UnderAHash => Class::status(StatusCode::BAD_REQUEST),
     }
 }
 
@@ -221,6 +232,7 @@ fn store(e: &StoreError) -> Class {
         },
     }
 }
+
 fn token(e: &TokenError) -> Class {
     match e {
         TokenError::Missing | TokenError::Wrong => Class::status(StatusCode::UNAUTHORIZED),
@@ -228,4 +240,3 @@ fn token(e: &TokenError) -> Class {
         TokenError::DeletesClosed => Class::status(StatusCode::FORBIDDEN),
     }
 }
-
