@@ -203,10 +203,22 @@ fn render(e: &RenderError) -> Class {
     }
 }
 
+/// Sources: the client is told the rule, never where a name resolves to (an oracle into the
+/// internal DNS) nor the error chain of a failed connection; those go to the log.
 fn fetch(e: &FetchError) -> Class {
     match e {
-        FetchError::InvalidUrl(_) | FetchError::Refused(_) => Class::status(StatusCode::BAD_REQUEST),
-        FetchError::Unreachable(_) | FetchError::Upstream(_) | FetchError::Timeout(_) => {
+        FetchError::InvalidUrl(_) => Class::status(StatusCode::BAD_REQUEST),
+        FetchError::Refused(_) => Class {
+            fixed_message: Some(
+                "source refused: it leads to a loopback, private or reserved address, which sources may not reach",
+            ),
+            ..Class::status(StatusCode::BAD_REQUEST)
+        },
+        FetchError::Unreachable(_) => Class {
+            fixed_message: Some("source unreachable: its name did not resolve, or no connection to it could be made"),
+            ..Class::status(StatusCode::BAD_GATEWAY).original_unavailable()
+        },
+        FetchError::TooManyRedirects(_) | FetchError::Upstream(_) | FetchError::Timeout(_) => {
             Class::status(StatusCode::BAD_GATEWAY).original_unavailable()
         }
         FetchError::TooLarge(_) => Class::status(StatusCode::PAYLOAD_TOO_LARGE),
