@@ -45,6 +45,8 @@ sections! {
         body_read_timeout_secs: Duration = 60, check = in_range::<1, 3600>;
         /// Connections served at once; past it new connections wait in the listen backlog
         max_connections: usize = 10000, check = in_range::<1, 1_000_000>;
+        /// Connections one client (an IPv4 address, an IPv6 /64) may hold at once, trusted_proxies exempt; past it new ones are closed; 0 turns the cap off
+        max_connections_per_client: usize = 64, check = in_range::<0, 1_000_000>;
         /// Log format: text or json (one object a line)
         log_format: LogFormat = "text";
         /// Also log a line for each answer from memory or storage (renders, uploads, deletes and failures always get one)

@@ -1,6 +1,7 @@
 //! The main port: routing, uploads, variant and info answers, errors and the request's
 //! completion hook (its log line and its metrics).
 
+mod clients;
 mod conn;
 mod error;
 mod headers;

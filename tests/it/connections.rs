@@ -1,8 +1,8 @@
 //! Connections and memory are bounded (DESIGN.md §9, §15): a client that sends half a request is
 //! closed after the header timeout while others are served; a slow body is cut off; past
 //! max_connections new connections wait; past the upload buffer uploads are 503 and memory
-//! stays put; idle HTTP/2 connections close; clients that read nothing are dropped. Outcomes are
-//! asserted, never times.
+//! stays put; idle HTTP/2 connections close; clients that read nothing are dropped; one client
+//! holds at most max_connections_per_client. Outcomes are asserted, never times.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -272,4 +272,38 @@ fn clients_that_read_nothing_are_dropped_after_the_write_timeout() {
         assert!(got.len() < length, "the whole answer was written to a client that read nothing");
     }
     assert_eq!(server.get(&big).status, 200);
+}
+
+#[test]
+fn one_client_holds_at_most_max_connections_per_client() {
+    let server = Server::options()
+        .arg("--max-connections-per-client 3 --header-read-timeout-secs 120 --trusted-proxies 127.0.0.3/32")
+        .start();
+    let mut held: Vec<TcpStream> = (0..3)
+        .map(|_| {
+            let mut s = connect_from(&server, "127.0.0.2", None);
+            s.write_all(b"GET /p/").unwrap();
+            s
+        })
+        .collect();
+    let ask = |local: &str| {
+        let mut s = connect_from(&server, local, None);
+        let _ = s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        read_until_closed(&mut s, Duration::from_secs(60)).expect("an answer or a close")
+    };
+    // A fourth connection of that client is closed unanswered; other clients are served.
+    assert_eq!(ask("127.0.0.2"), b"", "a fourth connection of one client was served");
+    assert!(ask("127.0.0.4").starts_with(b"HTTP/1.1 404"));
+    assert_eq!(server.get("/").status, 404);
+    // A trusted proxy carries many clients: it is not capped.
+    let proxy: Vec<TcpStream> = (0..6).map(|_| connect_from(&server, "127.0.0.3", None)).collect();
+    assert!(ask("127.0.0.3").starts_with(b"HTTP/1.1 404"));
+    // Once one of its connections has closed, the client may open another.
+    drop(held.pop());
+    let until = Instant::now() + Duration::from_secs(30);
+    while !ask("127.0.0.2").starts_with(b"HTTP/1.1 404") {
+        assert!(Instant::now() < until, "the closed connection's place was not given back");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(proxy);
 }
