@@ -98,6 +98,8 @@ sections! {
         decode_budget_pixels: u64 = 100_000_000, check = in_range::<1_000_000, { u64::MAX }>;
         /// Upload and source-download bytes held in memory at once over all requests; past it 503
         upload_buffer_bytes: ByteSize = "256MiB", check = in_range::<1, { u64::MAX }>;
+        /// Bytes of image and info answers not yet written to their clients at once over all requests; past it 503
+        response_buffer_bytes: ByteSize = "256MiB", check = in_range::<1, { u64::MAX }>;
         /// Scans a progressive JPEG may have (real files have about 10); past it 422
         max_jpeg_scans: u32 = 100, check = in_range::<1, 100_000>;
         /// Seconds a JPEG decode may run before it is abandoned with 422
@@ -122,12 +124,12 @@ sections! {
         signing_keys: Vec<SigningKey> = [], secret = true;
         /// Bearer tokens for uploads and deletes, comma-separated (namespaces may add their own)
         upload_tokens: Vec<String> = [], secret = true;
+        /// Let DELETE through without a token in namespaces that have no upload tokens (otherwise such deletes are 403)
+        allow_open_delete: bool = false;
         /// Serve namespaces absent from `namespaces` (false: they are 404)
         allow_unknown_namespaces: bool = true;
         /// Renders, uploads and deletes a client (an address, an IPv6 /64) may start a minute; 0 turns the limit off
         rate_limit_per_minute: u32 = 0, check = in_range::<0, 1_000_000>;
-        /// Let DELETE through without a token in namespaces that have no upload tokens (otherwise such deletes are 403)
-        allow_open_delete: bool = false;
         /// Networks (CIDR, comma-separated) whose X-Forwarded-For is believed
         trusted_proxies: Vec<IpNet> = [];
     }

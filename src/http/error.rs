@@ -10,7 +10,7 @@ use hyper::{Response, StatusCode};
 
 use super::{HttpResponse, LoggedError, headers};
 use crate::access::{RateLimited, SignatureError, TokenError};
-use crate::buffer::BufferFull;
+use crate::buffer::{BufferFull, ResponsesFull};
 use crate::config::VariantRefused;
 use crate::metrics::ErrorCounts;
 use crate::model::{OriginPathError, VariantError};
@@ -55,6 +55,9 @@ pub enum ApiError {
     /// The upload buffer is full.
     #[error(transparent)]
     BufferFull(#[from] BufferFull),
+    /// The response buffer is full.
+    #[error(transparent)]
+    ResponsesFull(#[from] ResponsesFull),
     /// The body did not arrive within `body_read_timeout_secs`.
     #[error("the request body did not arrive within {0} s")]
     BodyTimeout(u64),
@@ -114,6 +117,9 @@ impl ApiError {
             ApiError::Unauthorized(e) => token(e),
             ApiError::RateLimited(e) => rate_limited(e),
             ApiError::BufferFull(e) => buffer_full(e),
+            ApiError::ResponsesFull(_) => {
+                Class { retry_after: Some(2), ..Class::status(StatusCode::SERVICE_UNAVAILABLE) }
+            }
             ApiError::BodyTimeout(_) => Class::status(StatusCode::REQUEST_TIMEOUT),
             ApiError::Service(e) => service(e),
         }
@@ -226,6 +232,14 @@ fn fetch(e: &FetchError) -> Class {
     }
 }
 
+fn token(e: &TokenError) -> Class {
+    match e {
+        TokenError::Missing | TokenError::Wrong => Class::status(StatusCode::UNAUTHORIZED),
+        // No token could open it: only the configuration can.
+        TokenError::DeletesClosed => Class::status(StatusCode::FORBIDDEN),
+    }
+}
+
 fn rate_limited(e: &RateLimited) -> Class {
     Class { retry_after: Some(e.retry_after_secs), ..Class::status(StatusCode::TOO_MANY_REQUESTS) }
 }
@@ -242,13 +256,5 @@ fn store(e: &StoreError) -> Class {
             retry_after: Some(5),
             ..Class::status(StatusCode::SERVICE_UNAVAILABLE)
         },
-    }
-}
-
-fn token(e: &TokenError) -> Class {
-    match e {
-        TokenError::Missing | TokenError::Wrong => Class::status(StatusCode::UNAUTHORIZED),
-        // No token could open it: only the configuration can.
-        TokenError::DeletesClosed => Class::status(StatusCode::FORBIDDEN),
     }
 }

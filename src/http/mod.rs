@@ -21,7 +21,7 @@ use hyper::{Method, Request, Response};
 pub use error::ApiError;
 
 use crate::access::{Gate, Payer};
-use crate::buffer::UploadBuffer;
+use crate::buffer::{ResponseBuffer, UploadBuffer};
 use crate::config::{Config, Settings};
 use crate::metrics::{ErrorCounts, Metrics, RequestOutcome};
 use crate::model::Served;
@@ -32,7 +32,8 @@ use router::Route;
 pub type HttpResponse = Response<Full<Bytes>>;
 
 /// What the main port serves with: the service, the metrics it records requests into, the
-/// access checks, and the upload buffer bodies are read into.
+/// access checks, the upload buffer bodies are read into and the response buffer answers are
+/// written from.
 #[derive(Clone, Debug)]
 pub struct App {
     /// Uploads and lookups.
@@ -47,6 +48,8 @@ pub struct App {
     pub gate: Gate,
     /// The bound on body bytes held.
     pub buffer: UploadBuffer,
+    /// The bound on answer bytes not yet written.
+    pub responses: ResponseBuffer,
 }
 
 /// The address a connection came from, put in each request's extensions by the accept loop.

@@ -1,8 +1,9 @@
 //! Connections and memory are bounded (DESIGN.md §9, §15): a client that sends half a request is
 //! closed after the header timeout while others are served; a slow body is cut off; past
 //! max_connections new connections wait; past the upload buffer uploads are 503 and memory
-//! stays put; idle HTTP/2 connections close; clients that read nothing are dropped; one client
-//! holds at most max_connections_per_client. Outcomes are asserted, never times.
+//! stays put; idle HTTP/2 connections close; clients that read nothing are dropped and their
+//! answers' bytes counted in the response buffer meanwhile; one client holds at most
+//! max_connections_per_client. Outcomes are asserted, never times.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -272,6 +273,27 @@ fn clients_that_read_nothing_are_dropped_after_the_write_timeout() {
         assert!(got.len() < length, "the whole answer was written to a client that read nothing");
     }
     assert_eq!(server.get(&big).status, 200);
+}
+
+#[test]
+fn past_the_response_buffer_answers_are_503_until_slow_readers_are_dropped() {
+    let server = Server::options().arg("--write-timeout-secs 5 --response-buffer-bytes 64MiB").start();
+    let (big, length) = big_png(&server);
+    let fit = (64 << 20) / length;
+    let readers: Vec<TcpStream> = (0..fit).map(|_| ask_and_stop_reading(&server, &big)).collect();
+    // The buffer holds the answers the readers do not read: a further answer does not fit.
+    let refused = server.get(&big);
+    assert_eq!(refused.status, 503, "the answers of {fit} readers did not fill the response buffer");
+    assert!(refused.error().contains("answer bytes"), "{}", refused.error());
+    assert_eq!(refused.header("retry-after"), Some("2"));
+    // Once the write timeout has dropped them, their bytes are given back.
+    assert!(until_server_closed(&server, &readers, Duration::from_secs(90)));
+    let until = Instant::now() + Duration::from_secs(30);
+    while server.get(&big).status != 200 {
+        assert!(Instant::now() < until, "the response buffer was not given back");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(readers);
 }
 
 #[test]
