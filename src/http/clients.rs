@@ -1,7 +1,7 @@
 //! Connections per client (`max_connections_per_client`): the accept loop counts open
 //! connections by the key of the peer the socket shows (an IPv4 address, or an IPv6 /64; see
-//! `access::client_key`), and a connection past the cap is closed at once, before it takes a
-//! slot of `max_connections` or reads a byte. Peers in `trusted_proxies` are exempt: a CDN or
+//! `access::client_key`), and a connection past the cap is closed at once, unread, its slot of
+//! `max_connections` given back as it is taken. Peers in `trusted_proxies` are exempt: a CDN or
 //! load balancer carries many clients on its connections, and its clients are told apart
 //! (for rate limits) by `X-Forwarded-For`. Loopback is not exempt by itself; a proxy on the same
 //! host is listed in `trusted_proxies` like any other.
