@@ -93,7 +93,7 @@ pub enum Payer {
     Client {
         /// The limits in force, if any.
         limits: Option<Arc<RateLimits>>,
-        /// The client's address (an IPv6 one as its /64).
+        /// The client's key ([`client_key`](super::client_key)): its address, or its IPv6 /64.
         addr: IpAddr,
     },
 }

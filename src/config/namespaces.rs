@@ -43,7 +43,8 @@ pub struct NamespaceConfig {
     /// Where `image.ready` / `image.failed` is POSTed once an upload's outputs are stored
     /// (DESIGN.md §11).
     pub notify_url: Option<String>,
-    /// The HMAC-SHA256 key of the notifications' `X-Image-Server-Signature`.
+    /// The HMAC-SHA256 key of the notifications' `X-Image-Server-Signature` (required with
+    /// `notify_url`).
     pub notify_secret: Option<String>,
     /// Where a JPEG of each new upload is POSTed for a verdict before anything is stored.
     pub moderation_url: Option<String>,
@@ -82,8 +83,15 @@ impl NamespaceConfig {
         if self.prerender_popular > MAX_PRERENDER_POPULAR {
             return Err(format!("prerender_popular: at most {MAX_PRERENDER_POPULAR}"));
         }
-        if self.notify_secret.is_some() && self.notify_url.is_none() {
-            return Err("notify_secret is set without notify_url".to_owned());
+        match (&self.notify_url, &self.notify_secret) {
+            (Some(_), None) => {
+                return Err("notify_url is set without notify_secret: notifications are always signed, so that \
+                            the receiver can tell them from forgeries; set notify_secret"
+                    .to_owned());
+            }
+            (None, Some(_)) => return Err("notify_secret is set without notify_url".to_owned()),
+            (Some(_), Some(secret)) if secret.is_empty() => return Err("notify_secret is empty".to_owned()),
+            _ => {}
         }
         if let Some(template) = &self.source_url {
             let probe = template.replace("{path}", "x");
@@ -194,6 +202,8 @@ mod tests {
             (serde_json::json!({"a": {"notify_url": "file:///etc"}}), "notify_url"),
             (serde_json::json!({"a": {"moderation_url": "nope"}}), "moderation_url"),
             (serde_json::json!({"a": {"notify_secret": "s"}}), "without notify_url"),
+            (serde_json::json!({"a": {"notify_url": "http://hook.example/"}}), "without notify_secret"),
+            (serde_json::json!({"a": {"notify_url": "http://hook.example/", "notify_secret": ""}}), "empty"),
         ] {
             let e = Namespaces::read(&bad).unwrap_err();
             assert!(e.contains(needle), "{e}");

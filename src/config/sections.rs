@@ -45,6 +45,8 @@ sections! {
         body_read_timeout_secs: Duration = 60, check = in_range::<1, 3600>;
         /// Connections served at once; past it new connections wait in the listen backlog
         max_connections: usize = 10000, check = in_range::<1, 1_000_000>;
+        /// Connections one client (an IPv4 address, an IPv6 /64) may hold at once, trusted_proxies exempt; past it new ones are closed; 0 turns the cap off
+        max_connections_per_client: usize = 64, check = in_range::<0, 1_000_000>;
         /// Log format: text or json (one object a line)
         log_format: LogFormat = "text";
         /// Also log a line for each answer from memory or storage (renders, uploads, deletes and failures always get one)
@@ -98,6 +100,8 @@ sections! {
         decode_budget_pixels: u64 = 100_000_000, check = in_range::<1_000_000, { u64::MAX }>;
         /// Upload and source-download bytes held in memory at once over all requests; past it 503
         upload_buffer_bytes: ByteSize = "256MiB", check = in_range::<1, { u64::MAX }>;
+        /// Bytes of image and info answers not yet written to their clients at once over all requests; past it 503
+        response_buffer_bytes: ByteSize = "256MiB", check = in_range::<1, { u64::MAX }>;
         /// Scans a progressive JPEG may have (real files have about 10); past it 422
         max_jpeg_scans: u32 = 100, check = in_range::<1, 100_000>;
         /// Seconds a JPEG decode may run before it is abandoned with 422
@@ -122,9 +126,11 @@ sections! {
         signing_keys: Vec<SigningKey> = [], secret = true;
         /// Bearer tokens for uploads and deletes, comma-separated (namespaces may add their own)
         upload_tokens: Vec<String> = [], secret = true;
+        /// Let DELETE through without a token in namespaces that have no upload tokens (otherwise such deletes are 403)
+        allow_open_delete: bool = false;
         /// Serve namespaces absent from `namespaces` (false: they are 404)
         allow_unknown_namespaces: bool = true;
-        /// Units of work (a render or upload of up to 4 megapixels decoded plus encoded is one) a client address may start a minute; 0 turns the limit off
+        /// Units of work (a render or upload of up to 4 megapixels decoded plus encoded is one; a delete is one) a client (an address, an IPv6 /64) may start a minute; 0 turns the limit off
         rate_limit_per_minute: u32 = 0, check = in_range::<0, 1_000_000>;
         /// Networks (CIDR, comma-separated) whose X-Forwarded-For is believed
         trusted_proxies: Vec<IpNet> = [];

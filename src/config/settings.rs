@@ -25,7 +25,7 @@ pub struct Notify {
     /// The hook's URL.
     pub url: String,
     /// The HMAC-SHA256 key of `X-Image-Server-Signature`.
-    pub secret: Option<String>,
+    pub secret: String,
 }
 
 /// The hook that gives a verdict on each new upload before it is stored.
@@ -161,7 +161,8 @@ impl NamespaceSettings {
             notify: own_or_default
                 .notify_url
                 .clone()
-                .map(|url| Notify { url, secret: own_or_default.notify_secret.clone() }),
+                .zip(own_or_default.notify_secret.clone())
+                .map(|(url, secret)| Notify { url, secret }),
             moderation: own_or_default
                 .moderation_url
                 .clone()

@@ -1,7 +1,7 @@
 //! `POST /{ns}`: raw bytes, `?source=URL`, or JSON with base64; `?outputs=` rendered before the
 //! answer (201 for a new image, 200 when the bytes were stored already), or with `?wait=false`
 //! after it (202, the outputs `"pending"`). Also `DELETE /{ns}/{partitioned-hash}`, which takes
-//! the same token.
+//! the same token (always one, unless `allow_open_delete`) and is rate-limited as uploads are.
 
 use base64::Engine;
 use bytes::Bytes;
@@ -98,8 +98,10 @@ pub(crate) async fn delete(
     ns: &Namespace,
     id: &ImageId,
     req: Request<Incoming>,
+    payer: &Payer,
 ) -> Result<HttpResponse, ApiError> {
-    app.gate.token(ns, req.headers().get(AUTHORIZATION).map(|v| v.as_bytes()))?;
+    app.gate.delete_token(ns, req.headers().get(AUTHORIZATION).map(|v| v.as_bytes()))?;
+    payer.charge(1)?;
     drop(req);
     if !app.service.delete(ns, id).await? {
         return Err(ApiError::Service(crate::service::ServiceError::ImageNotFound));

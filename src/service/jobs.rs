@@ -261,7 +261,7 @@ impl Jobs {
                 info: &info,
             };
             let body = Bytes::from(serde_json::to_vec(&event).expect("an event serialises"));
-            self.hooks.notify(&notify.url, notify.secret.as_deref(), body, |d| self.metrics.notification(d)).await;
+            self.hooks.notify(&notify.url, Some(&notify.secret), body, |d| self.metrics.notification(d)).await;
         }
         self.drop_job(key).await;
         Some(end)

@@ -1,6 +1,7 @@
 //! `DELETE /{ns}/{partitioned-hash}` through the real server (DESIGN.md §11): after it no object
 //! of the image is left in storage, every URL of it is 404 on this node at once (its memory cache
-//! was warm), and the same bytes can be uploaded again.
+//! was warm), and the same bytes can be uploaded again. A delete always takes a token, unless
+//! `allow_open_delete`, and is rate-limited as uploads are.
 
 use crate::support::server::files_under;
 use crate::support::{Server, corpus};
@@ -37,4 +38,25 @@ fn a_delete_removes_every_object_and_the_image_can_come_back() {
     let again = server.post_with_token("/p", "tok", bytes);
     assert_eq!(again.status, 201, "the same bytes are a new upload");
     assert_eq!(server.get(&format!("{path}/x120.jpg")).status, 200);
+}
+
+#[test]
+fn a_delete_needs_a_token_even_where_uploads_do_not_and_is_rate_limited() {
+    // Issue 18, finding 13: with signing_keys and no upload_tokens, anyone could delete.
+    let key = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+    let server = Server::options().arg(&format!("--signing-keys {key}")).start();
+    let path = server.upload("p", corpus::read("gif/static_hopper_128.gif"));
+    let refused = server.request("DELETE", &path);
+    assert_eq!(refused.status, 403, "{}", String::from_utf8_lossy(&refused.body));
+    assert!(refused.error().contains("allow_open_delete"), "{}", refused.error());
+    assert!(refused.header("www-authenticate").is_none(), "no token can open it");
+    assert!(files_under(&server.data_dir()).iter().any(|f| f.ends_with("/original")), "nothing was deleted");
+
+    // Opened on purpose, deletes are charged as uploads are.
+    let open = Server::options().arg("--allow-open-delete --rate-limit-per-minute 2").start();
+    let path = open.upload("p", corpus::read("gif/static_hopper_128.gif"));
+    assert_eq!(open.request("DELETE", &path).status, 204);
+    let limited = open.request("DELETE", &path);
+    assert_eq!(limited.status, 429, "{}", String::from_utf8_lossy(&limited.body));
+    assert!(limited.header("retry-after").is_some());
 }
