@@ -28,6 +28,15 @@ pub struct Notify {
     pub secret: Option<String>,
 }
 
+/// Where the URLs of a deleted image are POSTed, signed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Purge {
+    /// The hook's URL.
+    pub url: String,
+    /// The HMAC-SHA256 key of `X-Image-Server-Signature`.
+    pub secret: String,
+}
+
 /// The hook that gives a verdict on each new upload before it is stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Moderation {
@@ -66,6 +75,8 @@ pub struct NamespaceSettings {
     pub moderation: Option<Moderation>,
     /// Popular sizes rendered in the background after a miss (0: off).
     pub prerender_popular: usize,
+    /// The purge hook, called after a delete.
+    pub purge: Option<Purge>,
 }
 
 /// Why a namespace does not serve a variant.
@@ -145,6 +156,11 @@ impl NamespaceSettings {
                 .clone()
                 .map(|url| Moderation { url, fail_open: own_or_default.moderation_fail_open }),
             prerender_popular: own_or_default.prerender_popular,
+            purge: own_or_default
+                .purge_url
+                .clone()
+                .zip(own_or_default.purge_secret.clone())
+                .map(|(url, secret)| Purge { url, secret }),
         }
     }
 }

@@ -243,6 +243,13 @@ impl Server {
         image_path(ns, &hash)
     }
 
+    /// Uploads with `Authorization: Bearer {token}` and returns the path prefix, as [`Server::upload`].
+    pub fn upload_with_token(&self, ns: &str, token: &str, bytes: Vec<u8>) -> String {
+        let reply = self.post_with_token(&format!("/{ns}"), token, bytes);
+        assert!(reply.status == 201 || reply.status == 200, "upload: {} {}", reply.status, reply.error());
+        image_path(ns, reply.json()["hash"].as_str().unwrap())
+    }
+
     pub fn status(&self) -> Value {
         let r = self.client.get(format!("{}/status", self.status_base)).send().unwrap();
         serde_json::from_slice(&r.bytes().unwrap()).unwrap()
