@@ -56,6 +56,10 @@ pub struct NamespaceConfig {
     /// Popular sizes with a side longer than this are neither counted nor rendered in the
     /// background (default 1024).
     pub prerender_max_side: Option<u32>,
+    /// Where the URLs of a deleted image are POSTed, so that a CDN can drop them (DESIGN.md §15).
+    pub purge_url: Option<String>,
+    /// The HMAC-SHA256 key of the purge calls' `X-Image-Server-Signature`.
+    pub purge_secret: Option<String>,
 }
 
 impl NamespaceConfig {
@@ -74,7 +78,12 @@ impl NamespaceConfig {
         if self.maximum_width == Some(0) || self.maximum_height == Some(0) {
             return Err("maximum sizes must be at least 1".to_owned());
         }
-        for (name, url) in [("notify_url", &self.notify_url), ("moderation_url", &self.moderation_url)] {
+        let hooks = [
+            ("notify_url", &self.notify_url),
+            ("moderation_url", &self.moderation_url),
+            ("purge_url", &self.purge_url),
+        ];
+        for (name, url) in hooks {
             if url.as_deref().is_some_and(|u| !url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https")))
             {
                 return Err(format!("{name} must be an http(s) URL"));
@@ -92,6 +101,9 @@ impl NamespaceConfig {
             (None, Some(_)) => return Err("notify_secret is set without notify_url".to_owned()),
             (Some(_), Some(secret)) if secret.is_empty() => return Err("notify_secret is empty".to_owned()),
             _ => {}
+        }
+        if self.purge_url.is_some() != self.purge_secret.is_some() {
+            return Err("purge_url and purge_secret go together: purge calls are always signed".to_owned());
         }
         if let Some(template) = &self.source_url {
             let probe = template.replace("{path}", "x");
@@ -143,7 +155,7 @@ impl Namespaces {
 }
 
 /// The fields of a namespace block whose values are secrets, hidden when configuration is printed.
-const SECRET_FIELDS: &[&str] = &["upload_tokens", "notify_secret"];
+const SECRET_FIELDS: &[&str] = &["upload_tokens", "notify_secret", "purge_secret"];
 
 impl Setting for Namespaces {
     const KIND: Kind = Kind::Json;
@@ -204,6 +216,9 @@ mod tests {
             (serde_json::json!({"a": {"notify_secret": "s"}}), "without notify_url"),
             (serde_json::json!({"a": {"notify_url": "http://hook.example/"}}), "without notify_secret"),
             (serde_json::json!({"a": {"notify_url": "http://hook.example/", "notify_secret": ""}}), "empty"),
+            (serde_json::json!({"a": {"purge_url": "http://cdn/purge"}}), "purge_secret"),
+            (serde_json::json!({"a": {"purge_secret": "s"}}), "purge_url"),
+            (serde_json::json!({"a": {"purge_url": "gopher://x", "purge_secret": "s"}}), "purge_url"),
         ] {
             let e = Namespaces::read(&bad).unwrap_err();
             assert!(e.contains(needle), "{e}");

@@ -67,6 +67,8 @@ sections! {
     cache: CacheConfig ("Cache") {
         /// Memory caches: 5/8 for variants and info, 1/4 for the sources renders read, 1/8 for their decoded pixels
         memory_cache_bytes: ByteSize = "256MiB";
+        /// Seconds a node answers an image from memory before it confirms the image in storage again (one read): deletes and changes made on other nodes are seen within it
+        delete_visibility_secs: Duration = 10, check = in_range::<0, 86_400>;
     }
 
     /// How variants are rendered.

@@ -28,6 +28,15 @@ pub struct Notify {
     pub secret: String,
 }
 
+/// Where the URLs of a deleted image are POSTed, signed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Purge {
+    /// The hook's URL.
+    pub url: String,
+    /// The HMAC-SHA256 key of `X-Image-Server-Signature`.
+    pub secret: String,
+}
+
 /// The hook that gives a verdict on each new upload before it is stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Moderation {
@@ -70,6 +79,8 @@ pub struct NamespaceSettings {
     pub prerender_max_side: u32,
     /// Outputs one upload may ask for.
     pub max_outputs_per_upload: usize,
+    /// The purge hook, called after a delete.
+    pub purge: Option<Purge>,
 }
 
 /// Why a namespace does not serve a variant.
@@ -170,6 +181,11 @@ impl NamespaceSettings {
             prerender_popular: own_or_default.prerender_popular,
             prerender_max_side: own_or_default.prerender_max_side.unwrap_or(DEFAULT_PRERENDER_MAX_SIDE),
             max_outputs_per_upload: limits.max_outputs_per_upload,
+            purge: own_or_default
+                .purge_url
+                .clone()
+                .zip(own_or_default.purge_secret.clone())
+                .map(|(url, secret)| Purge { url, secret }),
         }
     }
 }

@@ -25,6 +25,7 @@ pub mod focus;
 mod orient;
 pub mod plan;
 mod resize;
+mod sheet;
 mod working;
 
 pub use animation::{keeps_animation, render_animation};
@@ -36,6 +37,7 @@ pub use error::RenderError;
 pub use focus::{FocusInfo, FocusPoint};
 pub use orient::Orientation;
 pub use plan::Placement;
+pub use sheet::{FRAMES_PER_SHEET, SHEET_SIDE, moderation_sheets};
 pub use working::{
     UploadCopies, WORKING_COPY_QUALITY, WorkingCopy, make_working_copies, working_copy_sizes, working_copy_suffices,
 };

@@ -18,6 +18,7 @@ mod images;
 mod info;
 mod jobs;
 mod leases;
+mod moderation;
 mod negotiate;
 mod originals;
 mod plan;
@@ -48,9 +49,10 @@ use crate::pipeline::{JpegBounds, Limits};
 use crate::pool::CpuPool;
 use crate::source::Fetcher;
 use deletes::Deletes;
-use images::Images;
+use images::{Images, Memory};
 use jobs::Jobs;
 use leases::RenderLeases;
+use moderation::Moderator;
 use negotiate::Negotiation;
 use originals::Originals;
 use rendering::Rendering;
@@ -161,18 +163,31 @@ impl ImageService {
         let limits = render_limits(config);
         let memory = MemorySplit::of(config.cache.memory_cache_bytes.0);
         let metrics = parts.metrics;
-        let originals = Originals::new(stores.clone(), parts.pool.clone(), limits, config.render.working_copy_max_side);
+        let background = &config.background;
+        let hooks = Hooks::new(background)?;
+        let moderator = Moderator {
+            settings: Arc::clone(&settings),
+            hooks: hooks.clone(),
+            metrics: Arc::clone(&metrics),
+            pool: parts.pool.clone(),
+            limits,
+        };
+        let originals = Originals::new(stores.clone(), moderator, config.render.working_copy_max_side);
         let fetcher = Fetcher::new(&config.sources, config.limits.max_upload_bytes.0, parts.buffer)?;
+        let sources = ObjectCache::new(memory.sources);
         let images = Arc::new(Images::new(
             stores.clone(),
             originals.clone(),
             fetcher,
             Arc::clone(&settings),
             Arc::clone(&metrics),
-            memory.infos,
+            Memory {
+                infos_bytes: memory.infos,
+                answers: parts.cache.clone(),
+                sources: sources.clone(),
+                window: config.cache.delete_visibility_secs,
+            },
         ));
-        let background = &config.background;
-        let sources = ObjectCache::new(memory.sources);
         let renders = Arc::new(Renders {
             stores: stores.clone(),
             images: Arc::clone(&images),
@@ -193,7 +208,6 @@ impl ImageService {
             ),
             render: config.render.clone(),
         });
-        let hooks = Hooks::new(background)?;
         let jobs = Arc::new(Jobs::new(
             stores.clone(),
             Arc::clone(&images),
@@ -210,13 +224,15 @@ impl ImageService {
             images: Arc::clone(&images),
             renders: Arc::clone(&renders),
             jobs: Arc::clone(&jobs),
-            hooks,
             metrics: Arc::clone(&metrics),
-            pool: parts.pool,
-            limits,
         };
-        let deletes =
-            Deletes { stores: stores.clone(), images: Arc::clone(&images), cache: parts.cache, sources, metrics };
+        let deletes = Deletes {
+            stores: stores.clone(),
+            images: Arc::clone(&images),
+            settings: Arc::clone(&settings),
+            hooks,
+            metrics,
+        };
         Ok(ImageService { settings, stores, images, renders, uploads, jobs, popular: parts.popular, deletes })
     }
 
@@ -231,9 +247,9 @@ impl ImageService {
             let (variant, info) = if !negotiation.applies(request.variant) {
                 (*request.variant, None)
             } else if negotiation.needs_size(request.variant) {
-                let info = Box::pin(self.images.info(request.ns, request.id, request.source_override));
-                let (info, _) = info.await?;
-                (negotiation.resolve(request.variant, Some((info.width, info.height))), Some(info))
+                let image = Box::pin(self.images.info(request.ns, request.id, request.source_override));
+                let (image, _) = image.await?;
+                (negotiation.resolve(request.variant, Some((image.info.width, image.info.height))), Some(image))
             } else {
                 (negotiation.resolve(request.variant, None), None)
             };
@@ -268,8 +284,8 @@ impl ImageService {
         id: &ImageId,
         source_override: Option<&str>,
     ) -> Result<Answer, ServiceError> {
-        let (info, served) = self.images.info(ns, id, source_override).await?;
-        let listed = self.stores.with_listing(ns, id, &info).await?;
+        let (image, served) = self.images.info(ns, id, source_override).await?;
+        let listed = self.stores.with_listing(ns, id, &image.info).await?;
         let answer = Answer::of(CachedObject::new(listed.to_json(), served), true, "application/json");
         Ok(Answer { lifetime: Lifetime::ShortLived, ..answer })
     }

@@ -1,11 +1,12 @@
 //! Taking in an original, for uploads and origin pulls alike: its md5 and header on the CPU
-//! pool, then a full decode, its working copies and its placeholder, stored original first,
-//! working copies next, info.json last, so that an info.json in storage always has the rest
-//! beside it.
+//! pool, the namespace's moderation hook (`moderation`), then a full decode, its working copies
+//! and its placeholder, stored original first, working copies next, info.json last, so that an
+//! info.json in storage always has the rest beside it.
 
 use base64::Engine;
 use bytes::Bytes;
 
+use super::moderation::Moderator;
 use super::stores::Stores;
 use super::{ImageInfo, ServiceError};
 use crate::access::rate::units_of;
@@ -21,11 +22,13 @@ pub(super) struct Originals {
     limits: Limits,
     /// Long side of the largest working copy (0: none).
     working_copy_max_side: u32,
+    moderator: Moderator,
 }
 
 impl Originals {
-    pub(super) fn new(stores: Stores, pool: CpuPool, limits: Limits, working_copy_max_side: u32) -> Originals {
-        Originals { stores, pool, limits, working_copy_max_side }
+    pub(super) fn new(stores: Stores, moderator: Moderator, working_copy_max_side: u32) -> Originals {
+        let (pool, limits) = (moderator.pool.clone(), moderator.limits);
+        Originals { stores, pool, limits, working_copy_max_side, moderator }
     }
 
     /// The units of work storing an original of these facts costs: decoding it whole (and each
@@ -47,8 +50,9 @@ impl Originals {
         Ok(self.pool.run(class, Cost::LIGHT, move || (ImageHash::of(&bytes), pipeline::probe(&bytes, &limits))).await?)
     }
 
-    /// Validates an original (a full decode), makes its working copies and stores it, as `class`
-    /// on the pool; answers its info.
+    /// Shows an original to its namespace's moderation hook, validates it (a full decode), makes
+    /// its working copies and stores it, as `class` on the pool; answers its info. Nothing is
+    /// written of an original the hook refuses.
     pub(super) async fn store(
         &self,
         ns: &Namespace,
@@ -58,6 +62,7 @@ impl Originals {
         facts: ImageFacts,
         class: Class,
     ) -> Result<ImageInfo, ServiceError> {
+        self.moderator.check(ns, hash, &bytes, &facts, class).await?;
         let limits = self.limits;
         let max_side = self.working_copy_max_side;
         let original = bytes.clone();

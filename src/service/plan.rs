@@ -5,8 +5,10 @@
 
 use std::sync::Arc;
 
+use super::images::Known;
 use super::{ImageInfo, ServiceError};
 use crate::access::rate::units_of;
+use crate::cache::Presence;
 use crate::config::RenderConfig;
 use crate::model::{ImageFormat, ImageId, Namespace, ObjectKey, Variant};
 use crate::pipeline::{self, Effort, Limits, Placement, RenderSpec};
@@ -45,6 +47,8 @@ pub(super) struct RenderPlan {
     pub(super) key: ObjectKey,
     /// The original's facts.
     pub(super) info: Arc<ImageInfo>,
+    /// The image as the plan found it: its variant is stored only while it stands so.
+    pub(super) presence: Arc<Presence>,
     /// What the pipeline renders.
     pub(super) spec: RenderSpec,
     /// The sources to try, in order; the original is last and always there.
@@ -52,17 +56,18 @@ pub(super) struct RenderPlan {
 }
 
 impl RenderPlan {
-    /// Plans `variant` of the image `info` describes. A size the output format cannot hold is
+    /// Plans `variant` of the image `image` describes. A size the output format cannot hold is
     /// refused here, before any source is read.
     pub(super) fn new(
         ns: &Namespace,
         id: &ImageId,
         variant: Variant,
-        info: Arc<ImageInfo>,
+        image: &Known,
         effort: Effort,
         render: &RenderConfig,
         limits: &Limits,
     ) -> Result<RenderPlan, ServiceError> {
+        let info = Arc::clone(&image.info);
         let format = variant.ext.format();
         let planned = pipeline::plan::plan(info.width, info.height, variant.geometry);
         let max = format.max_side();
@@ -108,7 +113,8 @@ impl RenderPlan {
             sources
         };
         let key = ObjectKey::variant(ns, id, &variant);
-        Ok(RenderPlan { ns: ns.clone(), id: id.clone(), key, info, spec, sources })
+        let presence = Arc::clone(&image.presence);
+        Ok(RenderPlan { ns: ns.clone(), id: id.clone(), key, info, presence, spec, sources })
     }
 
     /// What rendering from `source` costs the pool: slow work when its encoder is, or when it

@@ -1,25 +1,23 @@
-//! Uploads: validate, moderate, store the original with its working copies and info, then
-//! render the asked outputs (and the namespace's own) with the small encoders, before the answer
-//! or in a job after it.
+//! Uploads: validate, moderate and store the original with its working copies and info
+//! (`originals`), then render the asked outputs (and the namespace's own) with the small
+//! encoders, before the answer or in a job after it.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::future::try_join_all;
 
-use super::images::Images;
+use super::images::{Images, Known};
 use super::jobs::Jobs;
 use super::originals::Originals;
 use super::renders::{Lookup, Purpose, Renders};
 use super::stores::Stores;
 use super::{ImageInfo, ServiceError};
 use crate::access::Payer;
-use crate::config::{Moderation, Settings};
-use crate::hooks::{Hooks, Verdict};
-use crate::metrics::{Metrics, Moderated};
-use crate::model::{Geometry, ImageFormat, ImageHash, ImageId, Namespace, ObjectKey, Variant};
-use crate::pipeline::{self, Effort, ImageFacts, Limits, Placement, RenderSpec};
-use crate::pool::{Class, Cost, CpuPool};
+use crate::config::Settings;
+use crate::metrics::Metrics;
+use crate::model::{ImageId, Namespace, ObjectKey, Variant};
+use crate::pool::Class;
 
 /// The result of an upload.
 #[derive(Clone, Debug)]
@@ -40,12 +38,6 @@ pub enum Outputs {
     InBackground,
 }
 
-/// The longest side of the picture the moderation hook sees.
-const MODERATION_SIDE: u32 = 1024;
-
-/// The quality of that picture: enough for a classifier, a fraction of the original's bytes.
-const MODERATION_QUALITY: u8 = 85;
-
 /// What taking uploads needs.
 #[derive(Debug)]
 pub(super) struct Uploads {
@@ -55,10 +47,7 @@ pub(super) struct Uploads {
     pub(super) images: Arc<Images>,
     pub(super) renders: Arc<Renders>,
     pub(super) jobs: Arc<Jobs>,
-    pub(super) hooks: Hooks,
     pub(super) metrics: Arc<Metrics>,
-    pub(super) pool: CpuPool,
-    pub(super) limits: Limits,
 }
 
 impl Uploads {
@@ -97,9 +86,10 @@ impl Uploads {
             }
         };
         let stores = facts.as_ref().map_or(0, |facts| self.originals.store_units(facts));
+        let image = Known::unstored(Arc::clone(&info));
         let renders: u32 = all_outputs
             .iter()
-            .map(|v| self.renders.work_units(ns, &id, *v, &info, Purpose::Upload))
+            .map(|v| self.renders.work_units(ns, &id, *v, &image, Purpose::Upload))
             .fold(0, u32::saturating_add);
         let units = stores.saturating_add(renders).saturating_sub(1);
         if units > 0 {
@@ -111,9 +101,6 @@ impl Uploads {
                 (Arc::unwrap_or_clone(info), false)
             }
             Some(facts) => {
-                if let Some(moderation) = &settings.moderation {
-                    self.moderate(moderation, ns, &hash, &bytes, &facts).await?;
-                }
                 let info = self.originals.store(ns, &id, &hash, bytes, facts, Class::Upload).await?;
                 self.images.remember(ns, &id, info.clone()).await;
                 self.metrics.upload_done(true);
@@ -167,53 +154,5 @@ impl Uploads {
     ) -> Result<Ingested, ServiceError> {
         let held = self.images.download(url).await?;
         self.ingest(ns, held.bytes.clone(), outputs, when, payer).await
-    }
-
-    /// Asks the namespace's moderation hook about an upload not stored yet: a reject is
-    /// [`ServiceError::Rejected`]; no verdict is [`ServiceError::ModerationUnavailable`] unless
-    /// the namespace fails open. The hook sees a JPEG of at most 1024 px a side.
-    async fn moderate(
-        &self,
-        moderation: &Moderation,
-        ns: &Namespace,
-        hash: &ImageHash,
-        bytes: &Bytes,
-        facts: &ImageFacts,
-    ) -> Result<(), ServiceError> {
-        // Width or height, whichever is longer, never enlarged: both sides at most 1024.
-        let geometry = if facts.width >= facts.height {
-            Geometry::Width(MODERATION_SIDE)
-        } else {
-            Geometry::Height(MODERATION_SIDE)
-        };
-        let spec = RenderSpec {
-            geometry,
-            format: ImageFormat::Jpeg,
-            quality: MODERATION_QUALITY,
-            effort: Effort::Fast,
-            placement: Placement::Centre,
-        };
-        let (original, limits) = (bytes.clone(), self.limits);
-        let cost = Cost { pixels: u64::from(facts.width) * u64::from(facts.height), slow: false };
-        let shown = self.pool.run(Class::Upload, cost, move || pipeline::render(&original, &spec, &limits)).await??;
-        match self.hooks.moderate(&moderation.url, ns, &hash.to_string(), shown.bytes).await {
-            Ok(Verdict::Allow) => {
-                self.metrics.moderated(Moderated::Allow);
-                Ok(())
-            }
-            Ok(Verdict::Reject(reason)) => {
-                self.metrics.moderated(Moderated::Reject);
-                Err(ServiceError::Rejected(reason))
-            }
-            Err(e) => {
-                self.metrics.moderated(Moderated::Unavailable);
-                if moderation.fail_open {
-                    tracing::warn!(namespace = %ns, error = %e, "storing an upload without a verdict (moderation_fail_open)");
-                    Ok(())
-                } else {
-                    Err(e.into())
-                }
-            }
-        }
     }
 }
