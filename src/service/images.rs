@@ -6,7 +6,9 @@
 //! An image known in memory is confirmed in storage again once its last confirmation is
 //! `delete_visibility_secs` old (DESIGN.md §15): one read of its info.json. One gone or changed
 //! (deleted, or its info.json rewritten on another node) is forgotten here, with everything
-//! cached of it, and looked up afresh.
+//! cached of it, and looked up afresh. A node that rewrites an info.json itself (a new focus)
+//! calls [`Images::forget`] and then [`Images::remember`]; the others see the change within the
+//! window, and a render planned on the old info.json stores nothing (`stores::Standing`).
 
 use std::sync::Arc;
 

@@ -43,8 +43,8 @@ impl Moderator {
     ) -> Result<(), ServiceError> {
         let Some(moderation) = &self.settings.of(ns).moderation else { return Ok(()) };
         let (original, limits) = (bytes.clone(), self.limits);
-        let frames = u64::from(facts.frames.clamp(1, self.limits.max_animation_frames));
-        let cost = Cost { pixels: u64::from(facts.width) * u64::from(facts.height) * frames, slow: false };
+        // One canvas is decoded at a time, however many frames.
+        let cost = Cost { pixels: u64::from(facts.width) * u64::from(facts.height), slow: false };
         let sheets = self
             .pool
             .run(class, cost, move || pipeline::moderation_sheets(&original, &limits, SHEET_QUALITY))
