@@ -314,7 +314,8 @@ fn one_client_holds_at_most_max_connections_per_client() {
         read_until_closed(&mut s, Duration::from_secs(60)).expect("an answer or a close")
     };
     // A fourth connection of that client is closed unanswered; other clients are served.
-    assert_eq!(ask("127.0.0.2"), b"", "a fourth connection of one client was served");
+    let fourth = ask("127.0.0.2");
+    assert!(fourth.is_empty(), "a fourth connection of one client was served: {}", String::from_utf8_lossy(&fourth));
     assert!(ask("127.0.0.4").starts_with(b"HTTP/1.1 404"));
     assert_eq!(server.get("/").status, 404);
     // A trusted proxy carries many clients: it is not capped.
