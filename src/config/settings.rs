@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::namespaces::NamespaceConfig;
+use super::namespaces::{Crop, NamespaceConfig};
 use super::sections::{AccessConfig, LimitsConfig, NamespacesConfig};
 use crate::model::{Extension, Namespace, Variant};
 
@@ -66,6 +66,8 @@ pub struct NamespaceSettings {
     pub moderation: Option<Moderation>,
     /// Popular sizes rendered in the background after a miss (0: off).
     pub prerender_popular: usize,
+    /// Where cover crops are cut: centred, or around each original's stored focus.
+    pub crop: Crop,
 }
 
 /// Why a namespace does not serve a variant.
@@ -145,6 +147,7 @@ impl NamespaceSettings {
                 .clone()
                 .map(|url| Moderation { url, fail_open: own_or_default.moderation_fail_open }),
             prerender_popular: own_or_default.prerender_popular,
+            crop: own_or_default.crop,
         }
     }
 }
@@ -189,7 +192,7 @@ mod tests {
 
     #[test]
     fn blocks_are_filled_in_from_the_global_settings() {
-        let namespaces = r#"{"avatars": {"maximum_width": 512, "upload_tokens": ["own"], "require_signature": false}}"#;
+        let namespaces = r#"{"avatars": {"maximum_width": 512, "upload_tokens": ["own"], "require_signature": false, "crop": "focus"}}"#;
         let config = Config::load(&ConfigSources {
             config_dir: Some("/nonexistent".into()),
             flags: vec![
@@ -209,6 +212,7 @@ mod tests {
         assert_eq!((other.maximum_width, other.maximum_height), (4096, 300));
         assert_eq!(other.upload_tokens, ["global"]);
         assert!(!other.served && other.require_signature);
+        assert_eq!((avatars.crop, other.crop), (super::Crop::Focus, super::Crop::Centre));
         let refused = avatars.check(&"w600.jpg".parse().unwrap()).unwrap_err();
         assert_eq!(refused.to_string(), "requested size is too large: the maximum is 512x300");
     }
