@@ -113,8 +113,14 @@ impl<V: Weighed> ObjectCache<V> {
 
     /// Drops every object under `prefix`: no lookup finds one from now on.
     pub fn invalidate_prefix(&self, prefix: &ObjectKey) {
+        self.invalidate_under(prefix, |_| true);
+    }
+
+    /// Drops the objects under `prefix` whose name after it satisfies `which`.
+    pub fn invalidate_under(&self, prefix: &ObjectKey, which: impl Fn(&str) -> bool + Send + Sync + 'static) {
         let prefix = prefix.as_str().to_owned();
-        if let Err(e) = self.inner.invalidate_entries_if(move |key, _| key.as_str().starts_with(&prefix)) {
+        let matches = move |key: &ObjectKey, _: &V| key.as_str().strip_prefix(prefix.as_str()).is_some_and(&which);
+        if let Err(e) = self.inner.invalidate_entries_if(matches) {
             tracing::error!(error = %e, "cannot drop cached objects");
         }
     }

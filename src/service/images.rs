@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use super::originals::Originals;
+use super::originals::{Originals, Probed};
 use super::stores::Stores;
 use super::{ImageInfo, ServiceError};
 use crate::buffer::Held;
@@ -82,6 +82,14 @@ impl Images {
         Ok((info, served))
     }
 
+    /// The info.json in storage now, past the memory (`None` when the image is not stored).
+    pub(super) async fn stored(&self, ns: &Namespace, id: &ImageId) -> Result<Option<ImageInfo>, ServiceError> {
+        match self.stores.originals.get_opt(&ObjectKey::info(ns, id)).await? {
+            Some(bytes) => Ok(Some(ImageInfo::from_stored(&bytes, id)?)),
+            None => Ok(None),
+        }
+    }
+
     /// The facts of an image if they are in memory: known to exist, without a look in storage.
     pub(super) async fn in_memory(&self, ns: &Namespace, id: &ImageId) -> Option<Arc<ImageInfo>> {
         self.infos.get(&ObjectKey::info(ns, id)).await
@@ -116,7 +124,8 @@ impl Images {
         })?;
         let (hash, probed) = self.originals.hash_and_probe(held.bytes.clone(), Class::Request).await?;
         let id = ImageId::Path(path.clone());
-        self.originals.store(ns, &id, &hash, held.bytes.clone(), probed?, Class::Request).await
+        let probed = Probed { hash, bytes: held.bytes.clone(), facts: probed? };
+        self.originals.store(ns, &id, probed, None, Class::Request).await
     }
 
     /// Downloads a source URL through the SSRF-safe fetcher, with its metrics; the bytes count

@@ -6,7 +6,8 @@
 //! - `images`: image facts (info.json parsed once into memory) and origin pulls;
 //! - `plan`: a miss planned once ([`plan::RenderPlan`]); `negotiate`: format negotiation;
 //! - `renders`: memory, storage, or rendered on the pool under a lease (`leases`) and stored;
-//! - `uploads`, `jobs` (work after an upload's answer), `popular` (popular sizes), `deletes`.
+//! - `uploads`, `jobs` (work after an upload's answer), `popular` (popular sizes), `deletes`;
+//! - `focus`: a focus set by hand, and the cover crops it makes stale removed.
 //!
 //! The service answers in its own words ([`Answer`], [`ServiceError`]); it records the renders,
 //! uploads and downloads it does, and leaves the counting of requests to its caller.
@@ -14,6 +15,7 @@
 mod answer;
 mod deletes;
 mod error;
+mod focus;
 mod images;
 mod info;
 mod jobs;
@@ -44,10 +46,11 @@ use crate::config::{Config, Settings};
 use crate::hooks::Hooks;
 use crate::metrics::Metrics;
 use crate::model::{ImageFormat, ImageId, Namespace, ObjectKey, Served, Variant};
-use crate::pipeline::{JpegBounds, Limits};
+use crate::pipeline::{FocusPoint, JpegBounds, Limits};
 use crate::pool::CpuPool;
 use crate::source::Fetcher;
 use deletes::Deletes;
+use focus::Refocus;
 use images::Images;
 use jobs::Jobs;
 use leases::RenderLeases;
@@ -150,6 +153,7 @@ pub struct ImageService {
     jobs: Arc<Jobs>,
     popular: Arc<Popular>,
     deletes: Deletes,
+    refocus: Arc<Refocus>,
 }
 
 impl ImageService {
@@ -160,7 +164,13 @@ impl ImageService {
         let limits = render_limits(config);
         let memory = MemorySplit::of(config.cache.memory_cache_bytes.0);
         let metrics = parts.metrics;
-        let originals = Originals::new(stores.clone(), parts.pool.clone(), limits, config.render.working_copy_max_side);
+        let originals = Originals::new(
+            stores.clone(),
+            parts.pool.clone(),
+            Arc::clone(&metrics),
+            limits,
+            config.render.working_copy_max_side,
+        );
         let fetcher = Fetcher::new(&config.sources, config.limits.max_upload_bytes.0, parts.buffer)?;
         let images = Arc::new(Images::new(
             stores.clone(),
@@ -190,6 +200,7 @@ impl ImageService {
                 background.render_leases,
             ),
             render: config.render.clone(),
+            settings: Arc::clone(&settings),
         });
         let hooks = Hooks::new(background)?;
         let jobs = Arc::new(Jobs::new(
@@ -201,6 +212,8 @@ impl ImageService {
             Arc::clone(&metrics),
             background.lease_secs,
         ));
+        let refocus =
+            Arc::new(Refocus { stores: stores.clone(), images: Arc::clone(&images), cache: parts.cache.clone() });
         let uploads = Uploads {
             settings: Arc::clone(&settings),
             stores: stores.clone(),
@@ -208,6 +221,7 @@ impl ImageService {
             images: Arc::clone(&images),
             renders: Arc::clone(&renders),
             jobs: Arc::clone(&jobs),
+            refocus: Arc::clone(&refocus),
             hooks,
             metrics: Arc::clone(&metrics),
             pool: parts.pool,
@@ -215,7 +229,7 @@ impl ImageService {
         };
         let deletes =
             Deletes { stores: stores.clone(), images: Arc::clone(&images), cache: parts.cache, sources, metrics };
-        Ok(ImageService { settings, stores, images, renders, uploads, jobs, popular: parts.popular, deletes })
+        Ok(ImageService { settings, stores, images, renders, uploads, jobs, popular: parts.popular, deletes, refocus })
     }
 
     /// The variant a request asks for: from memory, storage, or rendered now and stored (in the
@@ -272,15 +286,17 @@ impl ImageService {
         Ok(Answer { lifetime: Lifetime::ShortLived, ..answer })
     }
 
-    /// Stores an upload and renders its outputs (see `uploads`).
+    /// Stores an upload and renders its outputs (see `uploads`); `focus`, where given, is stored
+    /// instead of one found in the image.
     pub async fn ingest(
         &self,
         ns: &Namespace,
         bytes: Bytes,
         outputs: &[Variant],
         when: Outputs,
+        focus: Option<FocusPoint>,
     ) -> Result<Ingested, ServiceError> {
-        self.uploads.ingest(ns, bytes, outputs, when).await
+        self.uploads.ingest(ns, bytes, outputs, when, focus).await
     }
 
     /// Downloads `url` and stores it as an upload.
@@ -290,8 +306,15 @@ impl ImageService {
         url: &str,
         outputs: &[Variant],
         when: Outputs,
+        focus: Option<FocusPoint>,
     ) -> Result<Ingested, ServiceError> {
-        self.uploads.ingest_source(ns, url, outputs, when).await
+        self.uploads.ingest_source(ns, url, outputs, when, focus).await
+    }
+
+    /// Sets the focus of a stored image by hand and removes its cover crops (`x{S}`, `{W}x{H}`)
+    /// from storage and memory; answers its info. [`ServiceError::ImageNotFound`] when absent.
+    pub async fn set_focus(&self, ns: &Namespace, id: &ImageId, point: FocusPoint) -> Result<ImageInfo, ServiceError> {
+        self.refocus.set(ns, id, point).await
     }
 
     /// Removes an image with everything of it; false when nothing of it was stored.

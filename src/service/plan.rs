@@ -1,12 +1,12 @@
 //! `RenderPlan`: everything a miss decides before any pixel is touched, computed once: the
 //! variant (after negotiation), its storage key, the output size, the encoder settings, the
-//! sources it may be rendered from (smallest sufficient working copy first, the original last)
-//! and what its render costs the pool.
+//! sources it may be rendered from (smallest sufficient working copy first, the original last),
+//! where a cover crop's box goes (the namespace's `crop`) and what its render costs the pool.
 
 use std::sync::Arc;
 
 use super::{ImageInfo, ServiceError};
-use crate::config::RenderConfig;
+use crate::config::{Crop, RenderConfig};
 use crate::model::{ImageFormat, ImageId, Namespace, ObjectKey, Variant};
 use crate::pipeline::{self, Effort, Limits, Placement, RenderSpec};
 use crate::pool::Cost;
@@ -48,6 +48,9 @@ pub(super) struct RenderPlan {
     pub(super) spec: RenderSpec,
     /// The sources to try, in order; the original is last and always there.
     pub(super) sources: Vec<SourceChoice>,
+    /// Whether the box is placed by the image's stored focus (a cover crop in a namespace with
+    /// `crop: "focus"`), so that a focus changed meanwhile makes the render stale.
+    pub(super) placed_by_focus: bool,
 }
 
 impl RenderPlan {
@@ -107,7 +110,18 @@ impl RenderPlan {
             sources
         };
         let key = ObjectKey::variant(ns, id, &variant);
-        Ok(RenderPlan { ns: ns.clone(), id: id.clone(), key, info, spec, sources })
+        Ok(RenderPlan { ns: ns.clone(), id: id.clone(), key, info, spec, sources, placed_by_focus: false })
+    }
+
+    /// The plan with its cover crop placed as the namespace's `crop` says: centred, or around the
+    /// focus and faces stored with the original (centred where it has none). A pure function of
+    /// the stored info, so that every node cuts the same box.
+    pub(super) fn placed(self, crop: Crop) -> RenderPlan {
+        if crop == Crop::Centre || !self.spec.geometry.is_cover_crop() {
+            return self;
+        }
+        let placement = self.info.subject().map_or(Placement::Centre, |subject| subject.placement());
+        RenderPlan { spec: RenderSpec { placement, ..self.spec }, placed_by_focus: true, ..self }
     }
 
     /// What rendering from `source` costs the pool: slow work when its encoder is, or when it

@@ -21,7 +21,7 @@ use super::stores::Stores;
 use super::{ImageInfo, ServiceError};
 use crate::access::Payer;
 use crate::cache::{CachedObject, ObjectCache};
-use crate::config::RenderConfig;
+use crate::config::{RenderConfig, Settings};
 use crate::model::{ImageId, Namespace, ObjectKey, Served, Variant};
 use crate::pipeline::Effort;
 use crate::pool::{Class, Slot};
@@ -90,6 +90,7 @@ pub(super) struct Renders {
     pub(super) rendering: Rendering,
     pub(super) leases: RenderLeases,
     pub(super) render: RenderConfig,
+    pub(super) settings: Arc<Settings>,
 }
 
 /// What a look in storage found.
@@ -116,6 +117,7 @@ impl Renders {
         let key = ObjectKey::variant(lookup.ns, lookup.id, &lookup.variant);
         let mime = lookup.variant.ext.format().mime();
         // Boxed, and made only on a miss: a hit should not build nor carry its size around.
+        let mut refocused = false;
         let load = || {
             Box::pin(async {
                 let (info, claim) = match self.find(&lookup, &key).await? {
@@ -132,12 +134,18 @@ impl Renders {
                     effort,
                     render,
                     &self.rendering.limits,
-                )?;
+                )?
+                .placed(self.settings.of(lookup.ns).crop);
                 let bytes = self.render_miss(&plan, lookup.purpose, slot, claim).await?;
+                refocused = plan.placed_by_focus && self.take_back_if_refocused(&plan).await;
                 Ok::<_, ServiceError>(CachedObject::new(bytes, Served::Rendered))
             })
         };
         let (obj, loaded_here) = self.cache.get_or_load(key.clone(), load).await.map_err(|e| (*e).clone())?;
+        if refocused {
+            // Answered (the request came before the new focus was seen), not kept.
+            self.cache.invalidate(&key).await;
+        }
         Ok(Answer::of(obj, loaded_here, mime))
     }
 
@@ -253,11 +261,34 @@ impl Renders {
         Ok(bytes)
     }
 
+    /// Whether the image's focus changed while a crop placed by it rendered (`PUT .../focus` or
+    /// `POST ?focus=`, on any node): then the crop, stored already, is taken back out of storage
+    /// and the new info kept. The check comes after the store, and the focus change writes
+    /// info.json before it removes the crops, so that one of the two always removes a stale crop.
+    async fn take_back_if_refocused(&self, plan: &RenderPlan) -> bool {
+        let stored = match self.images.stored(&plan.ns, &plan.id).await {
+            Ok(Some(stored)) if stored.subject() != plan.info.subject() => stored,
+            // Unchanged, or deleted meanwhile: the delete removes the crop.
+            Ok(_) => return false,
+            Err(e) => {
+                tracing::warn!(key = %plan.key, error = %e, "could not check the focus of a stored crop");
+                return false;
+            }
+        };
+        if let Err(e) = self.stores.variants.delete(&plan.key).await {
+            tracing::warn!(key = %plan.key, error = %e, "could not remove a crop placed by an old focus");
+        }
+        self.stores.forget_listing(&plan.ns, &plan.id).await;
+        self.images.remember(&plan.ns, &plan.id, stored).await;
+        true
+    }
+
     /// Renders `variant` with the small encoders and stores it, whether or not a copy exists
     /// (for `regenerate`).
     pub(super) async fn rerender(&self, ns: &Namespace, id: &ImageId, variant: Variant) -> Result<(), ServiceError> {
         let (info, _) = self.images.info(ns, id, None).await?;
-        let plan = RenderPlan::new(ns, id, variant, info, Effort::Small, &self.render, &self.rendering.limits)?;
+        let plan = RenderPlan::new(ns, id, variant, info, Effort::Small, &self.render, &self.rendering.limits)?
+            .placed(self.settings.of(ns).crop);
         let slot = self.rendering.pool.admit(Class::Job, plan.max_cost()).await?;
         let bytes = self.rendering.render(&plan, Purpose::Job, Some(slot)).await?;
         self.stores.put_variant(ns, id, &plan.key, bytes.clone()).await?;

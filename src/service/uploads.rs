@@ -1,15 +1,16 @@
-//! Uploads: validate, moderate, store the original with its working copies and info, then
-//! render the asked outputs (and the namespace's own) with the small encoders, before the answer
-//! or in a job after it.
+//! Uploads: validate, moderate, store the original with its working copies, focus and info,
+//! then render the asked outputs (and the namespace's own) with the small encoders, before the
+//! answer or in a job after it.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::future::try_join_all;
 
+use super::focus::Refocus;
 use super::images::Images;
 use super::jobs::Jobs;
-use super::originals::Originals;
+use super::originals::{Originals, Probed};
 use super::renders::{Lookup, Purpose, Renders};
 use super::stores::Stores;
 use super::{ImageInfo, ServiceError};
@@ -18,7 +19,7 @@ use crate::config::{Moderation, Settings};
 use crate::hooks::{Hooks, Verdict};
 use crate::metrics::{Metrics, Moderated};
 use crate::model::{Geometry, ImageFormat, ImageHash, ImageId, Namespace, ObjectKey, Variant};
-use crate::pipeline::{self, Effort, ImageFacts, Limits, Placement, RenderSpec};
+use crate::pipeline::{self, Effort, FocusInfo, FocusPoint, ImageFacts, Limits, Placement, RenderSpec};
 use crate::pool::{Class, Cost, CpuPool};
 
 /// The result of an upload.
@@ -55,6 +56,7 @@ pub(super) struct Uploads {
     pub(super) images: Arc<Images>,
     pub(super) renders: Arc<Renders>,
     pub(super) jobs: Arc<Jobs>,
+    pub(super) refocus: Arc<Refocus>,
     pub(super) hooks: Hooks,
     pub(super) metrics: Arc<Metrics>,
     pub(super) pool: CpuPool,
@@ -66,12 +68,15 @@ impl Uploads {
     /// the namespace's own outputs, before the answer or in a job. Nothing is written unless
     /// the image decodes, every output is allowed and the namespace's moderation hook allows it.
     /// With a `notify_url`, a job delivers the notification once the outputs are stored.
+    /// A `focus` given is stored instead of one detected; for bytes stored already, it replaces
+    /// the stored focus where it differs (as `PUT .../focus` does).
     pub(super) async fn ingest(
         &self,
         ns: &Namespace,
         bytes: Bytes,
         outputs: &[Variant],
         when: Outputs,
+        focus: Option<FocusPoint>,
     ) -> Result<Ingested, ServiceError> {
         if bytes.is_empty() {
             return Err(ServiceError::EmptyUpload);
@@ -84,15 +89,23 @@ impl Uploads {
         let id = ImageId::Hash(hash);
         let (info, created) = match self.stores.originals.get_opt(&ObjectKey::info(ns, &id)).await? {
             Some(stored) => {
+                let stored = ImageInfo::from_stored(&stored, &id)?;
+                let info = match focus {
+                    Some(point) if stored.subject() != Some(FocusInfo::at(point)) => {
+                        self.refocus.set(ns, &id, point).await?
+                    }
+                    _ => stored,
+                };
                 self.metrics.upload_done(false);
-                (ImageInfo::from_stored(&stored, &id)?, false)
+                (info, false)
             }
             None => {
                 let facts = probed?;
                 if let Some(moderation) = &settings.moderation {
                     self.moderate(moderation, ns, &hash, &bytes, &facts).await?;
                 }
-                let info = self.originals.store(ns, &id, &hash, bytes, facts, Class::Upload).await?;
+                let probed = Probed { hash, bytes, facts };
+                let info = self.originals.store(ns, &id, probed, focus, Class::Upload).await?;
                 self.images.remember(ns, &id, info.clone()).await;
                 self.metrics.upload_done(true);
                 (info, true)
@@ -141,9 +154,10 @@ impl Uploads {
         url: &str,
         outputs: &[Variant],
         when: Outputs,
+        focus: Option<FocusPoint>,
     ) -> Result<Ingested, ServiceError> {
         let held = self.images.download(url).await?;
-        self.ingest(ns, held.bytes.clone(), outputs, when).await
+        self.ingest(ns, held.bytes.clone(), outputs, when, focus).await
     }
 
     /// Asks the namespace's moderation hook about an upload not stored yet: a reject is
