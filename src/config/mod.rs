@@ -25,7 +25,7 @@ pub use sections::{
     AccessConfig, BackgroundConfig, CacheConfig, LimitsConfig, MetricsConfig, NamespacesConfig, RenderConfig,
     ServerConfig, SourcesConfig, StorageConfig,
 };
-pub use settings::{Moderation, NamespaceSettings, Notify, Origin, Settings, VariantRefused};
+pub use settings::{Moderation, NamespaceSettings, Notify, Origin, Purge, Settings, VariantRefused};
 pub use values::{Backend, Bucket, DefaultQuality, LogFormat, SigningKey, StorageUrl};
 
 pub(crate) use sections::KEYS;

@@ -4,7 +4,7 @@
 use hyper::Method;
 
 use super::ApiError;
-use crate::model::{ImageHash, ImageId, Namespace, Variant, VariantError};
+use crate::model::{ImageHash, ImageId, Namespace, OriginPathError, Variant, VariantError};
 
 /// What a request asks for.
 #[derive(Debug, PartialEq, Eq)]
@@ -63,7 +63,12 @@ pub fn route(method: &Method, path: &str, origin_pull: impl Fn(&Namespace) -> bo
             (ImageId::Hash(ImageHash::from_partitions([a, b, c, d]).expect("checked")), *leaf)
         }
         [_, middle @ .., leaf] if !middle.is_empty() && origin_pull(&ns) => {
-            let path = middle.join("/").parse().map_err(|_| ApiError::NotFound)?;
+            let path = middle.join("/").parse().map_err(|e| match e {
+                OriginPathError::Malformed => ApiError::NotFound,
+                refused @ (OriginPathError::ReservedSegment(_) | OriginPathError::UnderAHash) => {
+                    ApiError::BadOriginPath(refused)
+                }
+            })?;
             (ImageId::Path(path), *leaf)
         }
         _ => return Err(ApiError::NotFound),
@@ -107,6 +112,10 @@ mod tests {
             Ok(Route::Variant(_, ImageId::Hash(_), _))
         ));
         assert_eq!(route(&Method::GET, "/user/a/../b/x1.jpg", pull), Err(ApiError::NotFound));
+        assert!(matches!(
+            route(&Method::GET, "/user/victim/info.json/w100.jpg", pull),
+            Err(ApiError::BadOriginPath(OriginPathError::ReservedSegment(_)))
+        ));
         assert_eq!(route(&Method::GET, "/other/avatar/3589782/w500.jpg", pull), Err(ApiError::NotFound));
     }
 

@@ -2,7 +2,8 @@
 //! answer (201 for a new image, 200 when the bytes were stored already), or with `?wait=false`
 //! after it (202, the outputs `"pending"`); `?focus=X,Y` stored instead of a detected focus.
 //! Also `DELETE /{ns}/{partitioned-hash}` and `PUT /{ns}/{partitioned-hash}/focus`, which take
-//! the same token.
+//! the same token (always one for a delete, unless `allow_open_delete`) and are rate-limited as
+//! uploads are.
 
 use base64::Engine;
 use bytes::Bytes;
@@ -65,7 +66,9 @@ pub(crate) async fn upload(
         .gate
         .token(ns, req.headers().get(AUTHORIZATION).map(|v| v.as_bytes()))
         .map_err(ApiError::from)
-        .and_then(|()| payer.charge().map_err(ApiError::from));
+        .and_then(|()| service.check_output_count(ns, outputs.len()).map_err(ApiError::from))
+        // One unit before the body is read; the rest of what the upload costs once its header is.
+        .and_then(|()| payer.charge(1).map_err(ApiError::from));
     if let Err(refused) = refusal {
         discard_body(app, req).await;
         return Err(refused);
@@ -73,16 +76,16 @@ pub(crate) async fn upload(
     let body = read_body(app, req).await?;
 
     let ingested = match source {
-        Some(url) if body.bytes.is_empty() => service.ingest_source(ns, &url, &outputs, when, focus).await?,
+        Some(url) if body.bytes.is_empty() => service.ingest_source(ns, &url, &outputs, when, payer, focus).await?,
         Some(_) => {
             return Err(ApiError::BadRequest("send either a body or ?source=URL, not both".to_owned()));
         }
         None if is_json => {
             let image = app.buffer.hold(decode_json(&body.bytes)?)?;
             drop(body);
-            service.ingest(ns, image.bytes.clone(), &outputs, when, focus).await?
+            service.ingest(ns, image.bytes.clone(), &outputs, when, payer, focus).await?
         }
-        None => service.ingest(ns, body.bytes.clone(), &outputs, when, focus).await?,
+        None => service.ingest(ns, body.bytes.clone(), &outputs, when, payer, focus).await?,
     };
     let status = match (when, ingested.created) {
         (Outputs::InBackground, _) => StatusCode::ACCEPTED,
@@ -100,8 +103,10 @@ pub(crate) async fn delete(
     ns: &Namespace,
     id: &ImageId,
     req: Request<Incoming>,
+    payer: &Payer,
 ) -> Result<HttpResponse, ApiError> {
-    app.gate.token(ns, req.headers().get(AUTHORIZATION).map(|v| v.as_bytes()))?;
+    app.gate.delete_token(ns, req.headers().get(AUTHORIZATION).map(|v| v.as_bytes()))?;
+    payer.charge(1)?;
     drop(req);
     if !app.service.delete(ns, id).await? {
         return Err(ApiError::Service(crate::service::ServiceError::ImageNotFound));
@@ -130,7 +135,7 @@ pub(crate) async fn focus(
     payer: &Payer,
 ) -> Result<HttpResponse, ApiError> {
     app.gate.token(ns, req.headers().get(AUTHORIZATION).map(|v| v.as_bytes()))?;
-    payer.charge()?;
+    payer.charge(1)?;
     let timeout = app.config.server.body_read_timeout_secs;
     let read = Limited::new(req.into_body(), FOCUS_BODY_BYTES).collect();
     let body = tokio::time::timeout(timeout, read)

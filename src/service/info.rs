@@ -7,8 +7,8 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::ServiceError;
-use crate::model::ImageId;
-use crate::pipeline::{FocusInfo, FocusPoint};
+use crate::model::{ImageHash, ImageId};
+use crate::pipeline::{FocusInfo, FocusPoint, ImageFacts};
 
 /// The facts of a stored original, as info.json and the upload answer give them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -48,6 +48,23 @@ pub struct ImageInfo {
 }
 
 impl ImageInfo {
+    /// The facts of an original of `hash` (its ThumbHash not made yet).
+    pub(super) fn of_facts(hash: &ImageHash, facts: &ImageFacts) -> ImageInfo {
+        ImageInfo {
+            hash: hash.to_string(),
+            width: facts.width,
+            height: facts.height,
+            content_type: facts.format.mime().to_owned(),
+            frames: (facts.frames > 1).then_some(facts.frames),
+            thumbhash: None,
+            focus: None,
+            faces: None,
+            variants: None,
+            pending: None,
+            urls: None,
+        }
+    }
+
     /// Reads the stored info.json of image `id`.
     pub(super) fn from_stored(json: &[u8], id: &ImageId) -> Result<ImageInfo, ServiceError> {
         serde_json::from_slice(json)

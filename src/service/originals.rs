@@ -1,7 +1,8 @@
 //! Taking in an original, for uploads and origin pulls alike: its md5 and header on the CPU
-//! pool, then a full decode, its working copies, its placeholder and its focus (found in the
-//! smallest working copy, unless the uploader set it), stored original first, working copies
-//! next, info.json last, so that an info.json in storage always has the rest beside it.
+//! pool, the namespace's moderation hook (`moderation`), then a full decode, its working copies,
+//! its placeholder and its focus (found in the smallest working copy, unless the uploader set
+//! it), stored original first, working copies next, info.json last, so that an info.json in
+//! storage always has the rest beside it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,10 +10,13 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use bytes::Bytes;
 
+use super::moderation::Moderator;
 use super::stores::Stores;
 use super::{ImageInfo, ServiceError};
+use crate::access::rate::units_of;
 use crate::metrics::Metrics;
 use crate::model::{ImageHash, ImageId, Namespace, ObjectKey};
+use crate::pipeline::focus::ANALYSIS_SIDE;
 use crate::pipeline::{self, FocusInfo, FocusPoint, ImageFacts, Limits, RenderError};
 use crate::pool::{Class, Cost, CpuPool};
 
@@ -33,17 +37,24 @@ pub(super) struct Originals {
     limits: Limits,
     /// Long side of the largest working copy (0: none).
     working_copy_max_side: u32,
+    moderator: Moderator,
 }
 
 impl Originals {
-    pub(super) fn new(
-        stores: Stores,
-        pool: CpuPool,
-        metrics: Arc<Metrics>,
-        limits: Limits,
-        working_copy_max_side: u32,
-    ) -> Originals {
-        Originals { stores, pool, metrics, limits, working_copy_max_side }
+    pub(super) fn new(stores: Stores, moderator: Moderator, working_copy_max_side: u32) -> Originals {
+        let (pool, limits, metrics) = (moderator.pool.clone(), moderator.limits, Arc::clone(&moderator.metrics));
+        Originals { stores, pool, metrics, limits, working_copy_max_side, moderator }
+    }
+
+    /// The units of work storing an original of these facts costs: decoding it whole (and each
+    /// frame of an animation), encoding its working copies, and finding its focus (counted as
+    /// the analysed copy's pixels, whether or not the uploader set the focus).
+    pub(super) fn store_units(&self, facts: &ImageFacts) -> u32 {
+        let pixels = |(w, h): (u32, u32)| u64::from(w) * u64::from(h);
+        let copies = pipeline::working_copy_sizes(facts.width, facts.height, facts.format, self.working_copy_max_side);
+        let encoded: u64 = copies.into_iter().flatten().map(pixels).sum();
+        let analysed = pixels((ANALYSIS_SIDE, ANALYSIS_SIDE));
+        units_of(pixels((facts.width, facts.height)) * u64::from(facts.frames.max(1)) + encoded + analysed)
     }
 
     /// The md5 of `bytes` and what their header says, on the CPU pool as `class`.
@@ -56,9 +67,10 @@ impl Originals {
         Ok(self.pool.run(class, Cost::LIGHT, move || (ImageHash::of(&bytes), pipeline::probe(&bytes, &limits))).await?)
     }
 
-    /// Validates an original (a full decode), makes its working copies, finds its focus where
-    /// `focus` (the uploader's) is `None`, and stores it, all as `class` on the pool; answers its
-    /// info.
+    /// Shows an original to its namespace's moderation hook, validates it (a full decode), makes
+    /// its working copies, finds its focus where `focus` (the uploader's) is `None`, and stores
+    /// it, all as `class` on the pool; answers its info. Nothing is written of an original the
+    /// hook refuses.
     pub(super) async fn store(
         &self,
         ns: &Namespace,
@@ -69,6 +81,7 @@ impl Originals {
     ) -> Result<ImageInfo, ServiceError> {
         let Probed { hash, bytes, facts } = probed;
         let hash = &hash;
+        self.moderator.check(ns, hash, &bytes, &facts, class).await?;
         let limits = self.limits;
         let max_side = self.working_copy_max_side;
         let original = bytes.clone();
@@ -92,17 +105,8 @@ impl Originals {
             (None, None) => None,
         };
         let mut info = ImageInfo {
-            hash: hash.to_string(),
-            width: facts.width,
-            height: facts.height,
-            content_type: facts.format.mime().to_owned(),
-            frames: (facts.frames > 1).then_some(facts.frames),
             thumbhash: Some(base64::engine::general_purpose::STANDARD.encode(&made.thumbhash)),
-            focus: None,
-            faces: None,
-            variants: None,
-            pending: None,
-            urls: None,
+            ..ImageInfo::of_facts(hash, &facts)
         };
         info.set_subject(subject);
         let originals = &self.stores.originals;

@@ -5,7 +5,10 @@
 
 use std::sync::Arc;
 
+use super::images::Known;
 use super::{ImageInfo, ServiceError};
+use crate::access::rate::units_of;
+use crate::cache::Presence;
 use crate::config::{Crop, RenderConfig};
 use crate::model::{ImageFormat, ImageId, Namespace, ObjectKey, Variant};
 use crate::pipeline::{self, Effort, Limits, Placement, RenderSpec};
@@ -44,27 +47,27 @@ pub(super) struct RenderPlan {
     pub(super) key: ObjectKey,
     /// The original's facts.
     pub(super) info: Arc<ImageInfo>,
+    /// The image as the plan found it: its variant is stored only while it stands so.
+    pub(super) presence: Arc<Presence>,
     /// What the pipeline renders.
     pub(super) spec: RenderSpec,
     /// The sources to try, in order; the original is last and always there.
     pub(super) sources: Vec<SourceChoice>,
-    /// Whether the box is placed by the image's stored focus (a cover crop in a namespace with
-    /// `crop: "focus"`), so that a focus changed meanwhile makes the render stale.
-    pub(super) placed_by_focus: bool,
 }
 
 impl RenderPlan {
-    /// Plans `variant` of the image `info` describes. A size the output format cannot hold is
+    /// Plans `variant` of the image `image` describes. A size the output format cannot hold is
     /// refused here, before any source is read.
     pub(super) fn new(
         ns: &Namespace,
         id: &ImageId,
         variant: Variant,
-        info: Arc<ImageInfo>,
+        image: &Known,
         effort: Effort,
         render: &RenderConfig,
         limits: &Limits,
     ) -> Result<RenderPlan, ServiceError> {
+        let info = Arc::clone(&image.info);
         let format = variant.ext.format();
         let planned = pipeline::plan::plan(info.width, info.height, variant.geometry);
         let max = format.max_side();
@@ -110,18 +113,20 @@ impl RenderPlan {
             sources
         };
         let key = ObjectKey::variant(ns, id, &variant);
-        Ok(RenderPlan { ns: ns.clone(), id: id.clone(), key, info, spec, sources, placed_by_focus: false })
+        let presence = Arc::clone(&image.presence);
+        Ok(RenderPlan { ns: ns.clone(), id: id.clone(), key, info, presence, spec, sources })
     }
 
     /// The plan with its cover crop placed as the namespace's `crop` says: centred, or around the
     /// focus and faces stored with the original (centred where it has none). A pure function of
-    /// the stored info, so that every node cuts the same box.
+    /// the stored info, so that every node cuts the same box; a render placed by a focus changed
+    /// meanwhile is not stored, as the info.json it was planned on is no longer there.
     pub(super) fn placed(self, crop: Crop) -> RenderPlan {
         if crop == Crop::Centre || !self.spec.geometry.is_cover_crop() {
             return self;
         }
         let placement = self.info.subject().map_or(Placement::Centre, |subject| subject.placement());
-        RenderPlan { spec: RenderSpec { placement, ..self.spec }, placed_by_focus: true, ..self }
+        RenderPlan { spec: RenderSpec { placement, ..self.spec }, ..self }
     }
 
     /// What rendering from `source` costs the pool: slow work when its encoder is, or when it
@@ -137,6 +142,17 @@ impl RenderPlan {
     /// source is read holds.
     pub(super) fn max_cost(&self) -> Cost {
         self.sources.iter().map(|s| self.cost(s)).fold(Cost::LIGHT, Cost::max)
+    }
+
+    /// The units of work its render is charged: the pixels its first source decodes (each
+    /// frame of an animation's) and its output encodes, a slow encoder's four times over.
+    pub(super) fn work_units(&self) -> u32 {
+        let source = &self.sources[0];
+        let frames = if source.kind == SourceKind::Animation { u64::from(self.info.frames.unwrap_or(1)) } else { 1 };
+        let planned = pipeline::plan::plan(self.info.width, self.info.height, self.spec.geometry);
+        let weight = if self.spec.format.slow_to_encode() { 4 } else { 1 };
+        let encoded = u64::from(planned.width) * u64::from(planned.height) * weight;
+        units_of((source.pixels + encoded) * frames)
     }
 
     /// The original's upright size, which the geometry is planned on.

@@ -1,8 +1,9 @@
 //! The focus over HTTP (issue 20, DESIGN.md §14): found and counted at upload and at an origin
 //! pull's first fetch, set by `POST /{ns}?focus=X,Y` and changed by `PUT /{ns}/{hash}/focus`,
-//! which removes the image's stored cover crops (and only those); a crop placed by an old focus
-//! is not kept by any node; and a namespace without `crop: "focus"` answers the bytes it always
-//! answered.
+//! which removes the image's stored cover crops (and only those) and tells the purge hook; a
+//! changed focus is seen by three nodes on one storage within `delete_visibility_secs`, and a
+//! crop placed by an old focus is not kept by any node; a namespace without `crop: "focus"`
+//! answers the bytes it always answered.
 
 use image::AnimationDecoder;
 use image_server::model::ImageHash;
@@ -10,9 +11,10 @@ use image_server::pipeline::focus::{FocusInfo, FocusPoint};
 use image_server::pipeline::plan;
 
 use crate::support::origin::Origin;
-use crate::support::server::{Reply, cli_in, files_under, image_path};
+use crate::support::receiver::Receiver;
+use crate::support::server::{Reply, ServerOptions, cli_in, files_under, image_path};
 use crate::support::subjects::{Gray, assert_at, found, geometry, locate, reference};
-use crate::support::{Server, corpus};
+use crate::support::{Server, corpus, s3};
 
 const TOKEN: &str = "secret";
 /// 800x534: an `x200` crop is a 534 px square sliding along x, from 0 to 266.
@@ -44,6 +46,16 @@ fn assert_x200_at(server: &Server, path: &str, point: (f64, f64), what: &str) {
     let at = found(&reference(&original, COAST_SIZE, shape), &reply.body, COAST_SIZE, shape, what);
     let placement = FocusInfo::at(FocusPoint::new(point.0, point.1).unwrap()).placement();
     assert_at(at, plan::plan_with(COAST_SIZE.0, COAST_SIZE.1, geometry(shape), placement).crop, shape, what);
+}
+
+/// Where the `x200.png` of the coast answered at `path` starts (its box's left edge on the
+/// original), or `None` when it is not answered.
+fn x200_left(server: &Server, path: &str) -> Option<f64> {
+    let reply = server.get(&format!("{path}/x200.png"));
+    (reply.status == 200).then(|| {
+        let reference = reference(&corpus::read(COAST), COAST_SIZE, (200, 200));
+        found(&reference, &reply.body, COAST_SIZE, (200, 200), "x200.png")[0]
+    })
 }
 
 fn stored(server: &Server) -> Vec<String> {
@@ -235,4 +247,69 @@ fn a_crop_placed_by_an_old_focus_is_not_kept() {
         assert_at(at(&reply.body, what), placed(0.95), shape, what);
     }
     assert!(files_under(dir.path()).iter().any(|f| f.ends_with("x150.png")), "the new crop is stored");
+}
+
+/// Three nodes on one storage, each serving the coast's `x200.png` from memory: a `PUT .../focus`
+/// on one of them is seen by all three within `delete_visibility_secs` (1 s here), as a delete
+/// is, and none stores a crop of the old focus again.
+fn a_changed_focus_is_seen_by_every_node(node: impl Fn(ServerOptions) -> Server, objects: impl Fn() -> Vec<String>) {
+    let options = || Server::options().arg("--delete-visibility-secs 1 --namespaces").raw(&focus_namespace());
+    let nodes: Vec<Server> = (0..3).map(|_| node(options())).collect();
+    let reply = nodes[0].post("/f?focus=0.05,0.5", corpus::read(COAST));
+    let path = image_path("f", reply.json()["hash"].as_str().unwrap());
+    for node in &nodes {
+        for _ in 0..2 {
+            assert_x200_at(node, &path, (0.05, 0.5), "before the change");
+        }
+        assert!(node.status()["cache"]["memory_hits"].as_u64() >= Some(1), "served from memory");
+    }
+    assert_eq!(put_focus(&nodes[0], &path, None, r#"{"x": 0.95, "y": 0.5}"#).status, 200);
+    // The x200 box of the coast starts at 0 for x 0.05 and at 266 for x 0.95.
+    for (i, node) in nodes.iter().enumerate() {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while x200_left(node, &path).is_none_or(|left| left < 250.0) {
+            assert!(std::time::Instant::now() < deadline, "node {i} still answers the crop of the old focus");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert_x200_at(node, &path, (0.95, 0.5), &format!("node {i}, after the change"));
+    }
+    let crops: Vec<String> = objects().into_iter().filter(|k| k.ends_with("/x200.png")).collect();
+    assert_eq!(crops.len(), 1, "the crop of the new focus, once: {crops:?}");
+    assert_x200_at(&nodes[2], &path, (0.95, 0.5), "read back from storage");
+}
+
+#[test]
+fn a_changed_focus_is_seen_by_every_node_on_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = |opts: ServerOptions| opts.arg(&format!("--storage file://{}", dir.path().display())).start();
+    a_changed_focus_is_seen_by_every_node(node, || files_under(dir.path()));
+}
+
+#[test]
+fn a_changed_focus_is_seen_by_every_node_on_a_bucket() {
+    let prefix = s3::prefix();
+    a_changed_focus_is_seen_by_every_node(|opts| s3::storage(opts, &prefix).start(), || s3::keys(&prefix));
+}
+
+/// The namespace's purge hook hears of the cover crops a new focus removed.
+#[test]
+fn a_changed_focus_calls_the_purge_hook_with_the_removed_crops() {
+    let hook = Receiver::start(|_, _| (200, "{}".to_owned()));
+    let namespaces = serde_json::json!({
+        "f": { "crop": "focus", "purge_url": hook.url, "purge_secret": "purge-secret" }
+    });
+    let server = Server::options().arg("--namespaces").raw(&namespaces.to_string()).start();
+    let reply = server.post("/f", corpus::read(COAST));
+    let path = image_path("f", reply.json()["hash"].as_str().unwrap());
+    for leaf in ["x200.png", "300x100.jpg", "w200.png"] {
+        assert_eq!(server.get(&format!("{path}/{leaf}")).status, 200);
+    }
+    assert_eq!(put_focus(&server, &path, None, r#"{"x": 0.95, "y": 0.5}"#).status, 200);
+    let call = hook.wait_for(1, std::time::Duration::from_secs(30)).remove(0);
+    let body = call.json();
+    assert_eq!(body["event"], "image.focus_changed");
+    let mut paths: Vec<&str> = body["paths"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    paths.sort();
+    let at = |name: &str| format!("{path}/{name}");
+    assert_eq!(paths, [at("300x100.jpg"), at("info.json"), at("x200.png")], "the removed crops (and the info)");
 }

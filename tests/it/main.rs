@@ -7,6 +7,7 @@ mod support;
 mod access;
 mod animation;
 mod bounds;
+mod charges;
 mod cli;
 mod colour;
 mod concurrency;
