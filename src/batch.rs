@@ -49,13 +49,13 @@ pub(crate) async fn process(config: Arc<Config>, args: ProcessArgs) -> Result<()
     for input in &inputs {
         let result = if input.starts_with("http://") || input.starts_with("https://") {
             service
-                .ingest_source(&ns, input, &outputs, Outputs::BeforeAnswer, &Payer::Server)
+                .ingest_source(&ns, input, &outputs, Outputs::BeforeAnswer, &Payer::Server, None)
                 .await
                 .map_err(|e| e.to_string())
         } else {
             match tokio::fs::read(input).await {
                 Ok(bytes) => service
-                    .ingest(&ns, Bytes::from(bytes), &outputs, Outputs::BeforeAnswer, &Payer::Server)
+                    .ingest(&ns, Bytes::from(bytes), &outputs, Outputs::BeforeAnswer, &Payer::Server, None)
                     .await
                     .map_err(|e| e.to_string()),
                 Err(e) => Err(format!("cannot read: {e}")),

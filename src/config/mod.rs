@@ -19,7 +19,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 pub use layers::Layer;
-pub use namespaces::{NamespaceConfig, Namespaces};
+pub use namespaces::{Crop, NamespaceConfig, Namespaces};
 pub use schema::{ByteSize, env_var};
 pub use sections::{
     AccessConfig, BackgroundConfig, CacheConfig, LimitsConfig, MetricsConfig, NamespacesConfig, RenderConfig,

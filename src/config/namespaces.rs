@@ -60,6 +60,22 @@ pub struct NamespaceConfig {
     pub purge_url: Option<String>,
     /// The HMAC-SHA256 key of the purge calls' `X-Image-Server-Signature`.
     pub purge_secret: Option<String>,
+    /// Where `x{S}` and `{W}x{H}` crops are cut (DESIGN.md §14): `"centre"` (the default) or
+    /// `"focus"`, around the faces and focus stored with each original.
+    pub crop: Crop,
+}
+
+/// Where a namespace's cover crops (`x{S}`, `{W}x{H}`) are cut.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Crop {
+    /// Around the middle of the image: the crops of every namespace before `crop` existed, byte
+    /// for byte.
+    #[default]
+    Centre,
+    /// Around the faces found at upload (all of them when they fit, else the largest), else
+    /// around the focus point; clamped inside the image.
+    Focus,
 }
 
 impl NamespaceConfig {
@@ -203,6 +219,9 @@ mod tests {
         .unwrap();
         let avatars = ns.get(&"avatars".parse().unwrap()).unwrap();
         assert_eq!((avatars.outputs.len(), avatars.maximum_width), (1, Some(512)));
+        assert_eq!(avatars.crop, Crop::Centre);
+        let focus = Namespaces::read(&serde_json::json!({"a": {"crop": "focus"}})).unwrap();
+        assert_eq!(focus.get(&"a".parse().unwrap()).unwrap().crop, Crop::Focus);
         for (bad, needle) in [
             (serde_json::json!({"a": {"outputs": ["x48.bmp"]}}), "x48.bmp"),
             (serde_json::json!({"a": {"maximum_widht": 5}}), "maximum_widht"),
@@ -219,6 +238,8 @@ mod tests {
             (serde_json::json!({"a": {"purge_url": "http://cdn/purge"}}), "purge_secret"),
             (serde_json::json!({"a": {"purge_secret": "s"}}), "purge_url"),
             (serde_json::json!({"a": {"purge_url": "gopher://x", "purge_secret": "s"}}), "purge_url"),
+            (serde_json::json!({"a": {"crop": "smart"}}), "expected `centre` or `focus`"),
+            (serde_json::json!({"a": {"crop": "center"}}), "expected `centre` or `focus`"),
         ] {
             let e = Namespaces::read(&bad).unwrap_err();
             assert!(e.contains(needle), "{e}");

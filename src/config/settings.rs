@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::namespaces::NamespaceConfig;
+use super::namespaces::{Crop, NamespaceConfig};
 use super::sections::{AccessConfig, LimitsConfig, NamespacesConfig};
 use crate::model::{Extension, Namespace, Variant};
 
@@ -81,6 +81,8 @@ pub struct NamespaceSettings {
     pub max_outputs_per_upload: usize,
     /// The purge hook, called after a delete.
     pub purge: Option<Purge>,
+    /// Where cover crops are cut: centred, or around each original's stored focus.
+    pub crop: Crop,
 }
 
 /// Why a namespace does not serve a variant.
@@ -186,6 +188,7 @@ impl NamespaceSettings {
                 .clone()
                 .zip(own_or_default.purge_secret.clone())
                 .map(|(url, secret)| Purge { url, secret }),
+            crop: own_or_default.crop,
         }
     }
 }
@@ -233,7 +236,7 @@ mod tests {
 
     #[test]
     fn blocks_are_filled_in_from_the_global_settings() {
-        let namespaces = r#"{"avatars": {"maximum_width": 512, "upload_tokens": ["own"], "require_signature": false}}"#;
+        let namespaces = r#"{"avatars": {"maximum_width": 512, "upload_tokens": ["own"], "require_signature": false, "crop": "focus"}}"#;
         let config = Config::load(&ConfigSources {
             config_dir: Some("/nonexistent".into()),
             flags: vec![
@@ -253,6 +256,7 @@ mod tests {
         assert_eq!((other.maximum_width, other.maximum_height), (4096, 300));
         assert_eq!(other.upload_tokens, ["global"]);
         assert!(!other.served && other.require_signature);
+        assert_eq!((avatars.crop, other.crop), (super::Crop::Focus, super::Crop::Centre));
         let refused = avatars.check(&"w600.jpg".parse().unwrap()).unwrap_err();
         assert_eq!(refused.to_string(), "requested size is too large: the maximum is 512x300");
     }

@@ -126,6 +126,7 @@ async fn answer(app: &App, route: Route, req: Request<Incoming>, head: bool) -> 
         Route::Upload(ns) => Box::pin(upload::upload(app, &ns, req, &payer)).await,
         Route::Info(ns, id) => Box::pin(render::info(app, &ns, &id, &req, head)).await,
         Route::Delete(ns, id) => Box::pin(upload::delete(app, &ns, &id, req, &payer)).await,
+        Route::Focus(ns, id) => Box::pin(upload::focus(app, &ns, &id, req, &payer)).await,
     }
 }
 

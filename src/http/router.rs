@@ -17,13 +17,19 @@ pub enum Route {
     Variant(Namespace, ImageId, Variant),
     /// `DELETE /{ns}/{partitioned-hash}`
     Delete(Namespace, ImageId),
+    /// `PUT /{ns}/{partitioned-hash}/focus`
+    Focus(Namespace, ImageId),
 }
 
 impl Route {
     /// The namespace asked for.
     pub fn namespace(&self) -> &Namespace {
         match self {
-            Route::Upload(ns) | Route::Info(ns, _) | Route::Variant(ns, ..) | Route::Delete(ns, _) => ns,
+            Route::Upload(ns)
+            | Route::Info(ns, _)
+            | Route::Variant(ns, ..)
+            | Route::Delete(ns, _)
+            | Route::Focus(ns, _) => ns,
         }
     }
 }
@@ -46,6 +52,12 @@ pub fn route(method: &Method, path: &str, origin_pull: impl Fn(&Namespace) -> bo
                 return Err(ApiError::MethodNotAllowed("DELETE"));
             }
             return Ok(Route::Delete(ns, ImageId::Hash(ImageHash::from_partitions([a, b, c, d]).expect("checked"))));
+        }
+        [_, a, b, c, d, "focus"] if ImageHash::from_partitions([a, b, c, d]).is_ok() => {
+            if method != Method::PUT {
+                return Err(ApiError::MethodNotAllowed("PUT"));
+            }
+            return Ok(Route::Focus(ns, ImageId::Hash(ImageHash::from_partitions([a, b, c, d]).expect("checked"))));
         }
         [_, a, b, c, d, leaf] if ImageHash::from_partitions([a, b, c, d]).is_ok() => {
             (ImageId::Hash(ImageHash::from_partitions([a, b, c, d]).expect("checked")), *leaf)
@@ -114,6 +126,10 @@ mod tests {
         assert!(matches!(route(&Method::HEAD, &format!("/p/{HASH}/x200-q30.jpg"), no_pull), Ok(Route::Variant(..))));
         assert!(matches!(route(&Method::DELETE, &format!("/p/{HASH}"), no_pull), Ok(Route::Delete(..))));
         assert_eq!(route(&Method::GET, &format!("/p/{HASH}"), no_pull), Err(ApiError::MethodNotAllowed("DELETE")));
+        assert!(matches!(route(&Method::PUT, &format!("/p/{HASH}/focus"), no_pull), Ok(Route::Focus(..))));
+        assert_eq!(route(&Method::GET, &format!("/p/{HASH}/focus"), no_pull), Err(ApiError::MethodNotAllowed("PUT")));
+        // Only a partitioned hash has a focus to set: an origin path ending in `focus` is no route.
+        assert_eq!(route(&Method::PUT, "/user/a/focus", |_: &Namespace| true), Err(ApiError::NotFound));
     }
 
     #[test]

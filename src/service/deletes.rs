@@ -67,14 +67,15 @@ impl Deletes {
         self.images.forget(ns, id).await;
         if removed {
             self.metrics.deleted();
-            self.purge(ns, id, &variants);
+            self.purge(ns, id, "image.deleted", &variants);
         }
         Ok(removed)
     }
 
-    /// Calls the namespace's purge hook, if it has one, with the image's URLs: in the
-    /// background, retried like a notification.
-    fn purge(&self, ns: &Namespace, id: &ImageId, variants: &[Variant]) {
+    /// Calls the namespace's purge hook, if it has one, with the image's info.json URL and
+    /// those of `variants` (`event`: `image.deleted`, or `image.focus_changed` for the cover
+    /// crops a new focus removed): in the background, retried like a notification.
+    pub(super) fn purge(&self, ns: &Namespace, id: &ImageId, event: &'static str, variants: &[Variant]) {
         let settings = self.settings.of(ns);
         let Some(purge) = settings.purge.clone() else { return };
         let mut names: Vec<String> = std::iter::once("info.json".to_owned())
@@ -86,7 +87,7 @@ impl Deletes {
         let remote_urls =
             variants.iter().filter_map(|v| self.stores.remote_url(&ObjectKey::variant(ns, id, v))).collect();
         let body = Purged {
-            event: "image.deleted",
+            event,
             namespace: ns.as_str(),
             image: id.to_string(),
             paths: names.iter().map(|name| format!("/{prefix}{name}")).collect(),

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::originals::Originals;
+use super::originals::{Originals, Probed};
 use super::stores::{Standing, Stores};
 use super::{ImageInfo, ServiceError};
 use crate::buffer::Held;
@@ -232,7 +232,8 @@ impl Images {
         })?;
         let (hash, probed) = self.originals.hash_and_probe(held.bytes.clone(), Class::Request).await?;
         let id = ImageId::Path(path.clone());
-        self.originals.store(ns, &id, &hash, held.bytes.clone(), probed?, Class::Request).await
+        let probed = Probed { hash, bytes: held.bytes.clone(), facts: probed? };
+        self.originals.store(ns, &id, probed, None, Class::Request).await
     }
 
     /// Downloads a source URL through the SSRF-safe fetcher, with its metrics; the bytes count

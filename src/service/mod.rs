@@ -6,7 +6,8 @@
 //! - `images`: image facts (info.json parsed once into memory) and origin pulls;
 //! - `plan`: a miss planned once ([`plan::RenderPlan`]); `negotiate`: format negotiation;
 //! - `renders`: memory, storage, or rendered on the pool under a lease (`leases`) and stored;
-//! - `uploads`, `jobs` (work after an upload's answer), `popular` (popular sizes), `deletes`.
+//! - `uploads`, `jobs` (work after an upload's answer), `popular` (popular sizes), `deletes`;
+//! - `focus`: a focus set by hand, and the cover crops it makes stale removed.
 //!
 //! The service answers in its own words ([`Answer`], [`ServiceError`]); it records the renders,
 //! uploads and downloads it does, and leaves the counting of requests to its caller.
@@ -14,6 +15,7 @@
 mod answer;
 mod deletes;
 mod error;
+mod focus;
 mod images;
 mod info;
 mod jobs;
@@ -45,10 +47,11 @@ use crate::config::{Config, Settings};
 use crate::hooks::Hooks;
 use crate::metrics::Metrics;
 use crate::model::{ImageFormat, ImageId, Namespace, ObjectKey, Served, Variant};
-use crate::pipeline::{JpegBounds, Limits};
+use crate::pipeline::{FocusPoint, JpegBounds, Limits};
 use crate::pool::CpuPool;
 use crate::source::Fetcher;
 use deletes::Deletes;
+use focus::Refocus;
 use images::{Images, Memory};
 use jobs::Jobs;
 use leases::RenderLeases;
@@ -152,7 +155,8 @@ pub struct ImageService {
     uploads: Uploads,
     jobs: Arc<Jobs>,
     popular: Arc<Popular>,
-    deletes: Deletes,
+    deletes: Arc<Deletes>,
+    refocus: Arc<Refocus>,
 }
 
 impl ImageService {
@@ -207,6 +211,7 @@ impl ImageService {
                 background.render_leases,
             ),
             render: config.render.clone(),
+            settings: Arc::clone(&settings),
         });
         let jobs = Arc::new(Jobs::new(
             stores.clone(),
@@ -217,6 +222,15 @@ impl ImageService {
             Arc::clone(&metrics),
             background.lease_secs,
         ));
+        let deletes = Arc::new(Deletes {
+            stores: stores.clone(),
+            images: Arc::clone(&images),
+            settings: Arc::clone(&settings),
+            hooks,
+            metrics: Arc::clone(&metrics),
+        });
+        let refocus =
+            Arc::new(Refocus { stores: stores.clone(), images: Arc::clone(&images), deletes: Arc::clone(&deletes) });
         let uploads = Uploads {
             settings: Arc::clone(&settings),
             stores: stores.clone(),
@@ -224,16 +238,10 @@ impl ImageService {
             images: Arc::clone(&images),
             renders: Arc::clone(&renders),
             jobs: Arc::clone(&jobs),
-            metrics: Arc::clone(&metrics),
-        };
-        let deletes = Deletes {
-            stores: stores.clone(),
-            images: Arc::clone(&images),
-            settings: Arc::clone(&settings),
-            hooks,
+            refocus: Arc::clone(&refocus),
             metrics,
         };
-        Ok(ImageService { settings, stores, images, renders, uploads, jobs, popular: parts.popular, deletes })
+        Ok(ImageService { settings, stores, images, renders, uploads, jobs, popular: parts.popular, deletes, refocus })
     }
 
     /// The variant a request asks for: from memory, storage, or rendered now and stored (in the
@@ -290,7 +298,8 @@ impl ImageService {
         Ok(Answer { lifetime: Lifetime::ShortLived, ..answer })
     }
 
-    /// Stores an upload and renders its outputs (see `uploads`).
+    /// Stores an upload and renders its outputs (see `uploads`); `focus`, where given, is stored
+    /// instead of one found in the image.
     pub async fn ingest(
         &self,
         ns: &Namespace,
@@ -298,8 +307,9 @@ impl ImageService {
         outputs: &[Variant],
         when: Outputs,
         payer: &Payer,
+        focus: Option<FocusPoint>,
     ) -> Result<Ingested, ServiceError> {
-        self.uploads.ingest(ns, bytes, outputs, when, payer).await
+        self.uploads.ingest(ns, bytes, outputs, when, payer, focus).await
     }
 
     /// Downloads `url` and stores it as an upload.
@@ -310,8 +320,15 @@ impl ImageService {
         outputs: &[Variant],
         when: Outputs,
         payer: &Payer,
+        focus: Option<FocusPoint>,
     ) -> Result<Ingested, ServiceError> {
-        self.uploads.ingest_source(ns, url, outputs, when, payer).await
+        self.uploads.ingest_source(ns, url, outputs, when, payer, focus).await
+    }
+
+    /// Sets the focus of a stored image by hand and removes its cover crops (`x{S}`, `{W}x{H}`)
+    /// from storage and memory; answers its info. [`ServiceError::ImageNotFound`] when absent.
+    pub async fn set_focus(&self, ns: &Namespace, id: &ImageId, point: FocusPoint) -> Result<ImageInfo, ServiceError> {
+        self.refocus.set(ns, id, point).await
     }
 
     /// Removes an image with everything of it; false when nothing of it was stored.

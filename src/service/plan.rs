@@ -1,7 +1,7 @@
 //! `RenderPlan`: everything a miss decides before any pixel is touched, computed once: the
 //! variant (after negotiation), its storage key, the output size, the encoder settings, the
-//! sources it may be rendered from (smallest sufficient working copy first, the original last)
-//! and what its render costs the pool.
+//! sources it may be rendered from (smallest sufficient working copy first, the original last),
+//! where a cover crop's box goes (the namespace's `crop`) and what its render costs the pool.
 
 use std::sync::Arc;
 
@@ -9,7 +9,7 @@ use super::images::Known;
 use super::{ImageInfo, ServiceError};
 use crate::access::rate::units_of;
 use crate::cache::Presence;
-use crate::config::RenderConfig;
+use crate::config::{Crop, RenderConfig};
 use crate::model::{ImageFormat, ImageId, Namespace, ObjectKey, Variant};
 use crate::pipeline::{self, Effort, Limits, Placement, RenderSpec};
 use crate::pool::Cost;
@@ -115,6 +115,18 @@ impl RenderPlan {
         let key = ObjectKey::variant(ns, id, &variant);
         let presence = Arc::clone(&image.presence);
         Ok(RenderPlan { ns: ns.clone(), id: id.clone(), key, info, presence, spec, sources })
+    }
+
+    /// The plan with its cover crop placed as the namespace's `crop` says: centred, or around the
+    /// focus and faces stored with the original (centred where it has none). A pure function of
+    /// the stored info, so that every node cuts the same box; a render placed by a focus changed
+    /// meanwhile is not stored, as the info.json it was planned on is no longer there.
+    pub(super) fn placed(self, crop: Crop) -> RenderPlan {
+        if crop == Crop::Centre || !self.spec.geometry.is_cover_crop() {
+            return self;
+        }
+        let placement = self.info.subject().map_or(Placement::Centre, |subject| subject.placement());
+        RenderPlan { spec: RenderSpec { placement, ..self.spec }, ..self }
     }
 
     /// What rendering from `source` costs the pool: slow work when its encoder is, or when it

@@ -25,7 +25,7 @@ use super::rendering::Rendering;
 use super::stores::{Standing, Stores};
 use crate::access::Payer;
 use crate::cache::{CachedObject, ObjectCache, Presence};
-use crate::config::RenderConfig;
+use crate::config::{RenderConfig, Settings};
 use crate::model::{ImageId, Namespace, ObjectKey, Served, Variant};
 use crate::pipeline::Effort;
 use crate::pool::{Class, Slot};
@@ -94,6 +94,8 @@ pub(super) struct Renders {
     pub(super) rendering: Rendering,
     pub(super) leases: RenderLeases,
     pub(super) render: RenderConfig,
+    /// Where each namespace cuts its cover crops.
+    pub(super) settings: Arc<Settings>,
 }
 
 /// What a look in storage found.
@@ -161,7 +163,8 @@ impl Renders {
                     effort,
                     render,
                     &self.rendering.limits,
-                )?;
+                )?
+                .placed(self.settings.of(lookup.ns).crop);
                 lookup.payer.charge(plan.work_units())?;
                 let bytes = self.render_miss(&plan, lookup.purpose, slot, claim).await?;
                 Ok::<_, ServiceError>(CachedObject::new(bytes, Served::Rendered).of_image(image.presence))
@@ -309,7 +312,8 @@ impl Renders {
     /// (for `regenerate`).
     pub(super) async fn rerender(&self, ns: &Namespace, id: &ImageId, variant: Variant) -> Result<(), ServiceError> {
         let (image, _) = self.images.info(ns, id, None).await?;
-        let plan = RenderPlan::new(ns, id, variant, &image, Effort::Small, &self.render, &self.rendering.limits)?;
+        let plan = RenderPlan::new(ns, id, variant, &image, Effort::Small, &self.render, &self.rendering.limits)?
+            .placed(self.settings.of(ns).crop);
         let slot = self.rendering.pool.admit(Class::Job, plan.max_cost()).await?;
         let bytes = self.rendering.render(&plan, Purpose::Job, Some(slot)).await?;
         match self.stores.put_variant(ns, id, &plan.key, bytes.clone(), &plan.presence).await? {

@@ -1,4 +1,4 @@
-//! Uploads: validate, moderate and store the original with its working copies and info
+//! Uploads: validate, moderate and store the original with its working copies, focus and info
 //! (`originals`), then render the asked outputs (and the namespace's own) with the small
 //! encoders, before the answer or in a job after it.
 
@@ -7,9 +7,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::future::try_join_all;
 
+use super::focus::Refocus;
 use super::images::{Images, Known};
 use super::jobs::Jobs;
-use super::originals::Originals;
+use super::originals::{Originals, Probed};
 use super::renders::{Lookup, Purpose, Renders};
 use super::stores::Stores;
 use super::{ImageInfo, ServiceError};
@@ -17,6 +18,7 @@ use crate::access::Payer;
 use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::model::{ImageId, Namespace, ObjectKey, Variant};
+use crate::pipeline::{FocusInfo, FocusPoint};
 use crate::pool::Class;
 
 /// The result of an upload.
@@ -47,6 +49,7 @@ pub(super) struct Uploads {
     pub(super) images: Arc<Images>,
     pub(super) renders: Arc<Renders>,
     pub(super) jobs: Arc<Jobs>,
+    pub(super) refocus: Arc<Refocus>,
     pub(super) metrics: Arc<Metrics>,
 }
 
@@ -54,7 +57,9 @@ impl Uploads {
     /// Stores `bytes` as an original of `ns` (unless stored already) and renders `outputs` plus
     /// the namespace's own outputs, before the answer or in a job. Nothing is written unless
     /// the image decodes, every output is allowed and the namespace's moderation hook allows it.
-    /// With a `notify_url`, a job delivers the notification once the outputs are stored.
+    /// With a `notify_url`, a job delivers the notification once the outputs are stored. A
+    /// `focus` given is stored instead of one detected; for bytes stored already, it replaces the
+    /// stored focus where it differs (as `PUT .../focus` does).
     pub(super) async fn ingest(
         &self,
         ns: &Namespace,
@@ -62,6 +67,7 @@ impl Uploads {
         outputs: &[Variant],
         when: Outputs,
         payer: &Payer,
+        focus: Option<FocusPoint>,
     ) -> Result<Ingested, ServiceError> {
         if bytes.is_empty() {
             return Err(ServiceError::EmptyUpload);
@@ -97,11 +103,18 @@ impl Uploads {
         }
         let (info, created) = match facts {
             None => {
+                let info = match focus {
+                    Some(point) if info.subject() != Some(FocusInfo::at(point)) => {
+                        self.refocus.set(ns, &id, point).await?
+                    }
+                    _ => Arc::unwrap_or_clone(info),
+                };
                 self.metrics.upload_done(false);
-                (Arc::unwrap_or_clone(info), false)
+                (info, false)
             }
             Some(facts) => {
-                let info = self.originals.store(ns, &id, &hash, bytes, facts, Class::Upload).await?;
+                let probed = Probed { hash, bytes, facts };
+                let info = self.originals.store(ns, &id, probed, focus, Class::Upload).await?;
                 self.images.remember(ns, &id, info.clone()).await;
                 self.metrics.upload_done(true);
                 (info, true)
@@ -151,8 +164,9 @@ impl Uploads {
         outputs: &[Variant],
         when: Outputs,
         payer: &Payer,
+        focus: Option<FocusPoint>,
     ) -> Result<Ingested, ServiceError> {
         let held = self.images.download(url).await?;
-        self.ingest(ns, held.bytes.clone(), outputs, when, payer).await
+        self.ingest(ns, held.bytes.clone(), outputs, when, payer, focus).await
     }
 }

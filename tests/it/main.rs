@@ -15,6 +15,7 @@ mod connections;
 mod delete;
 mod fast_path;
 mod focus_crops;
+mod focus_http;
 mod formats;
 mod fuzz_regressions;
 mod hostile;
