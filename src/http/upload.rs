@@ -41,31 +41,38 @@ pub(crate) async fn upload(
     let mut outputs = Vec::new();
     let mut when = Outputs::BeforeAnswer;
     let mut focus = None;
-    for (name, value) in url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()) {
-        match name.as_ref() {
-            "source" => source = Some(value.into_owned()),
-            "outputs" => {
-                outputs = Variant::parse_list(&value)
-                    .map_err(|(name, e)| ApiError::BadRequest(format!("bad outputs entry '{name}': {e}")))?;
-            }
-            "wait" => {
-                when = match value.as_ref() {
-                    "true" | "1" => Outputs::BeforeAnswer,
-                    "false" | "0" => Outputs::InBackground,
-                    other => return Err(ApiError::BadRequest(format!("wait must be true or false, not '{other}'"))),
+    // A bad query is refused like a bad token: after the body is drained, so the client reads the
+    // 400 instead of a reset.
+    let query = (|| -> Result<(), ApiError> {
+        for (name, value) in url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()) {
+            match name.as_ref() {
+                "source" => source = Some(value.into_owned()),
+                "outputs" => {
+                    outputs = Variant::parse_list(&value)
+                        .map_err(|(name, e)| ApiError::BadRequest(format!("bad outputs entry '{name}': {e}")))?;
                 }
+                "wait" => {
+                    when = match value.as_ref() {
+                        "true" | "1" => Outputs::BeforeAnswer,
+                        "false" | "0" => Outputs::InBackground,
+                        other => {
+                            return Err(ApiError::BadRequest(format!("wait must be true or false, not '{other}'")));
+                        }
+                    }
+                }
+                "focus" => focus = Some(value.parse::<FocusPoint>().map_err(ApiError::BadRequest)?),
+                _ => {}
             }
-            "focus" => focus = Some(value.parse::<FocusPoint>().map_err(ApiError::BadRequest)?),
-            _ => {}
         }
-    }
+        Ok(())
+    })();
     let is_json = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
         ct.split(';').next().is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
     });
-    let refusal = app
-        .gate
-        .token(ns, req.headers().get(AUTHORIZATION).map(|v| v.as_bytes()))
-        .map_err(ApiError::from)
+    let refusal = query
+        .and_then(|()| {
+            app.gate.token(ns, req.headers().get(AUTHORIZATION).map(|v| v.as_bytes())).map_err(ApiError::from)
+        })
         .and_then(|()| service.check_output_count(ns, outputs.len()).map_err(ApiError::from))
         // One unit before the body is read; the rest of what the upload costs once its header is.
         .and_then(|()| payer.charge(1).map_err(ApiError::from));
