@@ -58,8 +58,9 @@ use leases::RenderLeases;
 use moderation::Moderator;
 use negotiate::Negotiation;
 use originals::Originals;
+use rendering::Purpose;
 use rendering::Rendering;
-use renders::{Lookup, Purpose, Renders};
+use renders::{Lookup, Renders};
 use stores::Stores;
 use uploads::Uploads;
 
