@@ -2,7 +2,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use tokio::net::TcpListener;
 
@@ -11,7 +10,7 @@ use crate::cli::{Cli, Command};
 use crate::config::{Config, LogFormat};
 use crate::exit::Exit;
 use crate::http::App;
-use crate::http::server::ConnectionLimits;
+use crate::http::server::{ConnectionLimits, Draining};
 use crate::metrics::Metrics;
 use crate::service::{ImageService, Parts};
 use crate::status::StatusState;
@@ -82,16 +81,18 @@ async fn serve(config: Arc<Config>, env: &[(String, String)]) -> Result<(), Exit
         max_connections_per_client: config.server.max_connections_per_client,
         uncapped_peers: config.access.trusted_proxies.clone().into(),
     };
-    let state = Arc::new(StatusState::new(parts.clone(), profile));
+    // Told of the shutdown once, read by the health answers of both ports.
+    let draining = Draining::default();
+    let state = Arc::new(StatusState::new(parts.clone(), profile, draining.clone()));
     // The status port is for operators and probes: a few connections at a time.
     let status_limits =
         ConnectionLimits { max_connections: STATUS_CONNECTIONS, max_connections_per_client: 0, ..limits.clone() };
-    let status_task = tokio::spawn(crate::status::run(status_listener, Arc::clone(&state), status_limits));
+    let status_task = tokio::spawn(crate::status::run(status_listener, state, status_limits));
     let shutdown = {
-        let state = Arc::clone(&state);
+        let draining = draining.clone();
         async move {
             shutdown_signal().await;
-            state.shutting_down.store(true, Ordering::Release);
+            draining.begin();
             tracing::info!("shutting down: no new connections; finishing requests in flight");
         }
     };
@@ -116,6 +117,7 @@ async fn serve(config: Arc<Config>, env: &[(String, String)]) -> Result<(), Exit
         settings: Arc::clone(&config.settings),
         buffer: parts.buffer.clone(),
         responses: crate::buffer::ResponseBuffer::new(config.limits.response_buffer_bytes.0),
+        draining,
         config,
     });
     let handler = move |req| {
