@@ -31,9 +31,17 @@ pub fn run(cli: Cli) -> Result<(), Exit> {
     let config = Arc::new(config);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| Exit::new(1, e))?;
     match command {
-        Command::Serve => runtime.block_on(serve(config, &env)),
-        Command::Process(args) => runtime.block_on(crate::batch::process(config, args)),
-        Command::Regenerate(args) => runtime.block_on(crate::batch::regenerate(config, args)),
+        Command::Serve => {
+            if cli.batch.namespace.is_some() || cli.batch.outputs.is_some() {
+                // wanelo's server took them, and did nothing with them.
+                tracing::warn!(
+                    "serve ignores --namespace and --outputs (they are for process and regenerate); the outputs every upload of a namespace renders are its `outputs` setting"
+                );
+            }
+            runtime.block_on(serve(config, &env))
+        }
+        Command::Process(args) => runtime.block_on(crate::batch::process(config, &cli.batch, args)),
+        Command::Regenerate(args) => runtime.block_on(crate::batch::regenerate(config, &cli.batch, args)),
         Command::Config => {
             println!("{:#}", config.effective());
             Ok(())
