@@ -103,7 +103,7 @@ pub enum Command {
     /// pool, with a progress bar; safe to interrupt and resume (with --missing-only).
     Regenerate(RegenerateArgs),
     /// Print the effective configuration, each key with the layer it came from.
-    Config,
+    Config(ConfigCommandArgs),
     /// Ask the status port of a running server for /health: exit 0 if it is serving, 1 if not
     /// (for a Dockerfile HEALTHCHECK).
     Health(HealthArgs),
@@ -131,6 +131,14 @@ pub struct CompletionsArgs {
     /// The shell.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+/// `image-server config`.
+#[derive(Args, Debug)]
+pub struct ConfigCommandArgs {
+    /// Print the reference of every key (docs/configuration.md's table, in Markdown) instead.
+    #[arg(long)]
+    pub reference: bool,
 }
 
 /// `image-server sign`.

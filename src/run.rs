@@ -12,6 +12,7 @@ use crate::exit::Exit;
 use crate::http::App;
 use crate::http::server::{ConnectionLimits, Draining};
 use crate::metrics::Metrics;
+use crate::model::ImageFormat;
 use crate::service::{ImageService, Parts};
 use crate::status::StatusState;
 
@@ -42,7 +43,11 @@ pub fn run(cli: Cli) -> Result<(), Exit> {
         }
         Command::Process(args) => runtime.block_on(crate::batch::process(config, &cli.batch, args)),
         Command::Regenerate(args) => runtime.block_on(crate::batch::regenerate(config, &cli.batch, args)),
-        Command::Config => {
+        Command::Config(args) if args.reference => {
+            print!("{}", crate::config::reference());
+            Ok(())
+        }
+        Command::Config(_) => {
             println!("{:#}", config.effective());
             Ok(())
         }
@@ -50,6 +55,11 @@ pub fn run(cli: Cli) -> Result<(), Exit> {
             unreachable!("answered above")
         }
     }
+}
+
+/// The formats this build reads or writes, for the start-up line: `jpeg,png,...`.
+fn formats(has: fn(ImageFormat) -> bool) -> String {
+    ImageFormat::ALL.into_iter().filter(|f| has(*f)).map(ImageFormat::name).collect::<Vec<_>>().join(",")
 }
 
 fn init_logging(format: LogFormat) {
@@ -77,6 +87,8 @@ async fn serve(config: Arc<Config>, env: &[(String, String)]) -> Result<(), Exit
         storage = %config.storage.storage,
         workers = config.render.workers,
         profile,
+        reads = %formats(ImageFormat::is_read),
+        writes = %formats(ImageFormat::is_written),
         avif = %crate::pipeline::avif_versions(),
         "image-server listening"
     );
