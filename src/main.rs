@@ -2,8 +2,6 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 /// jemalloc for everything, the C codecs included: it returns memory after the spikes of large
 /// decodes (background purging) and can profile the heap on request.
 #[cfg(feature = "jemalloc")]
@@ -19,7 +17,7 @@ pub static malloc_conf: &[u8] =
     b"prof:true,prof_active:false,lg_prof_sample:19,background_thread:true,dirty_decay_ms:2000,muzzy_decay_ms:2000\0";
 
 fn main() -> ExitCode {
-    let cli = image_server::cli::Cli::parse();
+    let cli = image_server::cli::Cli::parse_args();
     match image_server::run::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(exit) => {

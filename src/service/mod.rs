@@ -326,6 +326,20 @@ impl ImageService {
         self.uploads.ingest_source(ns, url, outputs, when, payer, focus).await
     }
 
+    /// Renders and stores the outputs an upload of the stored image `id` would (`outputs` and the
+    /// namespace's own), with the same checks and charges; answers as that upload would.
+    /// [`ServiceError::ImageNotFound`] when the image is not stored.
+    pub async fn process(
+        &self,
+        ns: &Namespace,
+        id: &ImageId,
+        outputs: &[Variant],
+        when: Outputs,
+        payer: &Payer,
+    ) -> Result<Ingested, ServiceError> {
+        self.uploads.process(ns, id, outputs, when, payer).await
+    }
+
     /// Sets the focus of a stored image by hand and removes its cover crops (`x{S}`, `{W}x{H}`)
     /// from storage and memory; answers its info. [`ServiceError::ImageNotFound`] when absent.
     pub async fn set_focus(&self, ns: &Namespace, id: &ImageId, point: FocusPoint) -> Result<ImageInfo, ServiceError> {

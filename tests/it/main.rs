@@ -39,4 +39,5 @@ mod source;
 mod statuses;
 mod store_conformance;
 mod upload;
+mod wanelo;
 mod working_copy;
