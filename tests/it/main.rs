@@ -13,6 +13,7 @@ mod colour;
 mod concurrency;
 mod connections;
 mod delete;
+mod docs_pages;
 mod fast_path;
 mod focus_crops;
 mod focus_http;
