@@ -3,57 +3,119 @@
 //!   each request's counted by the capacity they allocate and given back when it ends;
 //! - the response buffer (`response_buffer_bytes`): the bytes of answers not yet written to
 //!   their clients, each answer's counted from when it is built until its last byte is written
-//!   or its connection dropped, so that clients that read slowly cannot pin memory without end.
+//!   or its connection dropped, so that clients that read slowly cannot pin memory without end;
+//!   one client holds at most a sixteenth of it (or one answer, however large), so that one
+//!   client's slow readers cannot take it from everyone else.
 //!
 //! A request that would pass a bound is refused (503) instead of queued.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// The response buffer is full (503).
+/// The response buffer, or the client's share of it, is full (503).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the server is sending as many answer bytes as it may ({limit} bytes); retry shortly")]
-pub struct ResponsesFull {
-    /// The configured bound.
-    pub limit: u64,
+pub enum ResponsesFull {
+    /// Over all clients.
+    #[error("the server is sending as many answer bytes as it may ({limit} bytes); retry shortly")]
+    Server {
+        /// The configured bound.
+        limit: u64,
+    },
+    /// This client's answers not yet read.
+    #[error("this client has {held} answer bytes not yet read, as many as one client may; read them first")]
+    Client {
+        /// What the client holds.
+        held: u64,
+    },
 }
 
-/// The bound on answer bytes not yet written to their clients.
+/// The bound on answer bytes not yet written to their clients, in all and per client.
 #[derive(Clone, Debug)]
-pub struct ResponseBuffer(UploadBuffer);
+pub struct ResponseBuffer {
+    all: UploadBuffer,
+    clients: Arc<Mutex<HashMap<IpAddr, u64>>>,
+}
 
 impl ResponseBuffer {
     /// A buffer of `limit` bytes.
     pub fn new(limit: u64) -> ResponseBuffer {
-        ResponseBuffer(UploadBuffer::new(limit))
+        ResponseBuffer { all: UploadBuffer::new(limit), clients: Arc::default() }
     }
 
     /// Bytes held now, over all answers.
     pub fn held(&self) -> u64 {
-        self.0.held()
+        self.all.held()
     }
 
     /// The configured bound.
     pub fn limit(&self) -> u64 {
-        self.0.limit
+        self.all.limit
     }
 
-    /// Whether the buffer is (nearly) full: less than a sixteenth of it is free. New requests
-    /// are refused then before anything is looked up.
-    pub fn is_full(&self) -> bool {
-        (self.0.permits.available_permits() as u64) < self.0.limit / 16
+    /// What one client may hold: a sixteenth of the whole (beyond one answer of any size).
+    pub fn client_share(&self) -> u64 {
+        self.all.limit / 16
     }
 
-    /// `bytes` as an answer's body, counted until the last copy of them is dropped: the HTTP
-    /// layer's, once written, or the body's, when its connection is dropped first.
-    pub fn hold(&self, bytes: Bytes) -> Result<Bytes, ResponsesFull> {
+    /// Whether new requests should be refused before anything is looked up: less than a
+    /// sixteenth of the whole is free, or `client` holds its share.
+    pub fn is_full(&self, client: Option<IpAddr>) -> Result<(), ResponsesFull> {
+        if (self.all.permits.available_permits() as u64) < self.all.limit / 16 {
+            return Err(ResponsesFull::Server { limit: self.all.limit });
+        }
+        let held =
+            client.map_or(0, |c| self.clients.lock().unwrap_or_else(|e| e.into_inner()).get(&c).copied().unwrap_or(0));
+        if held >= self.client_share() {
+            return Err(ResponsesFull::Client { held });
+        }
+        Ok(())
+    }
+
+    /// `bytes` as an answer's body to `client`, counted until the last copy of them is dropped:
+    /// the HTTP layer's, once written, or the body's, when its connection is dropped first.
+    pub fn hold(&self, bytes: Bytes, client: Option<IpAddr>) -> Result<Bytes, ResponsesFull> {
         if bytes.is_empty() {
             return Ok(bytes);
         }
-        let permit = self.0.take(bytes.len()).map_err(|BufferFull { limit }| ResponsesFull { limit })?;
-        Ok(Bytes::from_owner(Counted { bytes, _permit: permit }))
+        let len = bytes.len() as u64;
+        let charged = match client {
+            Some(client) => {
+                let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+                let held = clients.entry(client).or_insert(0);
+                // A client that holds nothing may take one answer of any size.
+                if *held > 0 && *held + len > self.client_share() {
+                    return Err(ResponsesFull::Client { held: *held });
+                }
+                *held += len;
+                Some(ClientCharge { clients: Arc::clone(&self.clients), client, bytes: len })
+            }
+            None => None,
+        };
+        let permit = self.all.take(bytes.len()).map_err(|BufferFull { limit }| ResponsesFull::Server { limit })?;
+        Ok(Bytes::from_owner(Counted { bytes, _permit: permit, _client: charged }))
+    }
+}
+
+/// A client's part of the response buffer, given back when its answer is written or dropped.
+struct ClientCharge {
+    clients: Arc<Mutex<HashMap<IpAddr, u64>>>,
+    client: IpAddr,
+    bytes: u64,
+}
+
+impl Drop for ClientCharge {
+    fn drop(&mut self) {
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(held) = clients.get_mut(&self.client) {
+            *held = held.saturating_sub(self.bytes);
+            if *held == 0 {
+                clients.remove(&self.client);
+            }
+        }
     }
 }
 
@@ -61,6 +123,7 @@ impl ResponseBuffer {
 struct Counted {
     bytes: Bytes,
     _permit: OwnedSemaphorePermit,
+    _client: Option<ClientCharge>,
 }
 
 impl AsRef<[u8]> for Counted {
@@ -204,16 +267,34 @@ mod tests {
     #[test]
     fn answers_count_until_their_last_copy_is_dropped() {
         let buffer = ResponseBuffer::new(1600);
-        let a = buffer.hold(Bytes::from(vec![1u8; 1000])).unwrap();
-        assert_eq!((buffer.held(), buffer.is_full()), (1000, false));
+        let a = buffer.hold(Bytes::from(vec![1u8; 1000]), None).unwrap();
+        assert_eq!((buffer.held(), buffer.is_full(None)), (1000, Ok(())));
         let written_part = a.slice(900..);
         drop(a);
         assert_eq!(buffer.held(), 1000, "a slice still being written holds the whole");
-        assert_eq!(buffer.hold(Bytes::from(vec![2u8; 700])), Err(ResponsesFull { limit: 1600 }));
-        let b = buffer.hold(Bytes::from(vec![2u8; 550])).unwrap();
-        assert!(buffer.is_full(), "50 bytes free of 1600");
-        assert_eq!(buffer.hold(Bytes::new()).unwrap().len(), 0, "an empty body takes nothing");
+        assert_eq!(buffer.hold(Bytes::from(vec![2u8; 700]), None), Err(ResponsesFull::Server { limit: 1600 }));
+        let b = buffer.hold(Bytes::from(vec![2u8; 550]), None).unwrap();
+        assert_eq!(buffer.is_full(None), Err(ResponsesFull::Server { limit: 1600 }), "50 bytes free of 1600");
+        assert_eq!(buffer.hold(Bytes::new(), None).unwrap().len(), 0, "an empty body takes nothing");
         drop((written_part, b));
         assert_eq!(buffer.held(), 0);
+    }
+
+    #[test]
+    fn one_client_holds_one_answer_or_its_share() {
+        let buffer = ResponseBuffer::new(16_000);
+        let (slow, other): (IpAddr, IpAddr) = ("198.51.100.1".parse().unwrap(), "198.51.100.2".parse().unwrap());
+        // One answer of any size (within the whole), then nothing past its share of 1,000.
+        let big = buffer.hold(Bytes::from(vec![0u8; 5_000]), Some(slow)).unwrap();
+        assert_eq!(buffer.hold(Bytes::from(vec![0u8; 10]), Some(slow)), Err(ResponsesFull::Client { held: 5_000 }));
+        assert_eq!(buffer.is_full(Some(slow)), Err(ResponsesFull::Client { held: 5_000 }));
+        // Everyone else is served meanwhile.
+        assert_eq!(buffer.is_full(Some(other)), Ok(()));
+        let small = buffer.hold(Bytes::from(vec![0u8; 600]), Some(other)).unwrap();
+        assert_eq!(buffer.hold(Bytes::from(vec![0u8; 400]), Some(other)).map(|b| b.len()), Ok(400));
+        assert!(buffer.hold(Bytes::from(vec![0u8; 1]), Some(other)).is_err(), "1,000 held: its share");
+        // Written or dropped, the share comes back.
+        drop((big, small));
+        assert_eq!(buffer.hold(Bytes::from(vec![0u8; 900]), Some(slow)).map(|b| b.len()), Ok(900));
     }
 }

@@ -4,11 +4,12 @@ honest clients their service?
 
 usage: hostile.py IMAGE_SERVER_BINARY [SECONDS]     (a release build: cargo build --release)
 
-Two runs of SECONDS (default 30) each, each on a new server (config/production.json's bounds,
-file storage in a temporary directory, rate_limit_per_minute 600 so that the honest load is not
-limited by it) with the same three uploads:
-  - honest alone: 4 threads from 127.0.0.1, each a loop of one request after the other: 80 % hits
-    (small variants rendered before the run), 20 % misses (a new width of one of the images);
+Two runs of SECONDS (default 30) each, each on a new server (config/production.json's bounds and
+rate limit, file storage in a temporary directory) with the same three uploads:
+  - honest alone: 4 threads, each a loop of one request after the other, each request on a new
+    connection from one of 254 loopback addresses of the thread's (127.1X.0.1-254: many users,
+    each asking little): 80 % hits (small variants rendered before the run), 20 % misses (a new
+    width of one of the images);
   - honest beside hostile: the same, while, each from a loopback address of its own (Linux
     routes all of 127/8 to lo, so each attacker is a client of its own to the server):
       idle h2c      127.0.0.2  connections that send the HTTP/2 preface, a SETTINGS frame and
@@ -49,8 +50,8 @@ class Server:
         self.port, self.status_port = free_port(), free_port()
         with open(os.path.join(HERE, "../../config/production.json")) as f:
             config = json.load(f)
-        config.update({"listen": "127.0.0.1", "storage": f"file://{self.dir}/data", "port": self.port,
-                       "status_port": self.status_port, "rate_limit_per_minute": 600})
+        config.update({"listen": "127.0.0.1", "storage": f"file://{self.dir}/data", "server_port": self.port,
+                       "status_port": self.status_port})
         path = os.path.join(self.dir, "config.json")
         with open(path, "w") as f:
             json.dump(config, f)
@@ -80,27 +81,16 @@ class Server:
 
 
 def honest(server, stop, results, seed):
+    """One honest thread: one request after the other, each from one of 254 loopback addresses of
+    its own (many users, each asking little), on a new connection."""
     rnd = random.Random(seed)
-    conn = None
     while not stop.is_set():
         if rnd.random() < 0.8:
             path = rnd.choice(server.hits)
         else:
             path = f"{rnd.choice(server.paths)}/w{rnd.randint(100, 1500)}-q{rnd.randint(30, 95)}.jpg"
         started = time.monotonic()
-        try:
-            if conn is None:
-                conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-            conn.request("GET", path)
-            r = conn.getresponse()
-            r.read()
-            status = r.status
-            if r.getheader("connection", "").lower() == "close":
-                conn.close()
-                conn = None
-        except Exception:
-            status = 0
-            conn = None
+        status = request_from(f"127.{10 + seed}.0.{rnd.randint(1, 254)}", server, "GET", path, timeout=30)
         results.append((status, time.monotonic() - started))
 
 
@@ -172,12 +162,12 @@ def slow_readers(server, stop, counts):
     holder(make, stop, counts, "slow reader", 100)
 
 
-def request_from(addr, server, method, path, body=None):
+def request_from(addr, server, method, path, body=None, timeout=60):
     class Bound(http.client.HTTPConnection):
         def connect(self):
             self.sock = connect_from(addr, self.port)
-            self.sock.settimeout(60)
-    conn = Bound("127.0.0.1", server.port, timeout=60)
+            self.sock.settimeout(timeout)
+    conn = Bound("127.0.0.1", server.port, timeout=timeout)
     try:
         conn.request(method, path, body=body)
         r = conn.getresponse()
@@ -226,8 +216,11 @@ def run(binary, seconds, hostile):
     ok = sorted(d for s, d in results if s == 200)
     rate = len(ok) / max(1, len(results))
     p = lambda q: ok[min(len(ok) - 1, int(q * len(ok)))] * 1000 if ok else float("nan")
+    statuses = {}
+    for s, _ in results:
+        statuses[s] = statuses.get(s, 0) + 1
     return {"answers": len(results), "success": rate, "p50_ms": p(0.5), "p99_ms": p(0.99),
-            "peak_rss_mib": peak, "attackers": counts}
+            "peak_rss_mib": peak, "attackers": counts, "statuses": statuses}
 
 
 def main():
@@ -240,6 +233,8 @@ def main():
     print(f"honest beside hostile: {beside['answers']} answers, {beside['success']:.1%} 200, "
           f"p50 {beside['p50_ms']:.1f} ms, p99 {beside['p99_ms']:.1f} ms, peak RSS {beside['peak_rss_mib']:.0f} MiB")
     print(f"ratios: success {beside['success'] / alone['success']:.3f}x, p99 {beside['p99_ms'] / alone['p99_ms']:.2f}x")
+    print("honest statuses alone:", json.dumps(alone["statuses"], sort_keys=True),
+          " beside hostile:", json.dumps(beside["statuses"], sort_keys=True))
     print("attackers:", json.dumps(beside["attackers"], sort_keys=True))
 
 

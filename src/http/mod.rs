@@ -128,7 +128,7 @@ async fn answer(app: &App, route: Route, req: Request<Incoming>, head: bool) -> 
     match route {
         Route::Variant(ns, id, variant) => render::variant(app, &ns, &id, &variant, &req, head, &payer).await,
         Route::Upload(ns) => Box::pin(upload::upload(app, &ns, req, &payer)).await,
-        Route::Info(ns, id) => Box::pin(render::info(app, &ns, &id, &req, head)).await,
+        Route::Info(ns, id) => Box::pin(render::info(app, &ns, &id, &req, head, &payer)).await,
         Route::Delete(ns, id) => Box::pin(upload::delete(app, &ns, &id, req, &payer)).await,
         Route::Focus(ns, id) => Box::pin(upload::focus(app, &ns, &id, req, &payer)).await,
         Route::Process(ns, id) => Box::pin(upload::process(app, &ns, &id, req, &payer)).await,

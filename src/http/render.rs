@@ -30,14 +30,14 @@ pub(crate) async fn variant(
     head: bool,
     payer: &Payer,
 ) -> Result<HttpResponse, ApiError> {
-    room_for_answers(&app.responses)?;
+    room_for_answers(&app.responses, payer)?;
     let source = source_override(req);
     // Accept is read only where it matters.
     let accepted = if app.settings.of(ns).negotiates() { accepted_formats(req.headers()) } else { Vec::new() };
     let request = VariantRequest { ns, id, variant, accepted: &accepted, source_override: source.as_deref(), payer };
     let VariantAnswer { answer, varies_by_accept } = app.service.variant(request).await;
     let mut response = match answer {
-        Ok(answer) => respond(answer, req.headers(), head, &app.responses)?,
+        Ok(answer) => respond(answer, req.headers(), head, &app.responses, payer)?,
         Err(e) => ApiError::from(e).into_response(),
     };
     if varies_by_accept {
@@ -69,30 +69,33 @@ pub(crate) async fn info(
     id: &ImageId,
     req: &Request<Incoming>,
     head: bool,
+    payer: &Payer,
 ) -> Result<HttpResponse, ApiError> {
-    room_for_answers(&app.responses)?;
+    room_for_answers(&app.responses, payer)?;
     let source = source_override(req);
     let answer = app.service.info(ns, id, source.as_deref()).await?;
-    respond(answer, req.headers(), head, &app.responses)
+    respond(answer, req.headers(), head, &app.responses, payer)
 }
 
-/// Refuses a request before anything is looked up when the response buffer is full.
-fn room_for_answers(responses: &ResponseBuffer) -> Result<(), ResponsesFull> {
-    if responses.is_full() { Err(ResponsesFull { limit: responses.limit() }) } else { Ok(()) }
+/// Refuses a request before anything is looked up when the response buffer, or the client's
+/// share of it, is full.
+fn room_for_answers(responses: &ResponseBuffer, payer: &Payer) -> Result<(), ResponsesFull> {
+    responses.is_full(payer.client())
 }
 
 /// 200 with the bytes (none for HEAD, with the full Content-Length), or 304 on a matching
-/// `If-None-Match`; the bytes held in `responses` until written, or 503 past it. Built header by
-/// header from values made once: this is every hit's path.
+/// `If-None-Match`; the bytes held in `responses` (and the client's share) until written, or 503
+/// past it. Built header by header from values made once: this is every hit's path.
 fn respond(
     answer: Answer,
     request: &HeaderMap,
     head: bool,
     responses: &ResponseBuffer,
+    payer: &Payer,
 ) -> Result<HttpResponse, ApiError> {
     let not_modified = headers::not_modified(request, &answer.etag);
     let length = answer.bytes.len();
-    let body = if head || not_modified { Bytes::new() } else { responses.hold(answer.bytes)? };
+    let body = if head || not_modified { Bytes::new() } else { responses.hold(answer.bytes, payer.client())? };
     let mut response = headers::direct(body);
     if not_modified {
         *response.status_mut() = StatusCode::NOT_MODIFIED;
