@@ -64,6 +64,7 @@ async fn serve(config: Arc<Config>, env: &[(String, String)]) -> Result<(), Exit
     let (listener, status_listener) = listeners(&config, env)?;
     let main_addr = listener.local_addr().map_err(|e| Exit::new(1, e))?;
     let status_addr = status_listener.local_addr().map_err(|e| Exit::new(1, e))?;
+    tracing::info!("formats: {}", crate::pipeline::formats_summary());
     tracing::info!(
         addr = %main_addr,
         status_addr = %status_addr,

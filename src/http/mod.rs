@@ -4,6 +4,7 @@
 mod conn;
 mod error;
 mod headers;
+mod json_body;
 mod render;
 pub mod router;
 pub mod server;

@@ -51,7 +51,8 @@ impl Originals {
         let limits = self.limits;
         let max_side = self.working_copy_max_side;
         let original = bytes.clone();
-        let cost = Cost { pixels: u64::from(facts.width) * u64::from(facts.height), slow: false };
+        let decode = pipeline::memory::decode_bytes(facts.format, u64::from(facts.width) * u64::from(facts.height));
+        let cost = Cost { pixels: pipeline::memory::budget_pixels(decode), slow: false };
         let made = self
             .pool
             .run(class, cost, move || {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::{ImageInfo, ServiceError};
 use crate::config::RenderConfig;
 use crate::model::{ImageFormat, ImageId, Namespace, ObjectKey, Variant};
-use crate::pipeline::{self, Effort, Limits, Placement, RenderSpec};
+use crate::pipeline::{self, Effort, Limits, Placement, RenderSpec, memory};
 use crate::pool::Cost;
 
 /// What kind of source a render reads.
@@ -48,11 +48,14 @@ pub(super) struct RenderPlan {
     pub(super) spec: RenderSpec,
     /// The sources to try, in order; the original is last and always there.
     pub(super) sources: Vec<SourceChoice>,
+    /// The output's pixels, for what its encoder holds.
+    output_pixels: u64,
 }
 
 impl RenderPlan {
-    /// Plans `variant` of the image `info` describes. A size the output format cannot hold is
-    /// refused here, before any source is read.
+    /// Plans `variant` of the image `info` describes. A size the output format cannot hold, or
+    /// whose encoder would hold more than the whole decode budget, is refused here, before any
+    /// source is read.
     pub(super) fn new(
         ns: &Namespace,
         id: &ImageId,
@@ -68,6 +71,16 @@ impl RenderPlan {
         if planned.width > max || planned.height > max {
             let (width, height) = (planned.width, planned.height);
             return Err(ServiceError::FormatCannotHold { format: format.label(), width, height, max });
+        }
+        let output_pixels = u64::from(planned.width) * u64::from(planned.height);
+        if !memory::encode_fits(format, planned.width, planned.height, limits) {
+            return Err(ServiceError::EncodeOverBudget {
+                format: format.label(),
+                width: planned.width,
+                height: planned.height,
+                mib: memory::encode_bytes(format, output_pixels) >> 20,
+                budget_mib: memory::budget_bytes(limits) >> 20,
+            });
         }
         let spec = RenderSpec {
             geometry: variant.geometry,
@@ -107,16 +120,23 @@ impl RenderPlan {
             sources
         };
         let key = ObjectKey::variant(ns, id, &variant);
-        Ok(RenderPlan { ns: ns.clone(), id: id.clone(), key, info, spec, sources })
+        Ok(RenderPlan { ns: ns.clone(), id: id.clone(), key, info, spec, sources, output_pixels })
     }
 
-    /// What rendering from `source` costs the pool: slow work when its encoder is, or when it
-    /// decodes a large original that cannot be decoded scaled.
+    /// What rendering from `source` costs the pool: the memory it holds at its peak
+    /// (`pipeline::memory`), and slow work when its encoder is, or when it decodes a large
+    /// original that cannot be decoded scaled.
     pub(super) fn cost(&self, source: &SourceChoice) -> Cost {
+        let original = ImageFormat::from_mime(&self.info.content_type);
         let decodes_slowly = source.kind != SourceKind::WorkingCopy
-            && ImageFormat::from_mime(&self.info.content_type)
-                .is_some_and(|format| pipeline::decodes_slowly(format, source.pixels));
-        Cost { pixels: source.pixels, slow: self.spec.format.slow_to_encode() || decodes_slowly }
+            && original.is_some_and(|format| pipeline::decodes_slowly(format, source.pixels));
+        // Working copies are JPEG (PNG where there is alpha, which holds less to decode).
+        let from = match source.kind {
+            SourceKind::WorkingCopy => ImageFormat::Jpeg,
+            SourceKind::Original | SourceKind::Animation => original.unwrap_or(ImageFormat::Jpeg),
+        };
+        let bytes = memory::render_bytes(from, source.pixels, self.spec.format, self.output_pixels);
+        Cost { pixels: memory::budget_pixels(bytes), slow: self.spec.format.slow_to_encode() || decodes_slowly }
     }
 
     /// The most this render may cost, whichever source it reads: what work admitted before its

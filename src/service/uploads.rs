@@ -171,7 +171,8 @@ impl Uploads {
             placement: Placement::Centre,
         };
         let (original, limits) = (bytes.clone(), self.limits);
-        let cost = Cost { pixels: u64::from(facts.width) * u64::from(facts.height), slow: false };
+        let decode = pipeline::memory::decode_bytes(facts.format, u64::from(facts.width) * u64::from(facts.height));
+        let cost = Cost { pixels: pipeline::memory::budget_pixels(decode), slow: false };
         let shown = self.pool.run(Class::Upload, cost, move || pipeline::render(&original, &spec, &limits)).await??;
         match self.hooks.moderate(&moderation.url, ns, &hash.to_string(), shown.bytes).await {
             Ok(Verdict::Allow) => {
