@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::access::Payer;
 use crate::cli::{ProcessArgs, RegenerateArgs};
 use crate::config::Config;
 use crate::exit::Exit;
@@ -47,11 +48,14 @@ pub(crate) async fn process(config: Arc<Config>, args: ProcessArgs) -> Result<()
     let mut failures = 0;
     for input in &inputs {
         let result = if input.starts_with("http://") || input.starts_with("https://") {
-            service.ingest_source(&ns, input, &outputs, Outputs::BeforeAnswer).await.map_err(|e| e.to_string())
+            service
+                .ingest_source(&ns, input, &outputs, Outputs::BeforeAnswer, &Payer::Server, None)
+                .await
+                .map_err(|e| e.to_string())
         } else {
             match tokio::fs::read(input).await {
                 Ok(bytes) => service
-                    .ingest(&ns, Bytes::from(bytes), &outputs, Outputs::BeforeAnswer)
+                    .ingest(&ns, Bytes::from(bytes), &outputs, Outputs::BeforeAnswer, &Payer::Server, None)
                     .await
                     .map_err(|e| e.to_string()),
                 Err(e) => Err(format!("cannot read: {e}")),

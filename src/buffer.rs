@@ -1,14 +1,75 @@
-//! The upload buffer: the bytes of upload bodies and source downloads held in memory at once,
-//! over all requests, bounded by `upload_buffer_bytes`. A request that would pass the bound is
-//! refused (503) instead of queued, so that many concurrent uploads cannot exhaust memory. Each
-//! request's bytes are counted by the capacity they allocate, and given back when it ends.
+//! The bounds on bytes held in memory for requests, over all of them at once:
+//! - the upload buffer (`upload_buffer_bytes`): the bytes of upload bodies and source downloads,
+//!   each request's counted by the capacity they allocate and given back when it ends;
+//! - the response buffer (`response_buffer_bytes`): the bytes of answers not yet written to
+//!   their clients, each answer's counted from when it is built until its last byte is written
+//!   or its connection dropped, so that clients that read slowly cannot pin memory without end.
+//!
+//! A request that would pass a bound is refused (503) instead of queued.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// The buffer is full (503).
+/// The response buffer is full (503).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the server is sending as many answer bytes as it may ({limit} bytes); retry shortly")]
+pub struct ResponsesFull {
+    /// The configured bound.
+    pub limit: u64,
+}
+
+/// The bound on answer bytes not yet written to their clients.
+#[derive(Clone, Debug)]
+pub struct ResponseBuffer(UploadBuffer);
+
+impl ResponseBuffer {
+    /// A buffer of `limit` bytes.
+    pub fn new(limit: u64) -> ResponseBuffer {
+        ResponseBuffer(UploadBuffer::new(limit))
+    }
+
+    /// Bytes held now, over all answers.
+    pub fn held(&self) -> u64 {
+        self.0.held()
+    }
+
+    /// The configured bound.
+    pub fn limit(&self) -> u64 {
+        self.0.limit
+    }
+
+    /// Whether the buffer is (nearly) full: less than a sixteenth of it is free. New requests
+    /// are refused then before anything is looked up.
+    pub fn is_full(&self) -> bool {
+        (self.0.permits.available_permits() as u64) < self.0.limit / 16
+    }
+
+    /// `bytes` as an answer's body, counted until the last copy of them is dropped: the HTTP
+    /// layer's, once written, or the body's, when its connection is dropped first.
+    pub fn hold(&self, bytes: Bytes) -> Result<Bytes, ResponsesFull> {
+        if bytes.is_empty() {
+            return Ok(bytes);
+        }
+        let permit = self.0.take(bytes.len()).map_err(|BufferFull { limit }| ResponsesFull { limit })?;
+        Ok(Bytes::from_owner(Counted { bytes, _permit: permit }))
+    }
+}
+
+/// Bytes that count against a buffer while they live.
+struct Counted {
+    bytes: Bytes,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl AsRef<[u8]> for Counted {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+/// The upload buffer is full (503).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the server holds as many uploads as it may ({limit} bytes); retry shortly")]
 pub struct BufferFull {
@@ -142,5 +203,21 @@ mod tests {
         b.push(&[0; 300]).unwrap();
         let mut small = buffer.collector(0, 10).unwrap();
         assert_eq!(small.push(&[0; 11]), Err(CollectError::TooLarge(10)));
+    }
+
+    #[test]
+    fn answers_count_until_their_last_copy_is_dropped() {
+        let buffer = ResponseBuffer::new(1600);
+        let a = buffer.hold(Bytes::from(vec![1u8; 1000])).unwrap();
+        assert_eq!((buffer.held(), buffer.is_full()), (1000, false));
+        let written_part = a.slice(900..);
+        drop(a);
+        assert_eq!(buffer.held(), 1000, "a slice still being written holds the whole");
+        assert_eq!(buffer.hold(Bytes::from(vec![2u8; 700])), Err(ResponsesFull { limit: 1600 }));
+        let b = buffer.hold(Bytes::from(vec![2u8; 550])).unwrap();
+        assert!(buffer.is_full(), "50 bytes free of 1600");
+        assert_eq!(buffer.hold(Bytes::new()).unwrap().len(), 0, "an empty body takes nothing");
+        drop((written_part, b));
+        assert_eq!(buffer.held(), 0);
     }
 }

@@ -80,10 +80,13 @@ async fn serve(config: Arc<Config>, env: &[(String, String)]) -> Result<(), Exit
         idle_timeout: config.server.idle_timeout_secs,
         write_timeout: config.server.write_timeout_secs,
         max_connections: config.server.max_connections,
+        max_connections_per_client: config.server.max_connections_per_client,
+        uncapped_peers: config.access.trusted_proxies.clone().into(),
     };
     let state = Arc::new(StatusState::new(parts.clone(), profile));
     // The status port is for operators and probes: a few connections at a time.
-    let status_limits = ConnectionLimits { max_connections: STATUS_CONNECTIONS, ..limits };
+    let status_limits =
+        ConnectionLimits { max_connections: STATUS_CONNECTIONS, max_connections_per_client: 0, ..limits.clone() };
     let status_task = tokio::spawn(crate::status::run(status_listener, Arc::clone(&state), status_limits));
     let shutdown = {
         let state = Arc::clone(&state);
@@ -113,6 +116,7 @@ async fn serve(config: Arc<Config>, env: &[(String, String)]) -> Result<(), Exit
         gate: Gate::new(&config.access, Arc::clone(&config.settings)),
         settings: Arc::clone(&config.settings),
         buffer: parts.buffer.clone(),
+        responses: crate::buffer::ResponseBuffer::new(config.limits.response_buffer_bytes.0),
         config,
     });
     let handler = move |req| {

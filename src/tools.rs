@@ -60,7 +60,15 @@ pub(crate) fn focus(config: &Config, args: &FocusArgs) -> Result<(), Exit> {
     let path = args.file.display();
     let bytes = std::fs::read(&args.file).map_err(|e| Exit::new(1, format!("{path}: {e}")))?;
     let limits = crate::service::render_limits(config);
-    let info = crate::pipeline::focus::detect(&bytes, &limits).map_err(|e| Exit::new(1, format!("{path}: {e}")))?;
+    let found = (|| {
+        use crate::pipeline;
+        let facts = pipeline::probe(&bytes, &limits)?;
+        let max_side = config.render.working_copy_max_side;
+        let sizes = pipeline::working_copy_sizes(facts.width, facts.height, facts.format, max_side);
+        let copies = pipeline::make_working_copies(&bytes, sizes, &limits)?;
+        pipeline::focus::detect_at_upload(&bytes, &copies, &limits)
+    })();
+    let info = found.map_err(|e| Exit::new(1, format!("{path}: {e}")))?;
     println!("{}", serde_json::to_string(&info).expect("focus info serialises"));
     Ok(())
 }

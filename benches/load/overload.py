@@ -120,7 +120,9 @@ def main():
     seconds = int(sys.argv[2]) if len(sys.argv) > 2 else 20
     port, status_port = free_port(), free_port()
     work = tempfile.mkdtemp()
-    proc = subprocess.Popen([binary, "serve", "--port", str(port), "--status-port", str(status_port)],
+    # Up to 512 connections from one address: no per-client cap on this loopback bench.
+    proc = subprocess.Popen([binary, "serve", "--port", str(port), "--status-port", str(status_port),
+                             "--max-connections-per-client", "0"],
                             cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(100):

@@ -19,13 +19,13 @@ use std::sync::Arc;
 use serde_json::Value;
 
 pub use layers::Layer;
-pub use namespaces::{NamespaceConfig, Namespaces};
+pub use namespaces::{Crop, NamespaceConfig, Namespaces};
 pub use schema::{ByteSize, env_var};
 pub use sections::{
     AccessConfig, BackgroundConfig, CacheConfig, LimitsConfig, MetricsConfig, NamespacesConfig, RenderConfig,
     ServerConfig, SourcesConfig, StorageConfig,
 };
-pub use settings::{Moderation, NamespaceSettings, Notify, Origin, Settings, VariantRefused};
+pub use settings::{Moderation, NamespaceSettings, Notify, Origin, Purge, Settings, VariantRefused};
 pub use values::{Backend, Bucket, DefaultQuality, LogFormat, SigningKey, StorageUrl};
 
 pub(crate) use sections::KEYS;

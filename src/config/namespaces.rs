@@ -43,7 +43,8 @@ pub struct NamespaceConfig {
     /// Where `image.ready` / `image.failed` is POSTed once an upload's outputs are stored
     /// (DESIGN.md §11).
     pub notify_url: Option<String>,
-    /// The HMAC-SHA256 key of the notifications' `X-Image-Server-Signature`.
+    /// The HMAC-SHA256 key of the notifications' `X-Image-Server-Signature` (required with
+    /// `notify_url`).
     pub notify_secret: Option<String>,
     /// Where a JPEG of each new upload is POSTed for a verdict before anything is stored.
     pub moderation_url: Option<String>,
@@ -52,6 +53,29 @@ pub struct NamespaceConfig {
     /// After a miss of an image, its K most requested sizes here are rendered in the background
     /// (0: off; DESIGN.md §12).
     pub prerender_popular: usize,
+    /// Popular sizes with a side longer than this are neither counted nor rendered in the
+    /// background (default 1024).
+    pub prerender_max_side: Option<u32>,
+    /// Where the URLs of a deleted image are POSTed, so that a CDN can drop them (DESIGN.md §15).
+    pub purge_url: Option<String>,
+    /// The HMAC-SHA256 key of the purge calls' `X-Image-Server-Signature`.
+    pub purge_secret: Option<String>,
+    /// Where `x{S}` and `{W}x{H}` crops are cut (DESIGN.md §14): `"centre"` (the default) or
+    /// `"focus"`, around the faces and focus stored with each original.
+    pub crop: Crop,
+}
+
+/// Where a namespace's cover crops (`x{S}`, `{W}x{H}`) are cut.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Crop {
+    /// Around the middle of the image: the crops of every namespace before `crop` existed, byte
+    /// for byte.
+    #[default]
+    Centre,
+    /// Around the faces found at upload (all of them when they fit, else the largest), else
+    /// around the focus point; clamped inside the image.
+    Focus,
 }
 
 impl NamespaceConfig {
@@ -70,7 +94,12 @@ impl NamespaceConfig {
         if self.maximum_width == Some(0) || self.maximum_height == Some(0) {
             return Err("maximum sizes must be at least 1".to_owned());
         }
-        for (name, url) in [("notify_url", &self.notify_url), ("moderation_url", &self.moderation_url)] {
+        let hooks = [
+            ("notify_url", &self.notify_url),
+            ("moderation_url", &self.moderation_url),
+            ("purge_url", &self.purge_url),
+        ];
+        for (name, url) in hooks {
             if url.as_deref().is_some_and(|u| !url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https")))
             {
                 return Err(format!("{name} must be an http(s) URL"));
@@ -79,8 +108,18 @@ impl NamespaceConfig {
         if self.prerender_popular > MAX_PRERENDER_POPULAR {
             return Err(format!("prerender_popular: at most {MAX_PRERENDER_POPULAR}"));
         }
-        if self.notify_secret.is_some() && self.notify_url.is_none() {
-            return Err("notify_secret is set without notify_url".to_owned());
+        match (&self.notify_url, &self.notify_secret) {
+            (Some(_), None) => {
+                return Err("notify_url is set without notify_secret: notifications are always signed, so that \
+                            the receiver can tell them from forgeries; set notify_secret"
+                    .to_owned());
+            }
+            (None, Some(_)) => return Err("notify_secret is set without notify_url".to_owned()),
+            (Some(_), Some(secret)) if secret.is_empty() => return Err("notify_secret is empty".to_owned()),
+            _ => {}
+        }
+        if self.purge_url.is_some() != self.purge_secret.is_some() {
+            return Err("purge_url and purge_secret go together: purge calls are always signed".to_owned());
         }
         if let Some(template) = &self.source_url {
             let probe = template.replace("{path}", "x");
@@ -132,7 +171,7 @@ impl Namespaces {
 }
 
 /// The fields of a namespace block whose values are secrets, hidden when configuration is printed.
-const SECRET_FIELDS: &[&str] = &["upload_tokens", "notify_secret"];
+const SECRET_FIELDS: &[&str] = &["upload_tokens", "notify_secret", "purge_secret"];
 
 impl Setting for Namespaces {
     const KIND: Kind = Kind::Json;
@@ -180,6 +219,9 @@ mod tests {
         .unwrap();
         let avatars = ns.get(&"avatars".parse().unwrap()).unwrap();
         assert_eq!((avatars.outputs.len(), avatars.maximum_width), (1, Some(512)));
+        assert_eq!(avatars.crop, Crop::Centre);
+        let focus = Namespaces::read(&serde_json::json!({"a": {"crop": "focus"}})).unwrap();
+        assert_eq!(focus.get(&"a".parse().unwrap()).unwrap().crop, Crop::Focus);
         for (bad, needle) in [
             (serde_json::json!({"a": {"outputs": ["x48.bmp"]}}), "x48.bmp"),
             (serde_json::json!({"a": {"maximum_widht": 5}}), "maximum_widht"),
@@ -191,6 +233,13 @@ mod tests {
             (serde_json::json!({"a": {"notify_url": "file:///etc"}}), "notify_url"),
             (serde_json::json!({"a": {"moderation_url": "nope"}}), "moderation_url"),
             (serde_json::json!({"a": {"notify_secret": "s"}}), "without notify_url"),
+            (serde_json::json!({"a": {"notify_url": "http://hook.example/"}}), "without notify_secret"),
+            (serde_json::json!({"a": {"notify_url": "http://hook.example/", "notify_secret": ""}}), "empty"),
+            (serde_json::json!({"a": {"purge_url": "http://cdn/purge"}}), "purge_secret"),
+            (serde_json::json!({"a": {"purge_secret": "s"}}), "purge_url"),
+            (serde_json::json!({"a": {"purge_url": "gopher://x", "purge_secret": "s"}}), "purge_url"),
+            (serde_json::json!({"a": {"crop": "smart"}}), "expected `centre` or `focus`"),
+            (serde_json::json!({"a": {"crop": "center"}}), "expected `centre` or `focus`"),
         ] {
             let e = Namespaces::read(&bad).unwrap_err();
             assert!(e.contains(needle), "{e}");

@@ -45,6 +45,8 @@ sections! {
         body_read_timeout_secs: Duration = 60, check = in_range::<1, 3600>;
         /// Connections served at once; past it new connections wait in the listen backlog
         max_connections: usize = 10000, check = in_range::<1, 1_000_000>;
+        /// Connections one client (an IPv4 address, an IPv6 /64) may hold at once, trusted_proxies exempt; past it new ones are closed; 0 turns the cap off
+        max_connections_per_client: usize = 64, check = in_range::<0, 1_000_000>;
         /// Log format: text or json (one object a line)
         log_format: LogFormat = "text";
         /// Also log a line for each answer from memory or storage (renders, uploads, deletes and failures always get one)
@@ -63,8 +65,10 @@ sections! {
 
     /// The memory caches in front of storage.
     cache: CacheConfig ("Cache") {
-        /// Memory caches: 3/4 for variants and info, 1/4 for the sources renders read
+        /// Memory caches: 5/8 for variants and info, 1/4 for the sources renders read, 1/8 for their decoded pixels
         memory_cache_bytes: ByteSize = "256MiB";
+        /// Seconds a node answers an image from memory before it confirms the image in storage again (one read): deletes and changes made on other nodes are seen within it
+        delete_visibility_secs: Duration = 10, check = in_range::<0, 86_400>;
     }
 
     /// How variants are rendered.
@@ -90,12 +94,16 @@ sections! {
         max_upload_bytes: ByteSize = "25MiB", check = in_range::<1, { u64::MAX }>;
         /// Largest width x height an original may declare
         max_source_pixels: u64 = 50_000_000, check = in_range::<1, { u64::MAX }>;
+        /// Outputs one upload may ask for with ?outputs=; more is 400
+        max_outputs_per_upload: usize = 16, check = in_range::<0, 10_000>;
         /// Renders that may wait for a thread before 503
         queue_size: usize = 128, check = in_range::<0, 1_000_000>;
         /// Source pixels decoding at once over all renders and uploads
         decode_budget_pixels: u64 = 100_000_000, check = in_range::<1_000_000, { u64::MAX }>;
         /// Upload and source-download bytes held in memory at once over all requests; past it 503
         upload_buffer_bytes: ByteSize = "256MiB", check = in_range::<1, { u64::MAX }>;
+        /// Bytes of image and info answers not yet written to their clients at once over all requests; past it 503
+        response_buffer_bytes: ByteSize = "256MiB", check = in_range::<1, { u64::MAX }>;
         /// Scans a progressive JPEG may have (real files have about 10); past it 422
         max_jpeg_scans: u32 = 100, check = in_range::<1, 100_000>;
         /// Seconds a JPEG decode may run before it is abandoned with 422
@@ -120,9 +128,11 @@ sections! {
         signing_keys: Vec<SigningKey> = [], secret = true;
         /// Bearer tokens for uploads and deletes, comma-separated (namespaces may add their own)
         upload_tokens: Vec<String> = [], secret = true;
+        /// Let DELETE through without a token in namespaces that have no upload tokens (otherwise such deletes are 403)
+        allow_open_delete: bool = false;
         /// Serve namespaces absent from `namespaces` (false: they are 404)
         allow_unknown_namespaces: bool = true;
-        /// Renders and uploads a client address may start a minute; 0 turns the limit off
+        /// Units of work (a render or upload of up to 4 megapixels decoded plus encoded is one; a delete is one) a client (an address, an IPv6 /64) may start a minute; 0 turns the limit off
         rate_limit_per_minute: u32 = 0, check = in_range::<0, 1_000_000>;
         /// Networks (CIDR, comma-separated) whose X-Forwarded-For is believed
         trusted_proxies: Vec<IpNet> = [];

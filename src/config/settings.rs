@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::namespaces::NamespaceConfig;
+use super::namespaces::{Crop, NamespaceConfig};
 use super::sections::{AccessConfig, LimitsConfig, NamespacesConfig};
 use crate::model::{Extension, Namespace, Variant};
 
@@ -25,7 +25,16 @@ pub struct Notify {
     /// The hook's URL.
     pub url: String,
     /// The HMAC-SHA256 key of `X-Image-Server-Signature`.
-    pub secret: Option<String>,
+    pub secret: String,
+}
+
+/// Where the URLs of a deleted image are POSTed, signed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Purge {
+    /// The hook's URL.
+    pub url: String,
+    /// The HMAC-SHA256 key of `X-Image-Server-Signature`.
+    pub secret: String,
 }
 
 /// The hook that gives a verdict on each new upload before it is stored.
@@ -66,6 +75,14 @@ pub struct NamespaceSettings {
     pub moderation: Option<Moderation>,
     /// Popular sizes rendered in the background after a miss (0: off).
     pub prerender_popular: usize,
+    /// The longest side a popular size may have to be counted and rendered in the background.
+    pub prerender_max_side: u32,
+    /// Outputs one upload may ask for.
+    pub max_outputs_per_upload: usize,
+    /// The purge hook, called after a delete.
+    pub purge: Option<Purge>,
+    /// Where cover crops are cut: centred, or around each original's stored focus.
+    pub crop: Crop,
 }
 
 /// Why a namespace does not serve a variant.
@@ -84,6 +101,14 @@ pub enum VariantRefused {
         max_width: u32,
         /// Largest height allowed.
         max_height: u32,
+    },
+    /// An upload asked for more outputs than `max_outputs_per_upload` (400).
+    #[error("{asked} outputs asked: an upload may ask for at most {max}")]
+    TooManyOutputs {
+        /// How many were asked.
+        asked: usize,
+        /// `max_outputs_per_upload`.
+        max: usize,
     },
 }
 
@@ -109,11 +134,21 @@ impl NamespaceSettings {
         !self.negotiate_formats.is_empty()
     }
 
-    /// Every output of an upload that asked for `asked`: those, then the namespace's own.
-    pub fn outputs_with(&self, asked: &[Variant]) -> Vec<Variant> {
+    /// Whether a client's upload may ask for `asked` outputs (`max_outputs_per_upload`).
+    pub fn check_output_count(&self, asked: usize) -> Result<(), VariantRefused> {
+        if asked > self.max_outputs_per_upload {
+            return Err(VariantRefused::TooManyOutputs { asked, max: self.max_outputs_per_upload });
+        }
+        Ok(())
+    }
+
+    /// Every output of an upload that asked for `asked`: those, then the namespace's own, each
+    /// allowed here.
+    pub fn outputs_with(&self, asked: &[Variant]) -> Result<Vec<Variant>, VariantRefused> {
         let mut all = asked.to_vec();
         all.extend(self.outputs.iter().filter(|v| !asked.contains(v)));
-        all
+        all.iter().try_for_each(|v| self.check(v))?;
+        Ok(all)
     }
 
     fn resolve(own: Option<&NamespaceConfig>, limits: &LimitsConfig, access: &AccessConfig) -> NamespaceSettings {
@@ -139,15 +174,27 @@ impl NamespaceSettings {
             notify: own_or_default
                 .notify_url
                 .clone()
-                .map(|url| Notify { url, secret: own_or_default.notify_secret.clone() }),
+                .zip(own_or_default.notify_secret.clone())
+                .map(|(url, secret)| Notify { url, secret }),
             moderation: own_or_default
                 .moderation_url
                 .clone()
                 .map(|url| Moderation { url, fail_open: own_or_default.moderation_fail_open }),
             prerender_popular: own_or_default.prerender_popular,
+            prerender_max_side: own_or_default.prerender_max_side.unwrap_or(DEFAULT_PRERENDER_MAX_SIDE),
+            max_outputs_per_upload: limits.max_outputs_per_upload,
+            purge: own_or_default
+                .purge_url
+                .clone()
+                .zip(own_or_default.purge_secret.clone())
+                .map(|(url, secret)| Purge { url, secret }),
+            crop: own_or_default.crop,
         }
     }
 }
+
+/// The longest side of a popular size rendered in the background, unless a namespace says.
+const DEFAULT_PRERENDER_MAX_SIDE: u32 = 1024;
 
 /// The settings of every namespace.
 #[derive(Clone, Debug)]
@@ -189,7 +236,7 @@ mod tests {
 
     #[test]
     fn blocks_are_filled_in_from_the_global_settings() {
-        let namespaces = r#"{"avatars": {"maximum_width": 512, "upload_tokens": ["own"], "require_signature": false}}"#;
+        let namespaces = r#"{"avatars": {"maximum_width": 512, "upload_tokens": ["own"], "require_signature": false, "crop": "focus"}}"#;
         let config = Config::load(&ConfigSources {
             config_dir: Some("/nonexistent".into()),
             flags: vec![
@@ -209,6 +256,7 @@ mod tests {
         assert_eq!((other.maximum_width, other.maximum_height), (4096, 300));
         assert_eq!(other.upload_tokens, ["global"]);
         assert!(!other.served && other.require_signature);
+        assert_eq!((avatars.crop, other.crop), (super::Crop::Focus, super::Crop::Centre));
         let refused = avatars.check(&"w600.jpg".parse().unwrap()).unwrap_err();
         assert_eq!(refused.to_string(), "requested size is too large: the maximum is 512x300");
     }

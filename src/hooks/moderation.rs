@@ -1,5 +1,7 @@
-//! Moderation: `POST moderation_url` with a JPEG of the upload (at most 1024 px a side); the
-//! hook answers `{"verdict":"allow"}` or `{"verdict":"reject","reason":"..."}`.
+//! Moderation: `POST moderation_url` with a JPEG sheet of a new original (at most 1024 px a side;
+//! an animation's frames, transparency over light and dark), one call per sheet, numbered in
+//! `X-Image-Server-Sheet: i/n`; the hook answers `{"verdict":"allow"}` or
+//! `{"verdict":"reject","reason":"..."}`.
 
 use serde::Deserialize;
 
@@ -29,13 +31,15 @@ struct Answer {
 }
 
 impl Hooks {
-    /// Asks the hook at `url` about an upload to `ns` whose md5 is `hash`, shown as `jpeg`.
+    /// Asks the hook at `url` about an original of `ns` whose md5 is `hash`, shown as `jpeg`,
+    /// sheet `sheet.0` of `sheet.1`.
     pub async fn moderate(
         &self,
         url: &str,
         ns: &Namespace,
         hash: &str,
         jpeg: Vec<u8>,
+        sheet: (usize, usize),
     ) -> Result<Verdict, ModerationError> {
         let fail = |e: String| ModerationError(e);
         let response = self
@@ -44,6 +48,7 @@ impl Hooks {
             .header("content-type", "image/jpeg")
             .header("x-image-server-namespace", ns.as_str())
             .header("x-image-server-hash", hash)
+            .header("x-image-server-sheet", format!("{}/{}", sheet.0, sheet.1))
             .body(jpeg)
             .send()
             .await

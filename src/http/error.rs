@@ -10,10 +10,10 @@ use hyper::{Response, StatusCode};
 
 use super::{HttpResponse, LoggedError, headers};
 use crate::access::{RateLimited, SignatureError, TokenError};
-use crate::buffer::BufferFull;
+use crate::buffer::{BufferFull, ResponsesFull};
 use crate::config::VariantRefused;
 use crate::metrics::ErrorCounts;
-use crate::model::VariantError;
+use crate::model::{OriginPathError, VariantError};
 use crate::pipeline::RenderError;
 use crate::service::ServiceError;
 use crate::source::FetchError;
@@ -31,6 +31,9 @@ pub enum ApiError {
     /// A variant name inside the grammar with a bad value.
     #[error("{0}")]
     BadVariant(VariantError),
+    /// An origin path that would reach into another image's keys.
+    #[error("{0}")]
+    BadOriginPath(OriginPathError),
     /// A malformed upload (query, JSON, base64).
     #[error("{0}")]
     BadRequest(String),
@@ -52,6 +55,9 @@ pub enum ApiError {
     /// The upload buffer is full.
     #[error(transparent)]
     BufferFull(#[from] BufferFull),
+    /// The response buffer is full.
+    #[error(transparent)]
+    ResponsesFull(#[from] ResponsesFull),
     /// The body did not arrive within `body_read_timeout_secs`.
     #[error("the request body did not arrive within {0} s")]
     BodyTimeout(u64),
@@ -103,13 +109,17 @@ impl ApiError {
             ApiError::NotFound => Class::status(StatusCode::NOT_FOUND),
             ApiError::MethodNotAllowed(_) => Class::status(StatusCode::METHOD_NOT_ALLOWED),
             ApiError::BadVariant(e) => variant(e),
+            ApiError::BadOriginPath(e) => origin_path(e),
             ApiError::BadRequest(_) => Class::status(StatusCode::BAD_REQUEST),
             ApiError::PayloadTooLarge(_) => Class::status(StatusCode::PAYLOAD_TOO_LARGE),
             ApiError::UnknownNamespace(_) => Class::status(StatusCode::NOT_FOUND),
             ApiError::Forbidden(_) => Class::status(StatusCode::FORBIDDEN),
-            ApiError::Unauthorized(_) => Class::status(StatusCode::UNAUTHORIZED),
+            ApiError::Unauthorized(e) => token(e),
             ApiError::RateLimited(e) => rate_limited(e),
             ApiError::BufferFull(e) => buffer_full(e),
+            ApiError::ResponsesFull(_) => {
+                Class { retry_after: Some(2), ..Class::status(StatusCode::SERVICE_UNAVAILABLE) }
+            }
             ApiError::BodyTimeout(_) => Class::status(StatusCode::REQUEST_TIMEOUT),
             ApiError::Service(e) => service(e),
         }
@@ -128,7 +138,7 @@ impl ApiError {
         if let ApiError::MethodNotAllowed(allow) = &self {
             builder = builder.header(ALLOW, *allow);
         }
-        if let ApiError::Unauthorized(_) = &self {
+        if let ApiError::Unauthorized(TokenError::Missing | TokenError::Wrong) = &self {
             builder = builder.header(WWW_AUTHENTICATE, "Bearer realm=\"image-server\"");
         }
         if let Some(seconds) = class.retry_after {
@@ -150,20 +160,25 @@ fn variant(e: &VariantError) -> Class {
     }
 }
 
+fn origin_path(e: &OriginPathError) -> Class {
+    match e {
+        OriginPathError::Malformed => Class::status(StatusCode::NOT_FOUND),
+        OriginPathError::ReservedSegment(_) | OriginPathError::UnderAHash => Class::status(StatusCode::BAD_REQUEST),
+    }
+}
+
 fn service(e: &ServiceError) -> Class {
     match e {
         ServiceError::ImageNotFound | ServiceError::OriginNotFound => {
             Class::status(StatusCode::NOT_FOUND).original_unavailable()
         }
         ServiceError::EmptyUpload | ServiceError::SourceOverrideNotAllowed => Class::status(StatusCode::BAD_REQUEST),
-        ServiceError::Refused(VariantRefused::Extension(_) | VariantRefused::NotListed(_)) => {
-            Class::status(StatusCode::BAD_REQUEST)
-        }
+        ServiceError::Refused(
+            VariantRefused::Extension(_) | VariantRefused::NotListed(_) | VariantRefused::TooManyOutputs { .. },
+        ) => Class::status(StatusCode::BAD_REQUEST),
         ServiceError::Refused(VariantRefused::TooLarge { .. })
         | ServiceError::FormatCannotHold { .. }
-        | ServiceError::EncodeOverBudget { .. } => {
-            Class::status(StatusCode::NOT_ACCEPTABLE)
-        }
+        | ServiceError::EncodeOverBudget { .. } => Class::status(StatusCode::NOT_ACCEPTABLE),
         ServiceError::Render(e) => render(e),
         ServiceError::Fetch(e) => fetch(e),
         ServiceError::Store(e) => store(e),
@@ -195,14 +210,34 @@ fn render(e: &RenderError) -> Class {
     }
 }
 
+/// Sources: the client is told the rule, never where a name resolves to (an oracle into the
+/// internal DNS) nor the error chain of a failed connection; those go to the log.
 fn fetch(e: &FetchError) -> Class {
     match e {
-        FetchError::InvalidUrl(_) | FetchError::Refused(_) => Class::status(StatusCode::BAD_REQUEST),
-        FetchError::Unreachable(_) | FetchError::Upstream(_) | FetchError::Timeout(_) => {
+        FetchError::InvalidUrl(_) => Class::status(StatusCode::BAD_REQUEST),
+        FetchError::Refused(_) => Class {
+            fixed_message: Some(
+                "source refused: it leads to a loopback, private or reserved address, which sources may not reach",
+            ),
+            ..Class::status(StatusCode::BAD_REQUEST)
+        },
+        FetchError::Unreachable(_) => Class {
+            fixed_message: Some("source unreachable: its name did not resolve, or no connection to it could be made"),
+            ..Class::status(StatusCode::BAD_GATEWAY).original_unavailable()
+        },
+        FetchError::TooManyRedirects(_) | FetchError::Upstream(_) | FetchError::Timeout(_) => {
             Class::status(StatusCode::BAD_GATEWAY).original_unavailable()
         }
         FetchError::TooLarge(_) => Class::status(StatusCode::PAYLOAD_TOO_LARGE),
         FetchError::BufferFull(e) => buffer_full(e),
+    }
+}
+
+fn token(e: &TokenError) -> Class {
+    match e {
+        TokenError::Missing | TokenError::Wrong => Class::status(StatusCode::UNAUTHORIZED),
+        // No token could open it: only the configuration can.
+        TokenError::DeletesClosed => Class::status(StatusCode::FORBIDDEN),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The main port: routing, uploads, variant and info answers, errors and the request's
 //! completion hook (its log line and its metrics).
 
+mod clients;
 mod conn;
 mod error;
 mod headers;
@@ -21,7 +22,7 @@ use hyper::{Method, Request, Response};
 pub use error::ApiError;
 
 use crate::access::{Gate, Payer};
-use crate::buffer::UploadBuffer;
+use crate::buffer::{ResponseBuffer, UploadBuffer};
 use crate::config::{Config, Settings};
 use crate::metrics::{ErrorCounts, Metrics, RequestOutcome};
 use crate::model::Served;
@@ -32,7 +33,8 @@ use router::Route;
 pub type HttpResponse = Response<Full<Bytes>>;
 
 /// What the main port serves with: the service, the metrics it records requests into, the
-/// access checks, and the upload buffer bodies are read into.
+/// access checks, the upload buffer bodies are read into and the response buffer answers are
+/// written from.
 #[derive(Clone, Debug)]
 pub struct App {
     /// Uploads and lookups.
@@ -47,6 +49,8 @@ pub struct App {
     pub gate: Gate,
     /// The bound on body bytes held.
     pub buffer: UploadBuffer,
+    /// The bound on answer bytes not yet written.
+    pub responses: ResponseBuffer,
 }
 
 /// The address a connection came from, put in each request's extensions by the accept loop.
@@ -121,8 +125,9 @@ async fn answer(app: &App, route: Route, req: Request<Incoming>, head: bool) -> 
     match route {
         Route::Variant(ns, id, variant) => render::variant(app, &ns, &id, &variant, &req, head, &payer).await,
         Route::Upload(ns) => Box::pin(upload::upload(app, &ns, req, &payer)).await,
-        Route::Info(ns, id) => Box::pin(render::info(&app.service, &ns, &id, &req, head)).await,
-        Route::Delete(ns, id) => Box::pin(upload::delete(app, &ns, &id, req)).await,
+        Route::Info(ns, id) => Box::pin(render::info(app, &ns, &id, &req, head)).await,
+        Route::Delete(ns, id) => Box::pin(upload::delete(app, &ns, &id, req, &payer)).await,
+        Route::Focus(ns, id) => Box::pin(upload::focus(app, &ns, &id, req, &payer)).await,
     }
 }
 

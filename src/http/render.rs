@@ -1,4 +1,5 @@
-//! `GET`/`HEAD` of variants and info.json: immutable answers with validators.
+//! `GET`/`HEAD` of variants and info.json: immutable answers with validators, their bodies
+//! counted in the response buffer until written (503 when it is full).
 
 use bytes::Bytes;
 use hyper::body::Incoming;
@@ -7,8 +8,9 @@ use hyper::{Request, StatusCode};
 
 use super::{ApiError, App, HttpResponse, headers};
 use crate::access::Payer;
+use crate::buffer::{ResponseBuffer, ResponsesFull};
 use crate::model::{ImageFormat, ImageId, Namespace, Variant};
-use crate::service::{Answer, ImageService, Lifetime, VariantAnswer, VariantRequest};
+use crate::service::{Answer, Lifetime, VariantAnswer, VariantRequest};
 
 /// Info answers that list stored variants change as variants are rendered.
 const SHORT_LIVED: &str = "public, max-age=60";
@@ -28,13 +30,14 @@ pub(crate) async fn variant(
     head: bool,
     payer: &Payer,
 ) -> Result<HttpResponse, ApiError> {
+    room_for_answers(&app.responses)?;
     let source = source_override(req);
     // Accept is read only where it matters.
     let accepted = if app.settings.of(ns).negotiates() { accepted_formats(req.headers()) } else { Vec::new() };
     let request = VariantRequest { ns, id, variant, accepted: &accepted, source_override: source.as_deref(), payer };
     let VariantAnswer { answer, varies_by_accept } = app.service.variant(request).await;
     let mut response = match answer {
-        Ok(answer) => respond(answer, req.headers(), head),
+        Ok(answer) => respond(answer, req.headers(), head, &app.responses)?,
         Err(e) => ApiError::from(e).into_response(),
     };
     if varies_by_accept {
@@ -61,23 +64,36 @@ fn accepted_formats(headers: &HeaderMap) -> Vec<ImageFormat> {
 }
 
 pub(crate) async fn info(
-    service: &ImageService,
+    app: &App,
     ns: &Namespace,
     id: &ImageId,
     req: &Request<Incoming>,
     head: bool,
 ) -> Result<HttpResponse, ApiError> {
+    room_for_answers(&app.responses)?;
     let source = source_override(req);
-    let answer = service.info(ns, id, source.as_deref()).await?;
-    Ok(respond(answer, req.headers(), head))
+    let answer = app.service.info(ns, id, source.as_deref()).await?;
+    respond(answer, req.headers(), head, &app.responses)
+}
+
+/// Refuses a request before anything is looked up when the response buffer is full.
+fn room_for_answers(responses: &ResponseBuffer) -> Result<(), ResponsesFull> {
+    if responses.is_full() { Err(ResponsesFull { limit: responses.limit() }) } else { Ok(()) }
 }
 
 /// 200 with the bytes (none for HEAD, with the full Content-Length), or 304 on a matching
-/// `If-None-Match`. Built header by header from values made once: this is every hit's path.
-fn respond(answer: Answer, request: &HeaderMap, head: bool) -> HttpResponse {
+/// `If-None-Match`; the bytes held in `responses` until written, or 503 past it. Built header by
+/// header from values made once: this is every hit's path.
+fn respond(
+    answer: Answer,
+    request: &HeaderMap,
+    head: bool,
+    responses: &ResponseBuffer,
+) -> Result<HttpResponse, ApiError> {
     let not_modified = headers::not_modified(request, &answer.etag);
     let length = answer.bytes.len();
-    let mut response = headers::direct(if head || not_modified { Bytes::new() } else { answer.bytes });
+    let body = if head || not_modified { Bytes::new() } else { responses.hold(answer.bytes)? };
+    let mut response = headers::direct(body);
     if not_modified {
         *response.status_mut() = StatusCode::NOT_MODIFIED;
         response.headers_mut().remove(CONTENT_LENGTH);
@@ -92,7 +108,7 @@ fn respond(answer: Answer, request: &HeaderMap, head: bool) -> HttpResponse {
         response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static(SHORT_LIVED));
     }
     response.extensions_mut().insert(answer.served);
-    response
+    Ok(response)
 }
 
 #[cfg(test)]

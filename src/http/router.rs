@@ -4,7 +4,7 @@
 use hyper::Method;
 
 use super::ApiError;
-use crate::model::{ImageHash, ImageId, Namespace, Variant, VariantError};
+use crate::model::{ImageHash, ImageId, Namespace, OriginPathError, Variant, VariantError};
 
 /// What a request asks for.
 #[derive(Debug, PartialEq, Eq)]
@@ -17,13 +17,19 @@ pub enum Route {
     Variant(Namespace, ImageId, Variant),
     /// `DELETE /{ns}/{partitioned-hash}`
     Delete(Namespace, ImageId),
+    /// `PUT /{ns}/{partitioned-hash}/focus`
+    Focus(Namespace, ImageId),
 }
 
 impl Route {
     /// The namespace asked for.
     pub fn namespace(&self) -> &Namespace {
         match self {
-            Route::Upload(ns) | Route::Info(ns, _) | Route::Variant(ns, ..) | Route::Delete(ns, _) => ns,
+            Route::Upload(ns)
+            | Route::Info(ns, _)
+            | Route::Variant(ns, ..)
+            | Route::Delete(ns, _)
+            | Route::Focus(ns, _) => ns,
         }
     }
 }
@@ -47,11 +53,22 @@ pub fn route(method: &Method, path: &str, origin_pull: impl Fn(&Namespace) -> bo
             }
             return Ok(Route::Delete(ns, ImageId::Hash(ImageHash::from_partitions([a, b, c, d]).expect("checked"))));
         }
+        [_, a, b, c, d, "focus"] if ImageHash::from_partitions([a, b, c, d]).is_ok() => {
+            if method != Method::PUT {
+                return Err(ApiError::MethodNotAllowed("PUT"));
+            }
+            return Ok(Route::Focus(ns, ImageId::Hash(ImageHash::from_partitions([a, b, c, d]).expect("checked"))));
+        }
         [_, a, b, c, d, leaf] if ImageHash::from_partitions([a, b, c, d]).is_ok() => {
             (ImageId::Hash(ImageHash::from_partitions([a, b, c, d]).expect("checked")), *leaf)
         }
         [_, middle @ .., leaf] if !middle.is_empty() && origin_pull(&ns) => {
-            let path = middle.join("/").parse().map_err(|_| ApiError::NotFound)?;
+            let path = middle.join("/").parse().map_err(|e| match e {
+                OriginPathError::Malformed => ApiError::NotFound,
+                refused @ (OriginPathError::ReservedSegment(_) | OriginPathError::UnderAHash) => {
+                    ApiError::BadOriginPath(refused)
+                }
+            })?;
             (ImageId::Path(path), *leaf)
         }
         _ => return Err(ApiError::NotFound),
@@ -95,6 +112,10 @@ mod tests {
             Ok(Route::Variant(_, ImageId::Hash(_), _))
         ));
         assert_eq!(route(&Method::GET, "/user/a/../b/x1.jpg", pull), Err(ApiError::NotFound));
+        assert!(matches!(
+            route(&Method::GET, "/user/victim/info.json/w100.jpg", pull),
+            Err(ApiError::BadOriginPath(OriginPathError::ReservedSegment(_)))
+        ));
         assert_eq!(route(&Method::GET, "/other/avatar/3589782/w500.jpg", pull), Err(ApiError::NotFound));
     }
 
@@ -105,6 +126,10 @@ mod tests {
         assert!(matches!(route(&Method::HEAD, &format!("/p/{HASH}/x200-q30.jpg"), no_pull), Ok(Route::Variant(..))));
         assert!(matches!(route(&Method::DELETE, &format!("/p/{HASH}"), no_pull), Ok(Route::Delete(..))));
         assert_eq!(route(&Method::GET, &format!("/p/{HASH}"), no_pull), Err(ApiError::MethodNotAllowed("DELETE")));
+        assert!(matches!(route(&Method::PUT, &format!("/p/{HASH}/focus"), no_pull), Ok(Route::Focus(..))));
+        assert_eq!(route(&Method::GET, &format!("/p/{HASH}/focus"), no_pull), Err(ApiError::MethodNotAllowed("PUT")));
+        // Only a partitioned hash has a focus to set: an origin path ending in `focus` is no route.
+        assert_eq!(route(&Method::PUT, "/user/a/focus", |_: &Namespace| true), Err(ApiError::NotFound));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The accept loop of both ports: serves a bound listener with a handler until the shutdown
 //! future resolves, then drains. Connections are bounded: at most `max_connections` at once
-//! (past it new ones wait in the kernel's backlog), request headers due within
+//! (past it new ones wait in the kernel's backlog), at most `max_connections_per_client` of them
+//! from one client (past it a new one is closed at once; see `clients`), request headers due within
 //! `header_read_timeout`, connections without a request in flight closed after `idle_timeout`,
 //! writes that make no progress ended after `write_timeout`, HTTP/1 and HTTP/2 alike (see
 //! `conn`).
@@ -29,6 +30,9 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use ipnet::IpNet;
+
+use super::clients::{ClientSlot, PerClient};
 use super::conn::{Deadlines, Requests, Watched};
 use super::{HttpResponse, Peer};
 
@@ -40,7 +44,7 @@ const MAX_STREAMS: u32 = 32;
 const KEEP_ALIVE_DRAIN: Duration = Duration::from_secs(2);
 
 /// What a port's connections may hold.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct ConnectionLimits {
     /// Time a client has to send its request headers.
     pub header_read_timeout: Duration,
@@ -50,6 +54,10 @@ pub struct ConnectionLimits {
     pub write_timeout: Duration,
     /// Connections served at once.
     pub max_connections: usize,
+    /// Connections one client (an IPv4 address, an IPv6 /64) may hold at once; 0 for no cap.
+    pub max_connections_per_client: usize,
+    /// Peers whose connections are not capped per client (the trusted proxies).
+    pub uncapped_peers: Arc<[IpNet]>,
 }
 
 struct Connections<H> {
@@ -66,7 +74,7 @@ where
     H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = HttpResponse> + Send + 'static,
 {
-    fn serve(&self, stream: TcpStream, peer: SocketAddr, permit: OwnedSemaphorePermit) {
+    fn serve(&self, stream: TcpStream, peer: SocketAddr, permit: OwnedSemaphorePermit, client: ClientSlot) {
         let _ = stream.set_nodelay(true);
         let requests = Arc::new(Requests::default());
         let (handler, draining) = (self.handler.clone(), Arc::clone(&self.draining));
@@ -95,7 +103,7 @@ where
                 tracing::debug!(error = %e, "connection ended with an error");
             }
             open.fetch_sub(1, Ordering::AcqRel);
-            drop(permit);
+            drop((permit, client));
         });
     }
 }
@@ -129,6 +137,7 @@ pub async fn run<H, F>(
         },
     };
     let slots = Arc::new(Semaphore::new(limits.max_connections.min(Semaphore::MAX_PERMITS)));
+    let clients = PerClient::new(limits.max_connections_per_client, limits.uncapped_peers);
     tokio::pin!(shutdown);
     loop {
         // A free slot first: past max_connections, new connections wait in the kernel's backlog.
@@ -138,7 +147,11 @@ pub async fn run<H, F>(
         };
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => connections.serve(stream, peer, permit),
+                Ok((stream, peer)) => match clients.admit(peer.ip()) {
+                    Some(client) => connections.serve(stream, peer, permit, client),
+                    // Dropped unread: the slot goes back with the permit.
+                    None => tracing::debug!(%peer, "connection closed: the client holds max_connections_per_client"),
+                },
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
                     tracing::warn!(error = %e, "accept failed");
@@ -152,8 +165,9 @@ pub async fn run<H, F>(
     connections.draining.store(true, Ordering::Release);
     while let Some(Ok((stream, peer))) = listener.accept().now_or_never() {
         // Connections the kernel queued before the listener closes are answered, slot or not.
+        let Some(client) = clients.admit(peer.ip()) else { continue };
         let permit = Arc::new(Semaphore::new(1)).try_acquire_owned().expect("a fresh permit");
-        connections.serve(stream, peer, permit);
+        connections.serve(stream, peer, permit, client);
     }
     drop(listener);
 

@@ -1,18 +1,22 @@
 //! `POST /{ns}`: raw bytes, `?source=URL`, or JSON with base64; `?outputs=` rendered before the
 //! answer (201 for a new image, 200 when the bytes were stored already), or with `?wait=false`
-//! after it (202, the outputs `"pending"`). Also `DELETE /{ns}/{partitioned-hash}`, which takes
-//! the same token.
+//! after it (202, the outputs `"pending"`); `?focus=X,Y` stored instead of a detected focus.
+//! Also `DELETE /{ns}/{partitioned-hash}` and `PUT /{ns}/{partitioned-hash}/focus`, which take
+//! the same token (always one for a delete, unless `allow_open_delete`) and are rate-limited as
+//! uploads are.
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
+use serde::Deserialize;
 
 use super::{ApiError, App, HttpResponse, headers};
 use crate::access::Payer;
 use crate::buffer::{CollectError, Held};
 use crate::model::{ImageId, Namespace, Variant};
+use crate::pipeline::FocusPoint;
 use crate::service::Outputs;
 
 pub(crate) async fn upload(
@@ -25,6 +29,7 @@ pub(crate) async fn upload(
     let mut source = None;
     let mut outputs = Vec::new();
     let mut when = Outputs::BeforeAnswer;
+    let mut focus = None;
     for (name, value) in url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()) {
         match name.as_ref() {
             "source" => source = Some(value.into_owned()),
@@ -39,6 +44,7 @@ pub(crate) async fn upload(
                     other => return Err(ApiError::BadRequest(format!("wait must be true or false, not '{other}'"))),
                 }
             }
+            "focus" => focus = Some(value.parse::<FocusPoint>().map_err(ApiError::BadRequest)?),
             _ => {}
         }
     }
@@ -49,7 +55,9 @@ pub(crate) async fn upload(
         .gate
         .token(ns, req.headers().get(AUTHORIZATION).map(|v| v.as_bytes()))
         .map_err(ApiError::from)
-        .and_then(|()| payer.charge().map_err(ApiError::from));
+        .and_then(|()| service.check_output_count(ns, outputs.len()).map_err(ApiError::from))
+        // One unit before the body is read; the rest of what the upload costs once its header is.
+        .and_then(|()| payer.charge(1).map_err(ApiError::from));
     if let Err(refused) = refusal {
         discard_body(app, req).await;
         return Err(refused);
@@ -57,15 +65,15 @@ pub(crate) async fn upload(
     let body = read_body(app, req).await?;
 
     let ingested = match source {
-        Some(url) if body.bytes.is_empty() => service.ingest_source(ns, &url, &outputs, when).await?,
+        Some(url) if body.bytes.is_empty() => service.ingest_source(ns, &url, &outputs, when, payer, focus).await?,
         Some(_) => {
             return Err(ApiError::BadRequest("send either a body or ?source=URL, not both".to_owned()));
         }
         None if is_json => {
             let image = body.rewrite(super::json_body::decode_in_place).map_err(ApiError::BadRequest)?;
-            service.ingest(ns, image.bytes.clone(), &outputs, when).await?
+            service.ingest(ns, image.bytes.clone(), &outputs, when, payer, focus).await?
         }
-        None => service.ingest(ns, body.bytes.clone(), &outputs, when).await?,
+        None => service.ingest(ns, body.bytes.clone(), &outputs, when, payer, focus).await?,
     };
     let status = match (when, ingested.created) {
         (Outputs::InBackground, _) => StatusCode::ACCEPTED,
@@ -83,13 +91,60 @@ pub(crate) async fn delete(
     ns: &Namespace,
     id: &ImageId,
     req: Request<Incoming>,
+    payer: &Payer,
 ) -> Result<HttpResponse, ApiError> {
-    app.gate.token(ns, req.headers().get(AUTHORIZATION).map(|v| v.as_bytes()))?;
+    app.gate.delete_token(ns, req.headers().get(AUTHORIZATION).map(|v| v.as_bytes()))?;
+    payer.charge(1)?;
     drop(req);
     if !app.service.delete(ns, id).await? {
         return Err(ApiError::Service(crate::service::ServiceError::ImageNotFound));
     }
     Ok(headers::finish(Response::builder().status(StatusCode::NO_CONTENT), Full::new(Bytes::new())))
+}
+
+/// The body of `PUT .../focus`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FocusBody {
+    x: f64,
+    y: f64,
+}
+
+/// The most of a `PUT .../focus` body read: `{"x": 0.4213, "y": 0.1799}` is 28 bytes.
+const FOCUS_BODY_BYTES: usize = 1024;
+
+/// `PUT /{ns}/{partitioned-hash}/focus` with `{"x": X, "y": Y}` (fractions of the upright image):
+/// the focus stored, the image's cover crops removed; 200 with its info, 404 when absent.
+pub(crate) async fn focus(
+    app: &App,
+    ns: &Namespace,
+    id: &ImageId,
+    req: Request<Incoming>,
+    payer: &Payer,
+) -> Result<HttpResponse, ApiError> {
+    app.gate.token(ns, req.headers().get(AUTHORIZATION).map(|v| v.as_bytes()))?;
+    payer.charge(1)?;
+    let timeout = app.config.server.body_read_timeout_secs;
+    let read = Limited::new(req.into_body(), FOCUS_BODY_BYTES).collect();
+    let body = tokio::time::timeout(timeout, read)
+        .await
+        .map_err(|_| ApiError::BodyTimeout(timeout.as_secs()))?
+        .map_err(|e| match e.downcast_ref::<http_body_util::LengthLimitError>() {
+            Some(_) => ApiError::PayloadTooLarge(FOCUS_BODY_BYTES as u64),
+            None => ApiError::BadRequest(format!("could not read the request body: {e}")),
+        })?
+        .to_bytes();
+    let bad = |why: String| {
+        ApiError::BadRequest(format!(
+            "focus must be JSON {{\"x\": X, \"y\": Y}}, X and Y fractions between 0 and 1: {why}"
+        ))
+    };
+    let FocusBody { x, y } = serde_json::from_slice(&body).map_err(|e| bad(e.to_string()))?;
+    let point = FocusPoint::new(x, y).ok_or_else(|| bad(format!("{x}, {y} is outside the image")))?;
+    let info = app.service.set_focus(ns, id, point).await?;
+    let json = serde_json::to_vec(&info).expect("info serialises");
+    let builder = Response::builder().status(StatusCode::OK).header(CONTENT_TYPE, "application/json");
+    Ok(headers::finish(builder, Full::new(Bytes::from(json))))
 }
 
 /// Reads the body into the upload buffer within `body_read_timeout_secs`, refusing it as soon as

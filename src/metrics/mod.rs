@@ -62,6 +62,15 @@ pub enum Moderated {
     Unavailable,
 }
 
+/// What a look in storage found of an image known in memory (`delete_visibility_secs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reconfirmed {
+    /// As known (or storage could not tell): served on.
+    Still,
+    /// Deleted, or its info.json rewritten elsewhere: forgotten here.
+    Changed,
+}
+
 /// Point-in-time figures owned by other components, read when the status port is asked.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Gauges {
@@ -190,6 +199,18 @@ impl Metrics {
     /// The moderation hook was asked.
     pub fn moderated(&self, verdict: Moderated) {
         self.table.moderation.inc(verdict, &self.statsd);
+    }
+
+    /// An image known in memory was looked up in storage again: still there as known (`true`),
+    /// or gone or changed.
+    pub fn reconfirmed(&self, still: bool) {
+        let outcome = if still { Reconfirmed::Still } else { Reconfirmed::Changed };
+        self.table.reconfirms.inc(outcome, &self.statsd);
+    }
+
+    /// A purge hook call came to `delivery`.
+    pub fn purge(&self, delivery: crate::hooks::Delivery) {
+        self.table.purges.inc(delivery, &self.statsd);
     }
 
     /// The focus of an original was detected (`pipeline::focus::detect`): `faces` found, in

@@ -6,7 +6,7 @@ use prometheus::Registry;
 use serde_json::{Map, Value};
 
 use super::kinds::{Counter, CounterBy, Desc, Gauge, Label, Timer};
-use super::{JobEnd, Moderated};
+use super::{JobEnd, Moderated, Reconfirmed};
 use crate::hooks::Delivery;
 use crate::model::{ImageFormat, Served};
 
@@ -31,6 +31,7 @@ macro_rules! word_label {
 
 word_label!(JobEnd, "event", [JobEnd::Ready => "ready", JobEnd::Failed => "failed"]);
 word_label!(Delivery, "outcome", [Delivery::Sent => "sent", Delivery::Retried => "retried", Delivery::Failed => "failed"]);
+word_label!(Reconfirmed, "outcome", [Reconfirmed::Still => "still", Reconfirmed::Changed => "changed"]);
 word_label!(Moderated, "verdict", [Moderated::Allow => "allow", Moderated::Reject => "reject", Moderated::Unavailable => "unavailable"]);
 
 /// The class of an HTTP status, `1xx` to `5xx`.
@@ -188,7 +189,7 @@ table! {
     jobs_done: CounterBy<JobEnd> { prom: "jobs_done_total", statsd: "job_done", status: "jobs.done", total: "jobs.done_total" }
     /// Notification attempts, by what became of them.
     notifications: CounterBy<Delivery> { prom: "notifications_total", statsd: "notification", status: "notifications" }
-    /// Moderation hook calls, by verdict (unavailable: no verdict came).
+    /// Originals shown to a moderation hook, by verdict (unavailable: no verdict came).
     moderation: CounterBy<Moderated> { prom: "moderation_verdicts_total", statsd: "moderation", status: "moderation" }
     /// Focus detections run on originals (faces, else a saliency centre; DESIGN.md §14).
     focus_detections: Counter { prom: "focus_detections_total", statsd: "focus_detection", status: "focus.detections" }
@@ -198,6 +199,11 @@ table! {
     focus_duration: Timer { prom: "focus_detection_duration_seconds", statsd: "focus_time", status: "focus.detection_time_ms" }
     /// Images deleted.
     deletes: Counter { prom: "deletes_total", statsd: "delete", status: "deletes" }
+    /// Purge hook calls after deletes, by what became of them.
+    purges: CounterBy<Delivery> { prom: "purges_total", statsd: "purge", status: "purges" }
+    /// Images known in memory looked up in storage again after `delete_visibility_secs`, by
+    /// outcome (changed: deleted or rewritten elsewhere, and forgotten here).
+    reconfirms: CounterBy<Reconfirmed> { prom: "image_reconfirms_total", statsd: "image_reconfirm", status: "reconfirms" }
     /// Seconds since the process started.
     uptime: Gauge { prom: "uptime_seconds", status: "uptime_seconds" }
 }

@@ -4,17 +4,35 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::ImageHash;
+use super::{ImageHash, ObjectKey};
 
 /// The path an origin-pull namespace fetches an original from (the `{path}` of its template):
 /// 1 to 16 segments of `[A-Za-z0-9._~-]`, none of them `.` or `..`, at most 512 bytes.
+///
+/// An origin path is also where its image's objects are stored (`{ns}/{path}/original`...), so it
+/// may not reach into another image's keys: no segment after the first may be named like an
+/// object under an image (see [`ObjectKey::could_be_leaf`]: `original`, `info.json`, a variant
+/// name...), and it may not start with a partitioned hash, the keys of an uploaded image.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
 pub struct OriginPath(String);
 
 /// A string that is not a usable origin path.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("not an origin path: 1 to 16 segments of A-Z a-z 0-9 . _ ~ -, without . or .. segments")]
-pub struct OriginPathError;
+pub enum OriginPathError {
+    /// Outside the grammar (404 in a URL).
+    #[error("not an origin path: 1 to 16 segments of A-Z a-z 0-9 . _ ~ -, without . or .. segments")]
+    Malformed,
+    /// A segment after the first named like an object stored under an image (400 in a URL).
+    #[error(
+        "origin path segment '{0}' is refused: after the first, no segment may be named like an object stored \
+         under an image (original, info.json, working, working-small, a variant name, a name starting with a dot \
+         or holding .lease)"
+    )]
+    ReservedSegment(String),
+    /// Starts with a partitioned hash, followed by more (400 in a URL).
+    #[error("origin path is refused: it may not start with a partitioned hash (the keys of an uploaded image)")]
+    UnderAHash,
+}
 
 impl OriginPath {
     /// The path as a string slice.
@@ -33,12 +51,19 @@ impl FromStr for OriginPath {
                 && seg != ".."
                 && seg.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-'))
         };
-        let segments = s.split('/').count();
-        if s.len() <= 512 && (1..=16).contains(&segments) && s.split('/').all(segment_ok) {
-            Ok(OriginPath(s.to_owned()))
-        } else {
-            Err(OriginPathError)
+        let segments: Vec<&str> = s.split('/').collect();
+        if s.len() > 512 || !(1..=16).contains(&segments.len()) || !segments.iter().all(|seg| segment_ok(seg)) {
+            return Err(OriginPathError::Malformed);
         }
+        if let Some(reserved) = segments.iter().skip(1).find(|seg| ObjectKey::could_be_leaf(seg)) {
+            return Err(OriginPathError::ReservedSegment((*reserved).to_owned()));
+        }
+        if let [a, b, c, d, _, ..] = segments.as_slice()
+            && ImageHash::from_partitions([a, b, c, d]).is_ok()
+        {
+            return Err(OriginPathError::UnderAHash);
+        }
+        Ok(OriginPath(s.to_owned()))
     }
 }
 
@@ -91,7 +116,29 @@ mod tests {
         }
         let too_deep = vec!["a"; 17].join("/");
         for bad in ["", "/a", "a/", "a//b", "a/../b", ".", "a/./b", "a b", "a%2f", "ü", &too_deep] {
-            assert!(bad.parse::<OriginPath>().is_err(), "{bad}");
+            assert_eq!(bad.parse::<OriginPath>(), Err(OriginPathError::Malformed), "{bad}");
+        }
+    }
+
+    #[test]
+    fn origin_paths_cannot_reach_into_another_images_keys() {
+        for (path, segment) in [
+            ("victim/info.json", "info.json"),
+            ("victim/original", "original"),
+            ("victim/working-small/x", "working-small"),
+            ("victim/w100.jpg", "w100.jpg"),
+            ("victim/x200-q0.jpg", "x200-q0.jpg"),
+            ("victim/info.json.lease", "info.json.lease"),
+            ("victim/original.lease.1700000000000/x", "original.lease.1700000000000"),
+            ("victim/.deleted", ".deleted"),
+        ] {
+            assert_eq!(path.parse::<OriginPath>(), Err(OriginPathError::ReservedSegment(segment.to_owned())), "{path}");
+        }
+        let under_hash = "6e0/072/682/e66287b662827da75b244a3/x";
+        assert_eq!(under_hash.parse::<OriginPath>(), Err(OriginPathError::UnderAHash));
+        // A reserved name as the first segment reaches into nothing: nothing is stored at `{ns}/{name}`.
+        for ok in ["original/1.jpg", "info.json", "w100.jpg/a", "6e0/072/682"] {
+            assert!(ok.parse::<OriginPath>().is_ok(), "{ok}");
         }
     }
 

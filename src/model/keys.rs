@@ -6,6 +6,12 @@ use super::{ImageId, Namespace, Variant};
 
 const JOBS: &str = ".jobs/";
 
+/// The leaf names of an image's own objects (beside its variants, named as variants are).
+const LEAVES: [&str; 4] = ["original", "info.json", "working", "working-small"];
+
+/// Suffix of a lease's key, and the start of a takeover marker's suffix (`{key}.lease.{ms}`).
+const LEASE: &str = ".lease";
+
 /// A key in the object store, relative to the store's root or prefix.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct ObjectKey(String);
@@ -40,6 +46,18 @@ impl ObjectKey {
         Self(format!("{ns}/"))
     }
 
+    /// Whether a path segment could be the last part of a key under an image: one of its
+    /// leaves, anything of the variant grammar, a lease or takeover marker, or a dotted name
+    /// (kept for markers). An origin path with such a segment after its first would put its
+    /// objects inside another image's keys (`/o/a/info.json/w1.jpg` under `o/a/info.json`).
+    pub fn could_be_leaf(segment: &str) -> bool {
+        LEAVES.contains(&segment)
+            || !matches!(segment.parse::<Variant>(), Err(super::VariantError::Malformed))
+            || segment.starts_with('.')
+            || segment.ends_with(LEASE)
+            || segment.contains(".lease.")
+    }
+
     fn under(ns: &Namespace, id: &ImageId, leaf: &str) -> Self {
         Self(format!("{ns}/{id}/{leaf}"))
     }
@@ -51,7 +69,7 @@ impl ObjectKey {
 
     /// `{key}.lease`: the lease on the work that makes `key` (store::lease).
     pub fn lease_of(key: &ObjectKey) -> Self {
-        Self(format!("{key}.lease"))
+        Self(format!("{key}{LEASE}"))
     }
 
     /// `{lease}.{expiry}`: the marker of one node taking over the stale lease that expired at
@@ -113,5 +131,31 @@ mod tests {
         assert_eq!(job.as_str(), ".jobs/p/6e0/072/682/e66287b662827da75b244a3/j1.json");
         assert_eq!(ObjectKey::listed_job(job.as_str()), Some(job.clone()));
         assert_eq!(ObjectKey::listed_job(ObjectKey::lease_of(&job).as_str()), None);
+    }
+
+    #[test]
+    fn every_leaf_name_could_be_a_leaf() {
+        let ns: Namespace = "p".parse().unwrap();
+        let id = ImageId::Path("a".parse().unwrap());
+        let v: Variant = "w100.jpg".parse().unwrap();
+        let info = ObjectKey::info(&ns, &id);
+        let lease = ObjectKey::lease_of(&info);
+        for key in [
+            ObjectKey::original(&ns, &id),
+            info.clone(),
+            ObjectKey::working(&ns, &id, 0),
+            ObjectKey::working(&ns, &id, 1),
+            ObjectKey::variant(&ns, &id, &v),
+            ObjectKey::lease_of(&ObjectKey::variant(&ns, &id, &v)),
+            ObjectKey::takeover_of(&lease, 1_700_000_000_000),
+            lease,
+        ] {
+            let leaf = key.as_str().strip_prefix("p/a/").unwrap();
+            assert!(ObjectKey::could_be_leaf(leaf), "{leaf}");
+        }
+        assert!(ObjectKey::could_be_leaf("w100.bmp"), "the grammar, not only what this build writes");
+        for name in ["3589782.jpg", "avatar", "photo_0.24mp_owl_baseline.jpg", "leases", "x.leasehold"] {
+            assert!(!ObjectKey::could_be_leaf(name), "{name}");
+        }
     }
 }

@@ -40,6 +40,12 @@ impl Geometry {
             Geometry::Full => (None, None),
         }
     }
+
+    /// Whether the geometry is a cover crop (`x{S}`, `{W}x{H}`): the ones whose box a
+    /// namespace's `crop` setting places.
+    pub fn is_cover_crop(&self) -> bool {
+        matches!(self, Geometry::Square(_) | Geometry::Rect { .. })
+    }
 }
 
 /// The file extension of a variant, as spelled in its URL.

@@ -19,27 +19,32 @@ mod animation;
 mod bitmap;
 pub(crate) mod codec;
 mod color;
+mod decoded;
 mod error;
 pub mod focus;
 pub mod memory;
 mod orient;
 pub mod plan;
 mod resize;
+mod sheet;
 mod working;
 
 pub use animation::{keeps_animation, render_animation};
 pub use bitmap::{Bitmap, Layout};
 pub(crate) use codec::avif_versions;
 pub use codec::{Effort, Header, JpegBounds, formats_summary};
+pub use decoded::{DecodedSource, decode_whole, prepare_decoded};
 pub use error::RenderError;
 pub use focus::{FocusInfo, FocusPoint};
 pub use orient::Orientation;
 pub use plan::Placement;
+pub use sheet::{FRAMES_PER_SHEET, SHEET_SIDE, moderation_sheets};
 pub use working::{
     UploadCopies, WORKING_COPY_QUALITY, WorkingCopy, make_working_copies, working_copy_sizes, working_copy_suffices,
 };
 
 use crate::model::{Geometry, ImageFormat};
+use plan::CropBox;
 
 /// What decoding one original may cost: checked on the header before any pixel memory is
 /// allocated, and while decoding.
@@ -187,26 +192,58 @@ fn render_bitmap(
     limits: &Limits,
 ) -> Result<Bitmap, RenderError> {
     let header = codec::read_header(bytes, limits)?;
-    let orientation = header.orientation;
-    let (upright_w, upright_h) = orientation.upright_size(header.width, header.height);
-    let (plan_w, plan_h) = logical_size.unwrap_or((upright_w, upright_h));
+    let framing = Framing::new(&header, geometry, logical_size, placement);
+    // A working copy is decoded whole, kept or not, so that a render is the same bytes whether
+    // its decode was kept ([`decoded`]); an original at no less than twice the output's
+    // resolution, the rest left to the resizer.
+    let whole = logical_size.is_some() && decoded::decodes_whole(&header);
+    let min_scale = if whole { 1.0 } else { 2.0 * framing.scale() };
+    let decoded = codec::decode(bytes, &header, min_scale, limits)?;
+    let crop = framing.crop_on(decoded.bitmap.width, decoded.bitmap.height);
+    let resized = resize::resize(decoded.bitmap, crop, framing.width, framing.height)?;
+    Ok(framing.finish(resized, decoded.icc.as_deref(), decoded.cmyk_inverted))
+}
 
-    let plan = plan::plan_with(plan_w, plan_h, geometry, placement);
-    let crop = plan.crop.scaled(f64::from(upright_w) / f64::from(plan_w), f64::from(upright_h) / f64::from(plan_h));
-    let crop = orientation.crop_to_stored(crop, header.width, header.height);
-    let (dst_w, dst_h) = orientation.stored_size(plan.width, plan.height);
+/// Where a variant's pixels come from in a source and what size they go to: the plan, made on
+/// the upright image, mapped onto the stored pixels.
+struct Framing {
+    orientation: Orientation,
+    /// The crop box, in the source's stored pixels at its full size.
+    crop: CropBox,
+    stored_width: u32,
+    stored_height: u32,
+    /// The resized size, stored orientation.
+    width: u32,
+    height: u32,
+}
 
-    // Decode at no less than twice the output's resolution: the rest is left to the resizer.
-    let scale = f64::max(f64::from(dst_w) / crop.width, f64::from(dst_h) / crop.height);
-    let decoded = codec::decode(bytes, &header, 2.0 * scale, limits)?;
-    let crop = crop.scaled(
-        f64::from(decoded.bitmap.width) / f64::from(header.width),
-        f64::from(decoded.bitmap.height) / f64::from(header.height),
-    );
+impl Framing {
+    fn new(header: &Header, geometry: Geometry, logical_size: Option<(u32, u32)>, placement: Placement) -> Framing {
+        let orientation = header.orientation;
+        let (upright_w, upright_h) = orientation.upright_size(header.width, header.height);
+        let (plan_w, plan_h) = logical_size.unwrap_or((upright_w, upright_h));
+        let plan = plan::plan_with(plan_w, plan_h, geometry, placement);
+        let crop = plan.crop.scaled(f64::from(upright_w) / f64::from(plan_w), f64::from(upright_h) / f64::from(plan_h));
+        let crop = orientation.crop_to_stored(crop, header.width, header.height);
+        let (width, height) = orientation.stored_size(plan.width, plan.height);
+        Framing { orientation, crop, stored_width: header.width, stored_height: header.height, width, height }
+    }
 
-    let resized = resize::resize(decoded.bitmap, crop, dst_w, dst_h)?;
-    let srgb = color::to_srgb(resized, decoded.icc.as_deref(), decoded.cmyk_inverted);
-    Ok(orientation.apply(srgb))
+    /// Output pixels per source pixel over the crop.
+    fn scale(&self) -> f64 {
+        f64::max(f64::from(self.width) / self.crop.width, f64::from(self.height) / self.crop.height)
+    }
+
+    /// The crop box on a decode of `width` x `height` (a scaled decode is smaller than stored).
+    fn crop_on(&self, width: u32, height: u32) -> CropBox {
+        self.crop
+            .scaled(f64::from(width) / f64::from(self.stored_width), f64::from(height) / f64::from(self.stored_height))
+    }
+
+    /// The resized pixels in sRGB, upright.
+    fn finish(&self, resized: Bitmap, icc: Option<&[u8]>, cmyk_inverted: bool) -> Bitmap {
+        self.orientation.apply(color::to_srgb(resized, icc, cmyk_inverted))
+    }
 }
 
 /// The pipeline's steps one by one, for the benches to time separately and the fuzz targets to

@@ -38,6 +38,30 @@ pub(super) fn resize_from(src: &mut Bitmap, crop: CropBox, width: u32, height: u
     resize_in_bands(src, crop, width, height, BAND_BYTES)
 }
 
+/// [`resize`] from a source shared with other renders (a decode kept in memory): read, never
+/// written. One with alpha is premultiplied in a copy of its own.
+pub(super) fn resize_shared(src: &Bitmap, crop: CropBox, width: u32, height: u32) -> Result<Bitmap, RenderError> {
+    if crop == CropBox::full(src.width, src.height) && (width, height) == (src.width, src.height) {
+        return Ok(src.clone());
+    }
+    if src.layout == Layout::Rgba {
+        return resize_in_bands(&mut src.clone(), crop, width, height, BAND_BYTES);
+    }
+    resample(src, crop, width, height, BAND_BYTES)
+}
+
+fn pixel_type(layout: Layout) -> PixelType {
+    match layout {
+        Layout::Gray => PixelType::U8,
+        Layout::Rgb => PixelType::U8x3,
+        Layout::Rgba | Layout::Cmyk => PixelType::U8x4,
+    }
+}
+
+fn internal(e: &dyn std::fmt::Display) -> RenderError {
+    RenderError::Internal(format!("resize: {e}"))
+}
+
 fn resize_in_bands(
     src: &mut Bitmap,
     crop: CropBox,
@@ -45,11 +69,25 @@ fn resize_in_bands(
     height: u32,
     band_bytes: usize,
 ) -> Result<Bitmap, RenderError> {
-    let pixel_type = match src.layout {
-        Layout::Gray => PixelType::U8,
-        Layout::Rgb => PixelType::U8x3,
-        Layout::Rgba | Layout::Cmyk => PixelType::U8x4,
-    };
+    let alpha = src.layout == Layout::Rgba;
+    let mul_div = MulDiv::default();
+    if alpha {
+        let mut view = Image::from_slice_u8(src.width, src.height, &mut src.data, pixel_type(src.layout))
+            .map_err(|e| internal(&e))?;
+        mul_div.multiply_alpha_inplace(&mut view).map_err(|e| internal(&e))?;
+    }
+    let mut resized = resample(src, crop, width, height, band_bytes)?;
+    if alpha {
+        let mut view = Image::from_slice_u8(width, height, &mut resized.data, pixel_type(resized.layout))
+            .map_err(|e| internal(&e))?;
+        mul_div.divide_alpha_inplace(&mut view).map_err(|e| internal(&e))?;
+    }
+    Ok(resized)
+}
+
+/// The resampling itself: `src` as it is (premultiplied already where it has alpha).
+fn resample(src: &Bitmap, crop: CropBox, width: u32, height: u32, band_bytes: usize) -> Result<Bitmap, RenderError> {
+    let pixel_type = pixel_type(src.layout);
     // Scaling a crop box onto a smaller decode can overshoot the edge by a rounding error.
     let left = crop.left.clamp(0.0, f64::from(src.width));
     let top = crop.top.clamp(0.0, f64::from(src.height));
@@ -59,14 +97,6 @@ fn resize_in_bands(
         width: crop.width.min(f64::from(src.width) - left),
         height: crop.height.min(f64::from(src.height) - top),
     };
-    let internal = |e: &dyn std::fmt::Display| RenderError::Internal(format!("resize: {e}"));
-    let alpha = src.layout == Layout::Rgba;
-    let mul_div = MulDiv::default();
-    if alpha {
-        let mut view =
-            Image::from_slice_u8(src.width, src.height, &mut src.data, pixel_type).map_err(|e| internal(&e))?;
-        mul_div.multiply_alpha_inplace(&mut view).map_err(|e| internal(&e))?;
-    }
     let src_view = ImageRef::new(src.width, src.height, &src.data, pixel_type).map_err(|e| internal(&e))?;
     let mut dst = Image::new(width, height, pixel_type);
     // In bands of output rows, each from its own part of the crop box: the resizer's
@@ -89,9 +119,6 @@ fn resize_in_bands(
         }
         Ok::<_, RenderError>(())
     })?;
-    if alpha {
-        mul_div.divide_alpha_inplace(&mut dst).map_err(|e| internal(&e))?;
-    }
     Ok(Bitmap::new(src.layout, width, height, dst.into_vec()))
 }
 

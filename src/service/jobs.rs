@@ -210,10 +210,10 @@ impl Jobs {
     /// with nothing to render first.
     async fn first_slot(&self, ns: &Namespace, id: &ImageId, job: &Job) -> Result<Option<Slot>, ServiceError> {
         let Some(first) = job.outputs.iter().find_map(|name| name.parse::<Variant>().ok()) else { return Ok(None) };
-        let (info, _) = self.images.info(ns, id, None).await?;
+        let (image, _) = self.images.info(ns, id, None).await?;
         let renders = &self.renders;
         let limits = &renders.rendering.limits;
-        let Ok(plan) = RenderPlan::new(ns, id, first, info, Effort::Small, &renders.render, limits) else {
+        let Ok(plan) = RenderPlan::new(ns, id, first, &image, Effort::Small, &renders.render, limits) else {
             return Ok(None);
         };
         Ok(Some(renders.rendering.pool.admit(Class::Job, plan.max_cost()).await?))
@@ -242,7 +242,7 @@ impl Jobs {
         let end = if failed.is_empty() { JobEnd::Ready } else { JobEnd::Failed };
         if let Some(notify) = &self.settings.of(ns).notify {
             let info = match self.images.info(ns, id, None).await {
-                Ok((info, _)) => self.stores.with_listing(ns, id, &info).await.map_err(ServiceError::from),
+                Ok((image, _)) => self.stores.with_listing(ns, id, &image.info).await.map_err(ServiceError::from),
                 Err(e) => Err(e),
             };
             let info = match info {
@@ -261,7 +261,7 @@ impl Jobs {
                 info: &info,
             };
             let body = Bytes::from(serde_json::to_vec(&event).expect("an event serialises"));
-            self.hooks.notify(&notify.url, notify.secret.as_deref(), body, |d| self.metrics.notification(d)).await;
+            self.hooks.notify(&notify.url, Some(&notify.secret), body, |d| self.metrics.notification(d)).await;
         }
         self.drop_job(key).await;
         Some(end)

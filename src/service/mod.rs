@@ -6,7 +6,8 @@
 //! - `images`: image facts (info.json parsed once into memory) and origin pulls;
 //! - `plan`: a miss planned once ([`plan::RenderPlan`]); `negotiate`: format negotiation;
 //! - `renders`: memory, storage, or rendered on the pool under a lease (`leases`) and stored;
-//! - `uploads`, `jobs` (work after an upload's answer), `popular` (popular sizes), `deletes`.
+//! - `uploads`, `jobs` (work after an upload's answer), `popular` (popular sizes), `deletes`;
+//! - `focus`: a focus set by hand, and the cover crops it makes stale removed.
 //!
 //! The service answers in its own words ([`Answer`], [`ServiceError`]); it records the renders,
 //! uploads and downloads it does, and leaves the counting of requests to its caller.
@@ -14,10 +15,12 @@
 mod answer;
 mod deletes;
 mod error;
+mod focus;
 mod images;
 mod info;
 mod jobs;
 mod leases;
+mod moderation;
 mod negotiate;
 mod originals;
 mod plan;
@@ -39,18 +42,20 @@ pub use uploads::{Ingested, Outputs};
 
 use crate::access::Payer;
 use crate::buffer::UploadBuffer;
-use crate::cache::{CachedObject, ObjectCache};
+use crate::cache::{CachedObject, DecodedSources, ObjectCache};
 use crate::config::{Config, Settings};
 use crate::hooks::Hooks;
 use crate::metrics::Metrics;
 use crate::model::{ImageFormat, ImageId, Namespace, ObjectKey, Served, Variant};
-use crate::pipeline::{JpegBounds, Limits};
+use crate::pipeline::{FocusPoint, JpegBounds, Limits};
 use crate::pool::CpuPool;
 use crate::source::Fetcher;
 use deletes::Deletes;
-use images::Images;
+use focus::Refocus;
+use images::{Images, Memory};
 use jobs::Jobs;
 use leases::RenderLeases;
+use moderation::Moderator;
 use negotiate::Negotiation;
 use originals::Originals;
 use rendering::Rendering;
@@ -74,18 +79,19 @@ pub struct Parts {
     pub popular: Arc<Popular>,
 }
 
-/// How `memory_cache_bytes` is shared: a quarter for the sources renders read, a sixty-fourth
-/// for parsed image facts, the rest for encoded answers.
+/// How `memory_cache_bytes` is shared: a quarter for the sources renders read, an eighth for
+/// their decoded pixels, a sixty-fourth for parsed image facts, the rest for encoded answers.
 struct MemorySplit {
     answers: u64,
     sources: u64,
+    decoded: u64,
     infos: u64,
 }
 
 impl MemorySplit {
     fn of(memory: u64) -> MemorySplit {
-        let (sources, infos) = (memory / 4, memory / 64);
-        MemorySplit { answers: memory - sources - infos, sources, infos }
+        let (sources, decoded, infos) = (memory / 4, memory / 8, memory / 64);
+        MemorySplit { answers: memory - sources - decoded - infos, sources, decoded, infos }
     }
 }
 
@@ -150,7 +156,8 @@ pub struct ImageService {
     uploads: Uploads,
     jobs: Arc<Jobs>,
     popular: Arc<Popular>,
-    deletes: Deletes,
+    deletes: Arc<Deletes>,
+    refocus: Arc<Refocus>,
 }
 
 impl ImageService {
@@ -161,18 +168,31 @@ impl ImageService {
         let limits = render_limits(config);
         let memory = MemorySplit::of(config.cache.memory_cache_bytes.0);
         let metrics = parts.metrics;
-        let originals = Originals::new(stores.clone(), parts.pool.clone(), limits, config.render.working_copy_max_side);
+        let background = &config.background;
+        let hooks = Hooks::new(background)?;
+        let moderator = Moderator {
+            settings: Arc::clone(&settings),
+            hooks: hooks.clone(),
+            metrics: Arc::clone(&metrics),
+            pool: parts.pool.clone(),
+            limits,
+        };
+        let originals = Originals::new(stores.clone(), moderator, config.render.working_copy_max_side);
         let fetcher = Fetcher::new(&config.sources, config.limits.max_upload_bytes.0, parts.buffer)?;
+        let sources = ObjectCache::new(memory.sources);
         let images = Arc::new(Images::new(
             stores.clone(),
             originals.clone(),
             fetcher,
             Arc::clone(&settings),
             Arc::clone(&metrics),
-            memory.infos,
+            Memory {
+                infos_bytes: memory.infos,
+                answers: parts.cache.clone(),
+                sources: sources.clone(),
+                window: config.cache.delete_visibility_secs,
+            },
         ));
-        let background = &config.background;
-        let sources = ObjectCache::new(memory.sources);
         let renders = Arc::new(Renders {
             stores: stores.clone(),
             images: Arc::clone(&images),
@@ -180,6 +200,7 @@ impl ImageService {
             rendering: Rendering {
                 originals: stores.originals.clone(),
                 sources: sources.clone(),
+                decoded: DecodedSources::new(memory.decoded),
                 pool: parts.pool.clone(),
                 metrics: Arc::clone(&metrics),
                 limits,
@@ -191,8 +212,8 @@ impl ImageService {
                 background.render_leases,
             ),
             render: config.render.clone(),
+            settings: Arc::clone(&settings),
         });
-        let hooks = Hooks::new(background)?;
         let jobs = Arc::new(Jobs::new(
             stores.clone(),
             Arc::clone(&images),
@@ -202,6 +223,15 @@ impl ImageService {
             Arc::clone(&metrics),
             background.lease_secs,
         ));
+        let deletes = Arc::new(Deletes {
+            stores: stores.clone(),
+            images: Arc::clone(&images),
+            settings: Arc::clone(&settings),
+            hooks,
+            metrics: Arc::clone(&metrics),
+        });
+        let refocus =
+            Arc::new(Refocus { stores: stores.clone(), images: Arc::clone(&images), deletes: Arc::clone(&deletes) });
         let uploads = Uploads {
             settings: Arc::clone(&settings),
             stores: stores.clone(),
@@ -209,14 +239,10 @@ impl ImageService {
             images: Arc::clone(&images),
             renders: Arc::clone(&renders),
             jobs: Arc::clone(&jobs),
-            hooks,
-            metrics: Arc::clone(&metrics),
-            pool: parts.pool,
-            limits,
+            refocus: Arc::clone(&refocus),
+            metrics,
         };
-        let deletes =
-            Deletes { stores: stores.clone(), images: Arc::clone(&images), cache: parts.cache, sources, metrics };
-        Ok(ImageService { settings, stores, images, renders, uploads, jobs, popular: parts.popular, deletes })
+        Ok(ImageService { settings, stores, images, renders, uploads, jobs, popular: parts.popular, deletes, refocus })
     }
 
     /// The variant a request asks for: from memory, storage, or rendered now and stored (in the
@@ -230,9 +256,9 @@ impl ImageService {
             let (variant, info) = if !negotiation.applies(request.variant) {
                 (*request.variant, None)
             } else if negotiation.needs_size(request.variant) {
-                let info = Box::pin(self.images.info(request.ns, request.id, request.source_override));
-                let (info, _) = info.await?;
-                (negotiation.resolve(request.variant, Some((info.width, info.height))), Some(info))
+                let image = Box::pin(self.images.info(request.ns, request.id, request.source_override));
+                let (image, _) = image.await?;
+                (negotiation.resolve(request.variant, Some((image.info.width, image.info.height))), Some(image))
             } else {
                 (negotiation.resolve(request.variant, None), None)
             };
@@ -249,9 +275,9 @@ impl ImageService {
                     slot: None,
                 })
                 .await?;
-            // Counted once answered: names that are refused, or of images that are not there, are not.
-            self.popular.count(request.ns, &variant);
+            // Counted once rendered (and so charged): hits, refused names and absent images are not.
             if answer.served == Served::Rendered {
+                self.popular.count(request.ns, &variant, request.payer.client());
                 self.popular.rendered(request.ns, request.id);
             }
             Ok(answer)
@@ -267,21 +293,24 @@ impl ImageService {
         id: &ImageId,
         source_override: Option<&str>,
     ) -> Result<Answer, ServiceError> {
-        let (info, served) = self.images.info(ns, id, source_override).await?;
-        let listed = self.stores.with_listing(ns, id, &info).await?;
+        let (image, served) = self.images.info(ns, id, source_override).await?;
+        let listed = self.stores.with_listing(ns, id, &image.info).await?;
         let answer = Answer::of(CachedObject::new(listed.to_json(), served), true, "application/json");
         Ok(Answer { lifetime: Lifetime::ShortLived, ..answer })
     }
 
-    /// Stores an upload and renders its outputs (see `uploads`).
+    /// Stores an upload and renders its outputs (see `uploads`); `focus`, where given, is stored
+    /// instead of one found in the image.
     pub async fn ingest(
         &self,
         ns: &Namespace,
         bytes: Bytes,
         outputs: &[Variant],
         when: Outputs,
+        payer: &Payer,
+        focus: Option<FocusPoint>,
     ) -> Result<Ingested, ServiceError> {
-        self.uploads.ingest(ns, bytes, outputs, when).await
+        self.uploads.ingest(ns, bytes, outputs, when, payer, focus).await
     }
 
     /// Downloads `url` and stores it as an upload.
@@ -291,8 +320,16 @@ impl ImageService {
         url: &str,
         outputs: &[Variant],
         when: Outputs,
+        payer: &Payer,
+        focus: Option<FocusPoint>,
     ) -> Result<Ingested, ServiceError> {
-        self.uploads.ingest_source(ns, url, outputs, when).await
+        self.uploads.ingest_source(ns, url, outputs, when, payer, focus).await
+    }
+
+    /// Sets the focus of a stored image by hand and removes its cover crops (`x{S}`, `{W}x{H}`)
+    /// from storage and memory; answers its info. [`ServiceError::ImageNotFound`] when absent.
+    pub async fn set_focus(&self, ns: &Namespace, id: &ImageId, point: FocusPoint) -> Result<ImageInfo, ServiceError> {
+        self.refocus.set(ns, id, point).await
     }
 
     /// Removes an image with everything of it; false when nothing of it was stored.
@@ -304,6 +341,11 @@ impl ImageService {
     pub fn check_outputs(&self, ns: &Namespace, outputs: &[Variant]) -> Result<(), (Variant, ServiceError)> {
         let settings = self.settings.of(ns);
         outputs.iter().try_for_each(|v| settings.check(v).map_err(|e| (*v, e.into())))
+    }
+
+    /// Refuses a client's upload that asks for more outputs than `max_outputs_per_upload`.
+    pub fn check_output_count(&self, ns: &Namespace, asked: usize) -> Result<(), ServiceError> {
+        Ok(self.settings.of(ns).check_output_count(asked)?)
     }
 
     /// Renders `variant` with the small encoders and stores it, whether or not a copy exists

@@ -1,30 +1,60 @@
 //! Taking in an original, for uploads and origin pulls alike: its md5 and header on the CPU
-//! pool, then a full decode, its working copies and its placeholder, stored original first,
-//! working copies next, info.json last, so that an info.json in storage always has the rest
-//! beside it.
+//! pool, the namespace's moderation hook (`moderation`), then a full decode, its working copies,
+//! its placeholder and its focus (found in the smallest working copy, unless the uploader set
+//! it), stored original first, working copies next, info.json last, so that an info.json in
+//! storage always has the rest beside it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use bytes::Bytes;
 
+use super::moderation::Moderator;
 use super::stores::Stores;
 use super::{ImageInfo, ServiceError};
+use crate::access::rate::units_of;
+use crate::metrics::Metrics;
 use crate::model::{ImageHash, ImageId, Namespace, ObjectKey};
-use crate::pipeline::{self, ImageFacts, Limits, RenderError};
+use crate::pipeline::focus::ANALYSIS_SIDE;
+use crate::pipeline::{self, FocusInfo, FocusPoint, ImageFacts, Limits, RenderError};
 use crate::pool::{Class, Cost, CpuPool};
+
+/// An original whose header was read: its bytes, their md5 and what the header says.
+#[derive(Debug)]
+pub(super) struct Probed {
+    pub(super) hash: ImageHash,
+    pub(super) bytes: Bytes,
+    pub(super) facts: ImageFacts,
+}
 
 /// What validating and storing originals needs.
 #[derive(Clone, Debug)]
 pub(super) struct Originals {
     stores: Stores,
     pool: CpuPool,
+    metrics: Arc<Metrics>,
     limits: Limits,
     /// Long side of the largest working copy (0: none).
     working_copy_max_side: u32,
+    moderator: Moderator,
 }
 
 impl Originals {
-    pub(super) fn new(stores: Stores, pool: CpuPool, limits: Limits, working_copy_max_side: u32) -> Originals {
-        Originals { stores, pool, limits, working_copy_max_side }
+    pub(super) fn new(stores: Stores, moderator: Moderator, working_copy_max_side: u32) -> Originals {
+        let (pool, limits, metrics) = (moderator.pool.clone(), moderator.limits, Arc::clone(&moderator.metrics));
+        Originals { stores, pool, metrics, limits, working_copy_max_side, moderator }
+    }
+
+    /// The units of work storing an original of these facts costs: decoding it whole (and each
+    /// frame of an animation), encoding its working copies, and finding its focus (counted as
+    /// the analysed copy's pixels, whether or not the uploader set the focus).
+    pub(super) fn store_units(&self, facts: &ImageFacts) -> u32 {
+        let pixels = |(w, h): (u32, u32)| u64::from(w) * u64::from(h);
+        let copies = pipeline::working_copy_sizes(facts.width, facts.height, facts.format, self.working_copy_max_side);
+        let encoded: u64 = copies.into_iter().flatten().map(pixels).sum();
+        let analysed = pixels((ANALYSIS_SIDE, ANALYSIS_SIDE));
+        units_of(pixels((facts.width, facts.height)) * u64::from(facts.frames.max(1)) + encoded + analysed)
     }
 
     /// The md5 of `bytes` and what their header says, on the CPU pool as `class`.
@@ -37,40 +67,49 @@ impl Originals {
         Ok(self.pool.run(class, Cost::LIGHT, move || (ImageHash::of(&bytes), pipeline::probe(&bytes, &limits))).await?)
     }
 
-    /// Validates an original (a full decode), makes its working copies and stores it, as `class`
-    /// on the pool; answers its info.
+    /// Shows an original to its namespace's moderation hook, validates it (a full decode), makes
+    /// its working copies, finds its focus where `focus` (the uploader's) is `None`, and stores
+    /// it, all as `class` on the pool; answers its info. Nothing is written of an original the
+    /// hook refuses.
     pub(super) async fn store(
         &self,
         ns: &Namespace,
         id: &ImageId,
-        hash: &ImageHash,
-        bytes: Bytes,
-        facts: ImageFacts,
+        probed: Probed,
+        focus: Option<FocusPoint>,
         class: Class,
     ) -> Result<ImageInfo, ServiceError> {
+        let Probed { hash, bytes, facts } = probed;
+        let hash = &hash;
+        self.moderator.check(ns, hash, &bytes, &facts, class).await?;
         let limits = self.limits;
         let max_side = self.working_copy_max_side;
         let original = bytes.clone();
         let decode = pipeline::memory::decode_bytes(facts.format, u64::from(facts.width) * u64::from(facts.height));
         let cost = Cost { pixels: pipeline::memory::budget_pixels(decode), slow: false };
-        let made = self
+        let (made, detected) = self
             .pool
             .run(class, cost, move || {
                 let sizes = pipeline::working_copy_sizes(facts.width, facts.height, facts.format, max_side);
-                pipeline::make_working_copies(&original, sizes, &limits)
+                let made = pipeline::make_working_copies(&original, sizes, &limits)?;
+                let detected = focus.is_none().then(|| {
+                    let started = Instant::now();
+                    let found = pipeline::focus::detect_at_upload(&original, &made, &limits);
+                    (found, started.elapsed())
+                });
+                Ok::<_, RenderError>((made, detected))
             })
             .await??;
-        let info = ImageInfo {
-            hash: hash.to_string(),
-            width: facts.width,
-            height: facts.height,
-            content_type: facts.format.mime().to_owned(),
-            frames: (facts.frames > 1).then_some(facts.frames),
-            thumbhash: Some(base64::engine::general_purpose::STANDARD.encode(&made.thumbhash)),
-            variants: None,
-            pending: None,
-            urls: None,
+        let subject = match (focus, detected) {
+            (Some(point), _) => Some(FocusInfo::at(point)),
+            (None, Some(detected)) => self.detected(ns, hash, detected),
+            (None, None) => None,
         };
+        let mut info = ImageInfo {
+            thumbhash: Some(base64::engine::general_purpose::STANDARD.encode(&made.thumbhash)),
+            ..ImageInfo::of_facts(hash, &facts)
+        };
+        info.set_subject(subject);
         let originals = &self.stores.originals;
         originals.put(&ObjectKey::original(ns, id), bytes).await?;
         for (tier, copy) in made.copies {
@@ -78,5 +117,25 @@ impl Originals {
         }
         originals.put(&ObjectKey::info(ns, id), info.to_json()).await?;
         Ok(info)
+    }
+
+    /// A detection's outcome, counted; a failed one leaves the original without a focus (its
+    /// crops are centred), which does not stop the upload: the original itself decoded.
+    fn detected(
+        &self,
+        ns: &Namespace,
+        hash: &ImageHash,
+        (found, took): (Result<FocusInfo, RenderError>, Duration),
+    ) -> Option<FocusInfo> {
+        match found {
+            Ok(subject) => {
+                self.metrics.focus_detected(subject.faces.len(), took);
+                Some(subject)
+            }
+            Err(e) => {
+                tracing::warn!(namespace = %ns, hash = %hash, error = %e, "no focus found: its crops are centred");
+                None
+            }
+        }
     }
 }

@@ -1,12 +1,15 @@
 //! `RenderPlan`: everything a miss decides before any pixel is touched, computed once: the
 //! variant (after negotiation), its storage key, the output size, the encoder settings, the
-//! sources it may be rendered from (smallest sufficient working copy first, the original last)
-//! and what its render costs the pool.
+//! sources it may be rendered from (smallest sufficient working copy first, the original last),
+//! where a cover crop's box goes (the namespace's `crop`) and what its render costs the pool.
 
 use std::sync::Arc;
 
+use super::images::Known;
 use super::{ImageInfo, ServiceError};
-use crate::config::RenderConfig;
+use crate::access::rate::units_of;
+use crate::cache::Presence;
+use crate::config::{Crop, RenderConfig};
 use crate::model::{ImageFormat, ImageId, Namespace, ObjectKey, Variant};
 use crate::pipeline::{self, Effort, Limits, Placement, RenderSpec, memory};
 use crate::pool::Cost;
@@ -44,6 +47,8 @@ pub(super) struct RenderPlan {
     pub(super) key: ObjectKey,
     /// The original's facts.
     pub(super) info: Arc<ImageInfo>,
+    /// The image as the plan found it: its variant is stored only while it stands so.
+    pub(super) presence: Arc<Presence>,
     /// What the pipeline renders.
     pub(super) spec: RenderSpec,
     /// The sources to try, in order; the original is last and always there.
@@ -53,18 +58,19 @@ pub(super) struct RenderPlan {
 }
 
 impl RenderPlan {
-    /// Plans `variant` of the image `info` describes. A size the output format cannot hold, or
+    /// Plans `variant` of the image `image` describes. A size the output format cannot hold, or
     /// whose encoder would hold more than the whole decode budget, is refused here, before any
     /// source is read.
     pub(super) fn new(
         ns: &Namespace,
         id: &ImageId,
         variant: Variant,
-        info: Arc<ImageInfo>,
+        image: &Known,
         effort: Effort,
         render: &RenderConfig,
         limits: &Limits,
     ) -> Result<RenderPlan, ServiceError> {
+        let info = Arc::clone(&image.info);
         let format = variant.ext.format();
         let planned = pipeline::plan::plan(info.width, info.height, variant.geometry);
         let max = format.max_side();
@@ -120,7 +126,20 @@ impl RenderPlan {
             sources
         };
         let key = ObjectKey::variant(ns, id, &variant);
-        Ok(RenderPlan { ns: ns.clone(), id: id.clone(), key, info, spec, sources, output_pixels })
+        let presence = Arc::clone(&image.presence);
+        Ok(RenderPlan { ns: ns.clone(), id: id.clone(), key, info, presence, spec, sources, output_pixels })
+    }
+
+    /// The plan with its cover crop placed as the namespace's `crop` says: centred, or around the
+    /// focus and faces stored with the original (centred where it has none). A pure function of
+    /// the stored info, so that every node cuts the same box; a render placed by a focus changed
+    /// meanwhile is not stored, as the info.json it was planned on is no longer there.
+    pub(super) fn placed(self, crop: Crop) -> RenderPlan {
+        if crop == Crop::Centre || !self.spec.geometry.is_cover_crop() {
+            return self;
+        }
+        let placement = self.info.subject().map_or(Placement::Centre, |subject| subject.placement());
+        RenderPlan { spec: RenderSpec { placement, ..self.spec }, ..self }
     }
 
     /// What rendering from `source` costs the pool: the memory it holds at its peak
@@ -143,6 +162,16 @@ impl RenderPlan {
     /// source is read holds.
     pub(super) fn max_cost(&self) -> Cost {
         self.sources.iter().map(|s| self.cost(s)).fold(Cost::LIGHT, Cost::max)
+    }
+
+    /// The units of work its render is charged: the pixels its first source decodes (each
+    /// frame of an animation's) and its output encodes, a slow encoder's four times over.
+    pub(super) fn work_units(&self) -> u32 {
+        let source = &self.sources[0];
+        let frames = if source.kind == SourceKind::Animation { u64::from(self.info.frames.unwrap_or(1)) } else { 1 };
+        let weight = if self.spec.format.slow_to_encode() { 4 } else { 1 };
+        let encoded = self.output_pixels * weight;
+        units_of((source.pixels + encoded) * frames)
     }
 
     /// The original's upright size, which the geometry is planned on.

@@ -1,11 +1,14 @@
-//! Popular sizes (DESIGN.md §12): in each namespace with `prerender_popular` K, bounded counts of
-//! the variant names requests ask for; after a request's miss of an image is rendered, that
+//! Popular sizes (DESIGN.md §12, §15): in each namespace with `prerender_popular` K, bounded
+//! counts of the variant names whose requests were rendered (so charged to their client: a hit
+//! costs nothing and counts nothing), each name at most once per client, and none with a side
+//! over the namespace's `prerender_max_side` (nor `full`); after a request's miss of an image is rendered, that
 //! namespace's K most asked names are rendered for the same image in the background, one at a
 //! time, each waiting in the CPU pool's background class, which runs only when no other work
 //! waits and never on the last free worker. Background renders do not count in `image_request`
 //! (nor as requests here).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
@@ -25,11 +28,29 @@ fn capacity(k: usize) -> usize {
 /// Images waiting for their popular sizes; past it, a miss's prerender is dropped.
 const QUEUE: usize = 256;
 
-/// The counts of one namespace.
+/// (name, client) pairs remembered per counted name, so that a client counts once for a name;
+/// past it they are forgotten and start again.
+const SEEN_PER_NAME: usize = 64;
+
+/// The counts of one namespace, and which clients counted for which name.
 #[derive(Debug, Default)]
-struct Counts(HashMap<Variant, u64>);
+struct Counts(HashMap<Variant, u64>, HashSet<(Variant, IpAddr)>);
 
 impl Counts {
+    /// Counts `variant` for `client` (the server's own work counts each time), unless that
+    /// client counted for it already.
+    fn count_once(&mut self, variant: &Variant, client: Option<IpAddr>, capacity: usize) {
+        if let Some(client) = client {
+            if self.1.len() >= capacity * SEEN_PER_NAME {
+                self.1.clear();
+            }
+            if !self.1.insert((*variant, client)) {
+                return;
+            }
+        }
+        self.count(variant, capacity);
+    }
+
     fn count(&mut self, variant: &Variant, capacity: usize) {
         if let Some(n) = self.0.get_mut(variant) {
             *n += 1;
@@ -53,8 +74,8 @@ impl Counts {
 /// The counts and the queue of background renders, shared by the service and the status port.
 #[derive(Debug)]
 pub struct Popular {
-    /// K per namespace that has one.
-    top: HashMap<Namespace, usize>,
+    /// K and the longest side counted, per namespace that has a K.
+    top: HashMap<Namespace, (usize, u32)>,
     counts: Mutex<HashMap<Namespace, Counts>>,
     queue: mpsc::Sender<ImageKey>,
     queued: Mutex<Option<mpsc::Receiver<ImageKey>>>,
@@ -68,17 +89,21 @@ impl Popular {
         let top = settings
             .configured()
             .filter(|(_, s)| s.prerender_popular > 0)
-            .map(|(ns, s)| (ns.clone(), s.prerender_popular))
+            .map(|(ns, s)| (ns.clone(), (s.prerender_popular, s.prerender_max_side)))
             .collect();
         let (queue, queued) = mpsc::channel(QUEUE);
         Popular { top, counts: Mutex::default(), queue, queued: Mutex::new(Some(queued)) }
     }
 
-    /// A request in `ns` asked for `variant` (counted where the namespace prerenders).
-    pub(super) fn count(&self, ns: &Namespace, variant: &Variant) {
-        let Some(&k) = self.top.get(ns) else { return };
+    /// A request of `client` in `ns` had `variant` rendered (counted where the namespace
+    /// prerenders, once per client, within its longest side).
+    pub(super) fn count(&self, ns: &Namespace, variant: &Variant, client: Option<IpAddr>) {
+        let Some(&(k, max_side)) = self.top.get(ns) else { return };
+        if !within(variant, max_side) {
+            return;
+        }
         let mut counts = self.counts.lock().expect("not poisoned");
-        counts.entry(ns.clone()).or_default().count(variant, capacity(k));
+        counts.entry(ns.clone()).or_default().count_once(variant, client, capacity(k));
     }
 
     /// A request's miss of an image in `ns` was rendered: its popular sizes are due.
@@ -89,7 +114,7 @@ impl Popular {
     }
 
     fn top_of(&self, ns: &Namespace) -> Vec<(Variant, u64)> {
-        let k = self.top.get(ns).copied().unwrap_or(0);
+        let k = self.top.get(ns).map_or(0, |&(k, _)| k);
         self.counts.lock().expect("not poisoned").get(ns).map(|c| c.top(k)).unwrap_or_default()
     }
 
@@ -105,6 +130,14 @@ impl Popular {
             })
             .collect();
         Value::Object(by_ns)
+    }
+}
+
+/// Whether `variant` asks for no side longer than `max_side` (`full` asks for the original's).
+fn within(variant: &Variant, max_side: u32) -> bool {
+    match variant.geometry.requested_size() {
+        (None, None) => false,
+        (w, h) => w.unwrap_or(0).max(h.unwrap_or(0)) <= max_side,
     }
 }
 
@@ -160,5 +193,20 @@ mod tests {
         assert_eq!(counts.0.len(), capacity);
         let top: Vec<String> = counts.top(2).iter().map(|(v, _)| v.to_string()).collect();
         assert_eq!(top, ["w200.jpg", "x100.webp"]);
+    }
+
+    #[test]
+    fn a_client_counts_once_for_a_name() {
+        let mut counts = Counts::default();
+        let v = |s: &str| s.parse::<Variant>().unwrap();
+        let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        for _ in 0..50 {
+            counts.count_once(&v("w4000.png"), Some(a), 64);
+        }
+        counts.count_once(&v("w200.jpg"), Some(a), 64);
+        counts.count_once(&v("w200.jpg"), Some(b), 64);
+        let top: Vec<(String, u64)> = counts.top(2).iter().map(|(v, n)| (v.to_string(), *n)).collect();
+        assert_eq!(top, [("w200.jpg".to_owned(), 2), ("w4000.png".to_owned(), 1)]);
+        assert!(within(&v("w1024.jpg"), 1024) && !within(&v("300x1025.jpg"), 1024) && !within(&v("full.jpg"), 4096));
     }
 }

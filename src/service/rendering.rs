@@ -10,7 +10,7 @@ use bytes::Bytes;
 use super::ServiceError;
 use super::plan::{RenderPlan, SourceChoice, SourceKind};
 use super::renders::Purpose;
-use crate::cache::ObjectCache;
+use crate::cache::{DecodedSources, ObjectCache};
 use crate::metrics::Metrics;
 use crate::pipeline::{self, Bitmap, Limits};
 use crate::pool::{CpuPool, Slot};
@@ -31,6 +31,8 @@ pub(super) struct Rendering {
     /// Originals and working copies recently rendered from, so that a burst of misses on one
     /// image reads it from storage once.
     pub(super) sources: ObjectCache<Bytes>,
+    /// Working copies decoded whole, so that the next variant of the image skips the decode.
+    pub(super) decoded: DecodedSources,
     pub(super) pool: CpuPool,
     pub(super) metrics: Arc<Metrics>,
     pub(super) limits: Limits,
@@ -73,10 +75,24 @@ impl Rendering {
         let mut slot = self.slot(plan, purpose, &choice, slot).await?;
         let (spec, limits) = (plan.spec, self.limits);
         let original_size = (choice.kind == SourceKind::WorkingCopy).then(|| plan.original_size());
+        let (decoded, key) = (self.decoded.clone(), choice.key);
         let prepared = slot
             .run(move || {
                 let started = Instant::now();
-                pipeline::prepare(&bytes, original_size, &spec, &limits).map(|bitmap| (bitmap, started.elapsed()))
+                let bitmap = match (original_size.is_some(), decoded.get(&key)) {
+                    (false, _) => pipeline::prepare(&bytes, original_size, &spec, &limits),
+                    (true, Some(source)) => pipeline::prepare_decoded(&source, original_size, &spec),
+                    (true, None) => match pipeline::decode_whole(&bytes, &limits) {
+                        Ok(Some(source)) => {
+                            let source = Arc::new(source);
+                            decoded.insert(key, Arc::clone(&source));
+                            pipeline::prepare_decoded(&source, original_size, &spec)
+                        }
+                        Ok(None) => pipeline::prepare(&bytes, original_size, &spec, &limits),
+                        Err(e) => Err(e),
+                    },
+                };
+                bitmap.map(|bitmap| (bitmap, started.elapsed()))
             })
             .await?;
         match prepared {

@@ -5,23 +5,27 @@
 //! A request whose image is known claims the variant's lease while it looks in storage; once the
 //! variant is known to be missing it decodes while the claim is still out, and encodes only once
 //! the lease is its own (a render that loses the claim has spent a decode, and stores nothing).
+//!
+//! Nothing is leased, rendered or answered of an image not known to be in storage (DESIGN.md
+//! §15): a hit in memory whose image was last confirmed `delete_visibility_secs` ago or more is
+//! confirmed first, and a render is stored only while its image stands as the render found it.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 
 use super::answer::Answer;
-use super::images::Images;
+use super::images::{Images, Known};
 use futures_util::future::{Either, select};
 
+use super::ServiceError;
 use super::leases::{Claim, Claimed, Leased, RenderLeases};
 use super::plan::{RenderPlan, SourceKind};
 use super::rendering::Rendering;
-use super::stores::Stores;
-use super::{ImageInfo, ServiceError};
+use super::stores::{Standing, Stores};
 use crate::access::Payer;
-use crate::cache::{CachedObject, ObjectCache};
-use crate::config::RenderConfig;
+use crate::cache::{CachedObject, ObjectCache, Presence};
+use crate::config::{RenderConfig, Settings};
 use crate::model::{ImageId, Namespace, ObjectKey, Served, Variant};
 use crate::pipeline::Effort;
 use crate::pool::{Class, Slot};
@@ -72,7 +76,7 @@ pub(super) struct Lookup<'a> {
     /// Where to pull a missing original from instead of the namespace's template.
     pub(super) source_override: Option<&'a str>,
     /// The image's facts, when the caller has them already.
-    pub(super) info: Option<Arc<ImageInfo>>,
+    pub(super) info: Option<Known>,
     pub(super) purpose: Purpose,
     /// Who a render is charged to.
     pub(super) payer: &'a Payer,
@@ -90,14 +94,16 @@ pub(super) struct Renders {
     pub(super) rendering: Rendering,
     pub(super) leases: RenderLeases,
     pub(super) render: RenderConfig,
+    /// Where each namespace cuts its cover crops.
+    pub(super) settings: Arc<Settings>,
 }
 
 /// What a look in storage found.
 enum Found {
-    /// The variant.
-    Stored(Bytes),
-    /// Not the variant: the image's facts, and the claim on the variant's lease.
-    Missing { info: Arc<ImageInfo>, claim: Pending },
+    /// The variant, of the image whose presence this is.
+    Stored(Bytes, Arc<Presence>),
+    /// Not the variant: the image, and the claim on the variant's lease.
+    Missing { image: Known, claim: Pending },
 }
 
 /// A miss's claim on its lease: made with the look in storage (and maybe still out), or not yet.
@@ -110,35 +116,75 @@ enum Pending {
 
 impl Renders {
     /// The encoded variant, from memory, storage, or rendered now and stored. A render, and only
-    /// a render, is charged to the payer.
+    /// a render, is charged to the payer. A hit whose image is due for confirmation is confirmed
+    /// in storage first; one gone or changed is looked up afresh.
     pub(super) async fn answer(&self, mut lookup: Lookup<'_>) -> Result<Answer, ServiceError> {
-        let slot = lookup.slot.take();
         let key = ObjectKey::variant(lookup.ns, lookup.id, &lookup.variant);
         let mime = lookup.variant.ext.format().mime();
+        let (obj, loaded_here) = self.cached_or_loaded(&mut lookup, &key).await?;
+        let due = |obj: &CachedObject| obj.presence.as_ref().is_some_and(|p| p.due(self.images.window_ms()));
+        if loaded_here || !due(&obj) {
+            return Ok(Answer::of(obj, loaded_here, mime));
+        }
+        let presence = obj.presence.as_ref().expect("due, so present");
+        if Box::pin(self.images.confirm(lookup.ns, lookup.id, presence)).await {
+            return Ok(Answer::of(obj, loaded_here, mime));
+        }
+        // Gone or changed, and forgotten here: from storage (or rendered) afresh, if it is there.
+        let mut again = Lookup { info: None, slot: None, ..lookup };
+        let (obj, loaded_here) = Box::pin(self.cached_or_loaded(&mut again, &key)).await?;
+        Ok(Answer::of(obj, loaded_here, mime))
+    }
+
+    /// The variant from memory, or loaded (from storage, or rendered), and whether this call's
+    /// own loader ran.
+    async fn cached_or_loaded(
+        &self,
+        lookup: &mut Lookup<'_>,
+        key: &ObjectKey,
+    ) -> Result<(CachedObject, bool), ServiceError> {
+        let slot = lookup.slot.take();
+        let lookup = &*lookup;
         // Boxed, and made only on a miss: a hit should not build nor carry its size around.
         let load = || {
             Box::pin(async {
-                let (info, claim) = match self.find(&lookup, &key).await? {
-                    Found::Stored(bytes) => return Ok(CachedObject::new(bytes, Served::Storage)),
-                    Found::Missing { info, claim } => (info, claim),
+                let (image, claim) = match self.find(lookup, key).await? {
+                    Found::Stored(bytes, presence) => {
+                        return Ok(CachedObject::new(bytes, Served::Storage).of_image(presence));
+                    }
+                    Found::Missing { image, claim } => (image, claim),
                 };
-                lookup.payer.charge()?;
                 let (effort, render) = (lookup.purpose.effort(), &self.render);
                 let plan = RenderPlan::new(
                     lookup.ns,
                     lookup.id,
                     lookup.variant,
-                    info,
+                    &image,
                     effort,
                     render,
                     &self.rendering.limits,
-                )?;
+                )?
+                .placed(self.settings.of(lookup.ns).crop);
+                lookup.payer.charge(plan.work_units())?;
                 let bytes = self.render_miss(&plan, lookup.purpose, slot, claim).await?;
-                Ok::<_, ServiceError>(CachedObject::new(bytes, Served::Rendered))
+                Ok::<_, ServiceError>(CachedObject::new(bytes, Served::Rendered).of_image(image.presence))
             })
         };
-        let (obj, loaded_here) = self.cache.get_or_load(key.clone(), load).await.map_err(|e| (*e).clone())?;
-        Ok(Answer::of(obj, loaded_here, mime))
+        self.cache.get_or_load(key.clone(), load).await.map_err(|e| (*e).clone())
+    }
+
+    /// The units of work rendering `variant` of `image` is charged (one for
+    /// a variant the image cannot be rendered as: it is refused, not rendered).
+    pub(super) fn work_units(
+        &self,
+        ns: &Namespace,
+        id: &ImageId,
+        variant: Variant,
+        image: &Known,
+        purpose: Purpose,
+    ) -> u32 {
+        RenderPlan::new(ns, id, variant, image, purpose.effort(), &self.render, &self.rendering.limits)
+            .map_or(1, |plan| plan.work_units())
     }
 
     /// Looks for the variant in storage, and for the image's facts: the image is known to exist
@@ -147,10 +193,10 @@ impl Renders {
     async fn find(&self, lookup: &Lookup<'_>, key: &ObjectKey) -> Result<Found, ServiceError> {
         let variants = &self.stores.variants;
         let known = match &lookup.info {
-            Some(info) => Some(Arc::clone(info)),
+            Some(image) => Some(image.clone()),
             None => self.images.in_memory(lookup.ns, lookup.id).await,
         };
-        if let Some(info) = known.clone().filter(|_| !lookup.purpose.admitted_before_lease()) {
+        if let Some(image) = known.clone().filter(|_| !lookup.purpose.admitted_before_lease()) {
             let look = Box::pin(variants.get_opt(key));
             let (stored, claim) = match select(look, self.leases.claim(key.clone())).await {
                 Either::Left((stored, out)) => (stored, Claim::Out(out)),
@@ -160,25 +206,27 @@ impl Renders {
                 Ok(Some(bytes)) => {
                     // A lease claimed for a variant that is stored is removed.
                     RenderLeases::abandon(claim);
-                    Ok(Found::Stored(bytes))
+                    Ok(Found::Stored(bytes, image.presence))
                 }
-                Ok(None) => Ok(Found::Missing { info, claim: Pending::Made(claim) }),
+                Ok(None) => Ok(Found::Missing { image, claim: Pending::Made(claim) }),
                 Err(e) => {
                     RenderLeases::abandon(claim);
                     Err(e.into())
                 }
             };
         }
-        let info = async {
+        let image = async {
             match known {
-                Some(info) => Ok(info),
-                None => self.images.info(lookup.ns, lookup.id, lookup.source_override).await.map(|(info, _)| info),
+                Some(image) => Ok(image),
+                None => self.images.info(lookup.ns, lookup.id, lookup.source_override).await.map(|(image, _)| image),
             }
         };
-        let (stored, info) = tokio::join!(variants.get_opt(key), info);
+        // A variant left in storage of an image that is not there is not served either.
+        let (stored, image) = tokio::join!(variants.get_opt(key), image);
+        let image = image?;
         match stored? {
-            Some(bytes) => Ok(Found::Stored(bytes)),
-            None => Ok(Found::Missing { info: info?, claim: Pending::Later }),
+            Some(bytes) => Ok(Found::Stored(bytes, image.presence)),
+            None => Ok(Found::Missing { image, claim: Pending::Later }),
         }
     }
 
@@ -231,7 +279,8 @@ impl Renders {
     }
 
     /// Stores a rendered variant and leaves its lease to expire; a failed render removes its
-    /// lease before the failure is answered.
+    /// lease before the failure is answered. A render of an image deleted meanwhile stores
+    /// nothing and is not answered; one of an image changed meanwhile is answered, not stored.
     async fn store(
         &self,
         plan: &RenderPlan,
@@ -245,8 +294,14 @@ impl Renders {
                 return Err(e);
             }
         };
-        match self.stores.put_variant(&plan.ns, &plan.id, &plan.key, bytes.clone()).await {
-            Ok(()) => lease.stored(),
+        match self.stores.put_variant(&plan.ns, &plan.id, &plan.key, bytes.clone(), &plan.presence).await {
+            Ok(Standing::Same) => lease.stored(),
+            Ok(Standing::Gone) => {
+                lease.failed().await;
+                self.images.forget(&plan.ns, &plan.id).await;
+                return Err(ServiceError::ImageNotFound);
+            }
+            Ok(Standing::Changed) => lease.failed().await,
             // The image is still good to answer; the lease goes, and the next miss renders it again.
             Err(e) => tracing::warn!(key = %plan.key, error = %e, "could not store a rendered variant"),
         }
@@ -256,12 +311,18 @@ impl Renders {
     /// Renders `variant` with the small encoders and stores it, whether or not a copy exists
     /// (for `regenerate`).
     pub(super) async fn rerender(&self, ns: &Namespace, id: &ImageId, variant: Variant) -> Result<(), ServiceError> {
-        let (info, _) = self.images.info(ns, id, None).await?;
-        let plan = RenderPlan::new(ns, id, variant, info, Effort::Small, &self.render, &self.rendering.limits)?;
+        let (image, _) = self.images.info(ns, id, None).await?;
+        let plan = RenderPlan::new(ns, id, variant, &image, Effort::Small, &self.render, &self.rendering.limits)?
+            .placed(self.settings.of(ns).crop);
         let slot = self.rendering.pool.admit(Class::Job, plan.max_cost()).await?;
         let bytes = self.rendering.render(&plan, Purpose::Job, Some(slot)).await?;
-        self.stores.put_variant(ns, id, &plan.key, bytes.clone()).await?;
-        self.cache.insert(plan.key, CachedObject::new(bytes, Served::Rendered)).await;
+        match self.stores.put_variant(ns, id, &plan.key, bytes.clone(), &plan.presence).await? {
+            Standing::Same => {}
+            Standing::Gone => return Err(ServiceError::ImageNotFound),
+            Standing::Changed => return Ok(()),
+        }
+        let cached = CachedObject::new(bytes, Served::Rendered).of_image(image.presence);
+        self.cache.insert(plan.key, cached).await;
         Ok(())
     }
 }

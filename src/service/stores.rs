@@ -1,6 +1,10 @@
 //! The two stores the service writes (originals with their info, working copies, leases and
 //! jobs; variants, which may be a public bucket), and the listing of an image's stored variants,
 //! read at most once a second and dropped when this node stores a variant of the image.
+//!
+//! A rendered variant is written only while its image stands as the render found it (DESIGN.md
+//! §15): info.json is read right before the write, and once more after it, in the background;
+//! a variant written while a delete (or a change of the image) went through is removed again.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,6 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::ImageInfo;
+use crate::cache::Presence;
 use crate::config::StorageConfig;
 use crate::model::{ImageId, Namespace, ObjectKey, Variant};
 use crate::store::{Store, StoreError};
@@ -20,6 +25,17 @@ const LISTING_LIFETIME: Duration = Duration::from_secs(1);
 
 /// Images whose listing is kept.
 const LISTINGS_KEPT: u64 = 10_000;
+
+/// What storage holds of an image, against what a node knew of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Standing {
+    /// Its info.json as known.
+    Same,
+    /// Another info.json: the image was changed, or deleted and uploaded again.
+    Changed,
+    /// No info.json: deleted.
+    Gone,
+}
 
 /// The originals' store and the variants' store (the same one unless configured apart).
 #[derive(Clone, Debug)]
@@ -56,18 +72,62 @@ impl Stores {
         }
     }
 
-    /// Writes a rendered variant of image `id` and drops the image's listing, which no longer
-    /// names every stored variant.
+    /// How image `id` stands against `presence`, by one read of its info.json.
+    pub(super) async fn standing(
+        &self,
+        ns: &Namespace,
+        id: &ImageId,
+        presence: &Presence,
+    ) -> Result<Standing, StoreError> {
+        Ok(match self.originals.get_opt(&ObjectKey::info(ns, id)).await? {
+            Some(json) if presence.matches(&json) => Standing::Same,
+            Some(_) => Standing::Changed,
+            None => Standing::Gone,
+        })
+    }
+
+    /// Writes a rendered variant of image `id`, made from the image as `presence` knew it, and
+    /// drops the image's listing, which no longer names every stored variant. Nothing is written
+    /// when the image changed or went meanwhile (answered, and `presence` expired); a delete
+    /// that goes through during the write is caught by a look after it, which removes the
+    /// variant again.
     pub(super) async fn put_variant(
         &self,
         ns: &Namespace,
         id: &ImageId,
         key: &ObjectKey,
         bytes: Bytes,
-    ) -> Result<(), StoreError> {
+        presence: &Arc<Presence>,
+    ) -> Result<Standing, StoreError> {
+        let standing = self.standing(ns, id, presence).await?;
+        if standing != Standing::Same {
+            presence.expire();
+            return Ok(standing);
+        }
         self.variants.put(key, bytes).await?;
         self.forget_listing(ns, id).await;
-        Ok(())
+        let (stores, ns, id, key, presence) = (self.clone(), ns.clone(), id.clone(), key.clone(), Arc::clone(presence));
+        tokio::spawn(async move { stores.recheck(&ns, &id, &key, &presence).await });
+        Ok(Standing::Same)
+    }
+
+    /// The look after a variant's write: the variant is removed if its image changed or went
+    /// while it was written, or if that cannot be told (a variant is rendered again at will; a
+    /// taken-down image is not put back).
+    async fn recheck(&self, ns: &Namespace, id: &ImageId, key: &ObjectKey, presence: &Presence) {
+        match self.standing(ns, id, presence).await {
+            Ok(Standing::Same) => return,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(%key, error = %e, "cannot tell whether a variant's image is still there"),
+        }
+        presence.expire();
+        match self.variants.delete(key).await {
+            Ok(()) => tracing::info!(%key, "removed a variant stored while its image was deleted or changed"),
+            Err(e) => {
+                tracing::warn!(%key, error = %e, "cannot remove a variant stored while its image was deleted or changed")
+            }
+        }
+        self.forget_listing(ns, id).await;
     }
 
     /// Drops the listing of an image's variants.
@@ -93,6 +153,11 @@ impl Stores {
             Ok::<_, StoreError>(Arc::new(names))
         };
         self.listings.try_get_with(prefix.clone(), list).await.map_err(|e| (*e).clone())
+    }
+
+    /// The public URL of an object of the variants' store, with `remote_base_url`.
+    pub(super) fn remote_url(&self, key: &ObjectKey) -> Option<String> {
+        self.remote_base_url.as_ref().map(|base| format!("{base}/{key}"))
     }
 
     /// `info` with the names of the variants stored for the image and, with `remote_base_url`,

@@ -1,25 +1,25 @@
-//! Uploads: validate, moderate, store the original with its working copies and info, then
-//! render the asked outputs (and the namespace's own) with the small encoders, before the answer
-//! or in a job after it.
+//! Uploads: validate, moderate and store the original with its working copies, focus and info
+//! (`originals`), then render the asked outputs (and the namespace's own) with the small
+//! encoders, before the answer or in a job after it.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::future::try_join_all;
 
-use super::images::Images;
+use super::focus::Refocus;
+use super::images::{Images, Known};
 use super::jobs::Jobs;
-use super::originals::Originals;
+use super::originals::{Originals, Probed};
 use super::renders::{Lookup, Purpose, Renders};
 use super::stores::Stores;
 use super::{ImageInfo, ServiceError};
 use crate::access::Payer;
-use crate::config::{Moderation, Settings};
-use crate::hooks::{Hooks, Verdict};
-use crate::metrics::{Metrics, Moderated};
-use crate::model::{Geometry, ImageFormat, ImageHash, ImageId, Namespace, ObjectKey, Variant};
-use crate::pipeline::{self, Effort, ImageFacts, Limits, Placement, RenderSpec};
-use crate::pool::{Class, Cost, CpuPool};
+use crate::config::Settings;
+use crate::metrics::Metrics;
+use crate::model::{ImageId, Namespace, ObjectKey, Variant};
+use crate::pipeline::{FocusInfo, FocusPoint};
+use crate::pool::Class;
 
 /// The result of an upload.
 #[derive(Clone, Debug)]
@@ -40,12 +40,6 @@ pub enum Outputs {
     InBackground,
 }
 
-/// The longest side of the picture the moderation hook sees.
-const MODERATION_SIDE: u32 = 1024;
-
-/// The quality of that picture: enough for a classifier, a fraction of the original's bytes.
-const MODERATION_QUALITY: u8 = 85;
-
 /// What taking uploads needs.
 #[derive(Debug)]
 pub(super) struct Uploads {
@@ -55,44 +49,72 @@ pub(super) struct Uploads {
     pub(super) images: Arc<Images>,
     pub(super) renders: Arc<Renders>,
     pub(super) jobs: Arc<Jobs>,
-    pub(super) hooks: Hooks,
+    pub(super) refocus: Arc<Refocus>,
     pub(super) metrics: Arc<Metrics>,
-    pub(super) pool: CpuPool,
-    pub(super) limits: Limits,
 }
 
 impl Uploads {
     /// Stores `bytes` as an original of `ns` (unless stored already) and renders `outputs` plus
     /// the namespace's own outputs, before the answer or in a job. Nothing is written unless
     /// the image decodes, every output is allowed and the namespace's moderation hook allows it.
-    /// With a `notify_url`, a job delivers the notification once the outputs are stored.
+    /// With a `notify_url`, a job delivers the notification once the outputs are stored. A
+    /// `focus` given is stored instead of one detected; for bytes stored already, it replaces the
+    /// stored focus where it differs (as `PUT .../focus` does).
     pub(super) async fn ingest(
         &self,
         ns: &Namespace,
         bytes: Bytes,
         outputs: &[Variant],
         when: Outputs,
+        payer: &Payer,
+        focus: Option<FocusPoint>,
     ) -> Result<Ingested, ServiceError> {
         if bytes.is_empty() {
             return Err(ServiceError::EmptyUpload);
         }
         let settings = self.settings.of(ns);
-        let all_outputs = settings.outputs_with(outputs);
-        all_outputs.iter().try_for_each(|v| settings.check(v))?;
+        if payer.client().is_some() {
+            settings.check_output_count(outputs.len())?;
+        }
+        let all_outputs = settings.outputs_with(outputs)?;
 
         let (hash, probed) = self.originals.hash_and_probe(bytes.clone(), Class::Upload).await?;
         let id = ImageId::Hash(hash);
-        let (info, created) = match self.stores.originals.get_opt(&ObjectKey::info(ns, &id)).await? {
-            Some(stored) => {
-                self.metrics.upload_done(false);
-                (ImageInfo::from_stored(&stored, &id)?, false)
-            }
+        let stored = self.stores.originals.get_opt(&ObjectKey::info(ns, &id)).await?;
+        // Charged, from its header, before anything is decoded or stored: storing the original
+        // (unless stored already) and every output (rendered before the answer, or in the job
+        // it queues), less the unit its request paid on arrival.
+        let (info, facts) = match &stored {
+            Some(stored) => (Arc::new(ImageInfo::from_stored(stored, &id)?), None),
             None => {
                 let facts = probed?;
-                if let Some(moderation) = &settings.moderation {
-                    self.moderate(moderation, ns, &hash, &bytes, &facts).await?;
-                }
-                let info = self.originals.store(ns, &id, &hash, bytes, facts, Class::Upload).await?;
+                (Arc::new(ImageInfo::of_facts(&hash, &facts)), Some(facts))
+            }
+        };
+        let stores = facts.as_ref().map_or(0, |facts| self.originals.store_units(facts));
+        let image = Known::unstored(Arc::clone(&info));
+        let renders: u32 = all_outputs
+            .iter()
+            .map(|v| self.renders.work_units(ns, &id, *v, &image, Purpose::Upload))
+            .fold(0, u32::saturating_add);
+        let units = stores.saturating_add(renders).saturating_sub(1);
+        if units > 0 {
+            payer.charge(units)?;
+        }
+        let (info, created) = match facts {
+            None => {
+                let info = match focus {
+                    Some(point) if info.subject() != Some(FocusInfo::at(point)) => {
+                        self.refocus.set(ns, &id, point).await?
+                    }
+                    _ => Arc::unwrap_or_clone(info),
+                };
+                self.metrics.upload_done(false);
+                (info, false)
+            }
+            Some(facts) => {
+                let probed = Probed { hash, bytes, facts };
+                let info = self.originals.store(ns, &id, probed, focus, Class::Upload).await?;
                 self.images.remember(ns, &id, info.clone()).await;
                 self.metrics.upload_done(true);
                 (info, true)
@@ -101,7 +123,7 @@ impl Uploads {
         let notifies = settings.notify.is_some();
         match when {
             Outputs::BeforeAnswer => {
-                // The upload was charged to its client; its outputs are the server's work.
+                // The upload's client paid for its outputs above.
                 try_join_all(all_outputs.iter().map(|v| {
                     self.renders.answer(Lookup {
                         ns,
@@ -141,57 +163,10 @@ impl Uploads {
         url: &str,
         outputs: &[Variant],
         when: Outputs,
+        payer: &Payer,
+        focus: Option<FocusPoint>,
     ) -> Result<Ingested, ServiceError> {
         let held = self.images.download(url).await?;
-        self.ingest(ns, held.bytes.clone(), outputs, when).await
-    }
-
-    /// Asks the namespace's moderation hook about an upload not stored yet: a reject is
-    /// [`ServiceError::Rejected`]; no verdict is [`ServiceError::ModerationUnavailable`] unless
-    /// the namespace fails open. The hook sees a JPEG of at most 1024 px a side.
-    async fn moderate(
-        &self,
-        moderation: &Moderation,
-        ns: &Namespace,
-        hash: &ImageHash,
-        bytes: &Bytes,
-        facts: &ImageFacts,
-    ) -> Result<(), ServiceError> {
-        // Width or height, whichever is longer, never enlarged: both sides at most 1024.
-        let geometry = if facts.width >= facts.height {
-            Geometry::Width(MODERATION_SIDE)
-        } else {
-            Geometry::Height(MODERATION_SIDE)
-        };
-        let spec = RenderSpec {
-            geometry,
-            format: ImageFormat::Jpeg,
-            quality: MODERATION_QUALITY,
-            effort: Effort::Fast,
-            placement: Placement::Centre,
-        };
-        let (original, limits) = (bytes.clone(), self.limits);
-        let decode = pipeline::memory::decode_bytes(facts.format, u64::from(facts.width) * u64::from(facts.height));
-        let cost = Cost { pixels: pipeline::memory::budget_pixels(decode), slow: false };
-        let shown = self.pool.run(Class::Upload, cost, move || pipeline::render(&original, &spec, &limits)).await??;
-        match self.hooks.moderate(&moderation.url, ns, &hash.to_string(), shown.bytes).await {
-            Ok(Verdict::Allow) => {
-                self.metrics.moderated(Moderated::Allow);
-                Ok(())
-            }
-            Ok(Verdict::Reject(reason)) => {
-                self.metrics.moderated(Moderated::Reject);
-                Err(ServiceError::Rejected(reason))
-            }
-            Err(e) => {
-                self.metrics.moderated(Moderated::Unavailable);
-                if moderation.fail_open {
-                    tracing::warn!(namespace = %ns, error = %e, "storing an upload without a verdict (moderation_fail_open)");
-                    Ok(())
-                } else {
-                    Err(e.into())
-                }
-            }
-        }
+        self.ingest(ns, held.bytes.clone(), outputs, when, payer, focus).await
     }
 }

@@ -5,7 +5,9 @@
 //! The address policy is enforced where it cannot be dodged: in the DNS resolver the HTTP client
 //! connects through (so every name, including each redirect's, is checked on the addresses that
 //! are actually dialled), and on IP-literal hosts before each request and redirect. Errors are
-//! sorted into [`FetchError`] here; callers never see reqwest's.
+//! sorted into [`FetchError`] here; callers never see reqwest's. An error's text holds what went
+//! wrong in full (the address a name resolved to, the error chain) for the log; the client is
+//! told only the rule (see `http::error`).
 
 pub mod policy;
 
@@ -30,9 +32,12 @@ pub enum FetchError {
     /// The URL leads to an address the policy refuses (loopback, private, link-local...).
     #[error("source refused: {0}")]
     Refused(String),
-    /// DNS failure, connection refused, TLS failure, too many redirects.
+    /// DNS failure, connection refused, TLS failure.
     #[error("source unreachable: {0}")]
     Unreachable(String),
+    /// The source redirected more often than `source_max_redirects` allows.
+    #[error("source redirected more than {0} times")]
+    TooManyRedirects(usize),
     /// The source answered with a non-2xx status.
     #[error("source answered HTTP {0}")]
     Upstream(u16),
@@ -51,6 +56,11 @@ pub enum FetchError {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 struct PolicyRefusal(String);
+
+/// Marker error raised by the redirect policy past `source_max_redirects`.
+#[derive(Debug, thiserror::Error)]
+#[error("more than {0} redirects")]
+struct RedirectLimit(usize);
 
 /// What a fetch may do: the configured section, and the byte cap of uploads.
 #[derive(Clone, Debug)]
@@ -112,7 +122,7 @@ impl Fetcher {
         let settings = FetchSettings { max_bytes, allow_private, timeout: config.source_timeout_secs };
         let redirects = redirect::Policy::custom(move |attempt| {
             if attempt.previous().len() > max_redirects {
-                return attempt.error(format!("more than {max_redirects} redirects"));
+                return attempt.error(RedirectLimit(max_redirects));
             }
             match check_url(attempt.url(), allow_private) {
                 Ok(()) => attempt.follow(),
@@ -171,6 +181,9 @@ impl Fetcher {
         while let Some(cause) = source {
             if let Some(refusal) = cause.downcast_ref::<PolicyRefusal>() {
                 return FetchError::Refused(refusal.0.clone());
+            }
+            if let Some(RedirectLimit(max)) = cause.downcast_ref::<RedirectLimit>() {
+                return FetchError::TooManyRedirects(*max);
             }
             source = cause.source();
         }

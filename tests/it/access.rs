@@ -1,5 +1,6 @@
 //! Who may do what (DESIGN.md §9): signed URLs (with rotation, expiry and ?source= signed),
-//! upload tokens, closed namespaces, rate limits per client address, and `image-server sign`.
+//! upload tokens, closed namespaces, rate limits per client (`X-Forwarded-For` with ports, IPv6
+//! by /64), and `image-server sign`.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -179,7 +180,7 @@ fn renders_and_uploads_are_limited_per_client_and_hits_are_not() {
     assert_eq!(limited.status, 429, "{}", String::from_utf8_lossy(&limited.body));
     let retry: u32 = limited.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry), "Retry-After {retry}");
-    assert!(limited.error().contains("4 a minute"), "{}", limited.error());
+    assert!(limited.error().contains("4 units of work a minute"), "{}", limited.error());
     assert_eq!(server.post("/p", corpus::read("gif/static_hopper_128.gif")).status, 429, "uploads too");
     // Hits from memory or storage are never limited.
     for _ in 0..10 {
@@ -192,6 +193,29 @@ fn renders_and_uploads_are_limited_per_client_and_hits_are_not() {
     let p2 = untrusted.upload("p", corpus::read("jpeg/ijg_testorig.jpg"));
     let spoofed = untrusted.get_with(&format!("{p2}/w20.jpg"), "x-forwarded-for", "198.51.100.8");
     assert_eq!(spoofed.status, 429, "X-Forwarded-For from an untrusted peer is not believed");
+}
+
+#[test]
+fn ports_in_forwarded_for_do_not_dodge_the_rate_limit_and_one_ipv6_64_is_one_client() {
+    // Issue 18, finding 6: the proxy's `ip:port` entry was dropped, so the attacker's own entry
+    // on its left became the client, a fresh one each time; and each IPv6 /128 had a bucket.
+    let server = Server::options().arg("--rate-limit-per-minute 2 --trusted-proxies 127.0.0.1").start();
+    let bytes = corpus::read("gif/static_hopper_128.gif");
+    let upload = |forwarded_for: &str| {
+        let client = crate::support::server::client();
+        let req = client.post(server.url("/p")).header("x-forwarded-for", forwarded_for).body(bytes.clone());
+        req.send().unwrap().status().as_u16()
+    };
+    let statuses: Vec<u16> = (1..=3).map(|i| upload(&format!("198.51.100.{i}, 203.0.113.9:{}", 40_000 + i))).collect();
+    assert_eq!(statuses[2], 429, "the client behind the proxy's ip:port was charged afresh each time: {statuses:?}");
+    assert_eq!(upload("[2001:db8:7:7::1]:443"), 200);
+    assert_eq!(upload("2001:db8:7:7:ffff::2"), 200);
+    assert_eq!(upload("198.51.100.50, [2001:db8:7:7::3]"), 429, "a third address of one /64");
+    assert_eq!(upload("2001:db8:7:8::1"), 200, "the next /64 is another client");
+    // An entry the proxy wrote that is not an address stops the walk: the proxy is charged.
+    assert_eq!(upload("198.51.100.60, unknown"), 200);
+    assert_eq!(upload("198.51.100.61, unknown"), 200);
+    assert_eq!(upload("198.51.100.62, unknown"), 429);
 }
 
 /// The code block of README.md that starts with `first_line`.

@@ -1,60 +1,19 @@
-//! Crops that keep the subject (issue 20, DESIGN.md §14), on the pipeline: the focus found once
-//! per original, cover crops placed around it, measured on photos whose subjects were labelled by
-//! hand (`golden/subjects.tsv`) against libvips' attention crop and the centred crop. Each crop is
-//! found in its original's pixels, ours and libvips' alike, so the test checks what was rendered,
-//! not only what was planned. `SAVE_OUTPUT=DIR` writes the crops for looking at.
+//! Crops that keep the subject (issue 20, DESIGN.md §14): the focus found once per original,
+//! cover crops placed around it, measured over HTTP on photos whose subjects were labelled by
+//! hand (`golden/subjects.tsv`) against libvips' attention crop and the centred crop; and, on the
+//! pipeline, the same box whatever the EXIF orientation, source (working copy) or frame. Each crop
+//! is found in its original's pixels, ours and libvips' alike, so the tests check what was
+//! rendered, not only what was planned. `SAVE_OUTPUT=DIR` writes the crops for looking at.
 
 use image::AnimationDecoder;
-use image_server::config::Config;
-use image_server::model::Geometry;
 use image_server::pipeline::focus::{self, FocusInfo, FocusPoint};
-use image_server::pipeline::{self, Effort, Limits, Placement, RenderSpec, plan};
+use image_server::pipeline::{self, RenderSpec, plan};
 
-use crate::support::corpus;
 use crate::support::server::cli_in;
-use crate::support::subjects::{self, Boxed, Gray, Kept, SHAPES};
-
-fn limits() -> Limits {
-    image_server::service::render_limits(&Config::defaults())
-}
-
-/// `x{S}` for a square shape, `{W}x{H}` otherwise.
-fn geometry((w, h): (u32, u32)) -> Geometry {
-    if w == h { Geometry::Square(w) } else { Geometry::Rect { width: w, height: h } }
-}
-
-fn png(geometry: Geometry, placement: Placement) -> RenderSpec {
-    RenderSpec {
-        geometry,
-        format: image_server::model::ImageFormat::Png,
-        quality: 100,
-        effort: Effort::Fast,
-        placement,
-    }
-}
-
-/// The whole upright original, scaled as a `w` x `h` cover crop of it is: where crops are found.
-fn reference(bytes: &[u8], (width, height): (u32, u32), (w, h): (u32, u32)) -> Gray {
-    let scale = f64::max(f64::from(w) / f64::from(width), f64::from(h) / f64::from(height));
-    let rw = ((f64::from(width) * scale).round() as u32).max(w);
-    let rh = ((f64::from(height) * scale).round() as u32).max(h);
-    let spec = png(Geometry::Rect { width: rw, height: rh }, Placement::Centre);
-    Gray::decode(&pipeline::render(bytes, &spec, &limits()).unwrap().bytes)
-}
-
-/// Finds `crop` in `reference` and gives its box on the original, insisting that it was found.
-fn found(reference: &Gray, crop: &[u8], size: (u32, u32), shape: (u32, u32), what: &str) -> Boxed {
-    let (offset, ncc) = subjects::locate(reference, &Gray::decode(crop));
-    assert!(ncc > 0.9, "{what}: the crop does not match its original anywhere (best correlation {ncc:.3})");
-    subjects::box_at(size.0, size.1, shape, offset, reference)
-}
-
-/// Asserts a found box is the planned one, within a pixel and a half of the crop's scale.
-fn assert_at(found: Boxed, planned: plan::CropBox, shape: (u32, u32), what: &str) {
-    let source_px = f64::max(planned.width / f64::from(shape.0), planned.height / f64::from(shape.1));
-    let off = f64::max((found[0] - planned.left).abs(), (found[1] - planned.top).abs());
-    assert!(off <= 1.5 * source_px, "{what}: rendered at {found:?}, planned at {planned:?}");
-}
+use crate::support::subjects::{
+    self, Gray, Kept, SHAPES, assert_at, found, geometry, limits, png, png_name, reference,
+};
+use crate::support::{Server, corpus};
 
 fn save(name: &str, bytes: &[u8]) {
     if let Ok(dir) = std::env::var("SAVE_OUTPUT") {
@@ -82,36 +41,43 @@ impl Tally {
     }
 }
 
-/// The measure of issue 20: on the labelled set, crops placed around the focus keep at least as
-/// much of the subject as libvips' attention crop, and at least 0.9 of what a crop of that shape
-/// can keep; centred crops (a namespace without `crop: "focus"`) are cut where they always were.
+/// The measure of issue 20, over HTTP: every labelled photo uploaded into a namespace with
+/// `crop: "focus"` and into a plain one; the cover crops the server answers keep at least as much
+/// of the subject as libvips' attention crop, and at least 0.9 of what a crop of that shape can
+/// keep; each is found where the focus stored in info.json places it, and the plain namespace's
+/// where a centred crop always was.
 #[test]
 fn focus_crops_keep_the_subject_better_than_vips_attention_and_centred_crops_stay() {
-    let limits = limits();
+    let server = Server::options().arg("--namespaces").raw(r#"{"focus": {"crop": "focus"}}"#).start();
     // Per shape (and all shapes, last): ours, libvips' attention, centred.
     let mut tallies: Vec<[Tally; 3]> = (0..=SHAPES.len()).map(|_| Default::default()).collect();
     let mut table = String::new();
     for photo in subjects::set() {
         let bytes = photo.bytes();
-        let facts = pipeline::probe(&bytes, &limits).unwrap();
-        let size = (facts.width, facts.height);
-        let info = focus::detect(&bytes, &limits).unwrap();
-        table += &format!("{} ({}): {}\n", photo.name, photo.what, serde_json::to_string(&info).unwrap());
+        let (focused, plain) = (server.upload("focus", bytes.clone()), server.upload("p", bytes.clone()));
+        let info = server.get(&format!("{focused}/info.json")).json();
+        let size = (info["width"].as_u64().unwrap() as u32, info["height"].as_u64().unwrap() as u32);
+        let stored: FocusInfo = serde_json::from_value(info.clone()).expect("info.json has a focus");
+        table += &format!("{} ({}): {}\n", photo.name, photo.what, serde_json::to_string(&stored).unwrap());
         for (i, &shape) in SHAPES.iter().enumerate() {
             let geometry = geometry(shape);
             let what = format!("{} {geometry}", photo.name);
             let reference = reference(&bytes, size, shape);
-            let placed = plan::plan_with(size.0, size.1, geometry, info.placement()).crop;
-            let ours = pipeline::render(&bytes, &png(geometry, info.placement()), &limits).unwrap().bytes;
+            let get = |path: &str| {
+                let reply = server.get(&format!("{path}/{}", png_name(shape)));
+                assert_eq!(reply.status, 200, "{what}: {}", String::from_utf8_lossy(&reply.body));
+                reply.body
+            };
             let base = photo.name.rsplit(['/', ':']).next().unwrap().replace('.', "_");
+            let ours = get(&focused);
             save(&format!("{base}-{geometry}-focus.png"), &ours);
             let ours = found(&reference, &ours, size, shape, &format!("{what} (focus)"));
+            let placed = plan::plan_with(size.0, size.1, geometry, stored.placement()).crop;
             assert_at(ours, placed, shape, &format!("{what} (focus)"));
-            let centred = plan::plan(size.0, size.1, geometry).crop;
-            let centre = pipeline::render(&bytes, &png(geometry, Placement::Centre), &limits).unwrap().bytes;
+            let centre = get(&plain);
             save(&format!("{base}-{geometry}-centre.png"), &centre);
             let centre = found(&reference, &centre, size, shape, &format!("{what} (centre)"));
-            assert_at(centre, centred, shape, &format!("{what} (centre)"));
+            assert_at(centre, plan::plan(size.0, size.1, geometry).crop, shape, &format!("{what} (centre)"));
             let vips = subjects::vips_attention(&photo.path, shape);
             save(&format!("{base}-{geometry}-vips.png"), &vips);
             let vips = found(&reference, &vips, size, shape, &format!("{what} (vips attention)"));
@@ -136,6 +102,8 @@ fn focus_crops_keep_the_subject_better_than_vips_attention_and_centred_crops_sta
     let [ours, vips, _] = tallies[SHAPES.len()].each_ref().map(Tally::mean);
     assert!(ours.1 >= vips.1 && ours.0 >= vips.0, "focus keeps less than vips attention:\n{table}");
     assert!(ours.1 >= 0.9, "focus keeps less than 0.9 of what the crops can keep:\n{table}");
+    let detections = &server.status()["focus"];
+    assert_eq!(detections["detections"], 2 * subjects::set().len(), "one detection an upload: {detections}");
 }
 
 /// EXIF orientation: the focus is a point of the upright image, and a crop placed around it shows

@@ -207,3 +207,31 @@ fn an_async_upload_without_a_hook_still_renders_its_outputs() {
     }
     assert_eq!(server.post("/p?wait=maybe", corpus::read("gif/static_hopper_128.gif")).status, 400);
 }
+
+#[test]
+fn notify_url_without_notify_secret_stops_start_up() {
+    // Issue 18, finding 13: such a namespace sent unsigned notifications without a word.
+    let dir = tempfile::tempdir().unwrap();
+    let namespaces = r#"{"p": {"notify_url": "http://127.0.0.1:9/hook"}}"#;
+    let mut child = crate::support::server::cli_in(dir.path())
+        .args(["serve", "--port", "0", "--status-port", "0", "--namespaces", namespaces])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let until = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > until {
+            child.kill().unwrap();
+            panic!("the server started with notify_url and no notify_secret");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(2), "a configuration error: {stderr}");
+    assert!(stderr.contains("notify_url is set without notify_secret") && stderr.contains("'p'"), "{stderr}");
+}

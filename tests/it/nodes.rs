@@ -1,6 +1,7 @@
 //! Several nodes on one bucket or one directory (DESIGN.md §12): what one node stored, the others
 //! serve without rendering again; simultaneous misses over three nodes render once, under the
-//! variant's lease; a killed lease holder is taken over.
+//! variant's lease; a killed lease holder is taken over. A delete on one node, or an info.json
+//! rewritten, is seen by every node within `delete_visibility_secs` (§15).
 
 use crate::support::{Server, corpus, s3};
 
@@ -42,6 +43,22 @@ impl Shared {
         match self {
             Shared::Directory(dir) => opts.arg(&format!("--storage file://{}", dir.path().display())).start(),
             Shared::Bucket(prefix) => s3::storage(opts, prefix).start(),
+        }
+    }
+
+    /// Every object stored, relative to the store.
+    fn objects(&self) -> Vec<String> {
+        match self {
+            Shared::Directory(dir) => crate::support::server::files_under(dir.path()),
+            Shared::Bucket(prefix) => s3::keys(prefix),
+        }
+    }
+
+    /// Replaces the object at `key` (relative to the store).
+    fn put(&self, key: &str, bytes: &[u8]) {
+        match self {
+            Shared::Directory(dir) => std::fs::write(dir.path().join(key), bytes).unwrap(),
+            Shared::Bucket(prefix) => s3::put(prefix, key, bytes),
         }
     }
 
@@ -134,8 +151,81 @@ fn a_killed_lease_holder_is_taken_over(shared: Shared) {
     assert_eq!(renders, 1, "one of the others renders it once the lease is stale");
 }
 
+/// What three nodes serve of an image, each asked twice so that the second answers are memory
+/// hits: the info and two variants.
+const SERVED: [&str; 3] = ["info.json", "w120.jpg", "x60.webp"];
+
+fn warm(nodes: &[Server], path: &str) {
+    for node in nodes {
+        for _ in 0..2 {
+            for leaf in SERVED {
+                assert_eq!(node.get(&format!("{path}/{leaf}")).status, 200, "{leaf}");
+            }
+        }
+        assert!(node.status()["cache"]["memory_hits"].as_u64() >= Some(2), "variants served from memory");
+    }
+}
+
+/// Polls (a minute at most: the window is one second) until `done` holds.
+fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Finding 9: after a DELETE on one node, the other two, which served the image from memory,
+/// stop serving it within `delete_visibility_secs` (1 s here).
+fn a_delete_is_seen_by_every_node(shared: Shared) {
+    let nodes: Vec<Server> = (0..3).map(|_| shared.node("--upload-tokens tok --delete-visibility-secs 1")).collect();
+    let path = nodes[0].upload_with_token("p", "tok", corpus::read("jpeg/photo_2.5mp_storm_baseline_exif.jpg"));
+    warm(&nodes, &path);
+    let client = crate::support::server::client();
+    let deleted = client.delete(nodes[0].url(&path)).bearer_auth("tok").send().unwrap();
+    assert_eq!(deleted.status().as_u16(), 204);
+    for (i, node) in nodes.iter().enumerate() {
+        for leaf in SERVED {
+            eventually(&format!("node {i} still serves {leaf}"), || node.get(&format!("{path}/{leaf}")).status == 404);
+        }
+    }
+    assert_eq!(shared.objects(), Vec::<String>::new(), "nothing of the image is written back");
+}
+
+/// An info.json rewritten in storage (as a change of focus does) is seen by every node within
+/// the window: its cached facts and variants are dropped and read afresh.
+fn a_changed_info_is_seen_by_every_node(shared: Shared) {
+    let nodes: Vec<Server> = (0..3).map(|_| shared.node("--delete-visibility-secs 1")).collect();
+    let path = nodes[0].upload("p", corpus::read("jpeg/photo_2.5mp_storm_baseline_exif.jpg"));
+    warm(&nodes, &path);
+    let key = format!("{}/info.json", &path[1..]);
+    let mut info = nodes[0].get(&format!("{path}/info.json")).json();
+    info.as_object_mut().unwrap().remove("variants");
+    info["thumbhash"] = serde_json::Value::from("changed");
+    shared.put(&key, &serde_json::to_vec(&info).unwrap());
+    for (i, node) in nodes.iter().enumerate() {
+        let storage_hits = node.status()["cache"]["storage_hits"].as_u64().unwrap();
+        eventually(&format!("node {i} still answers the old info"), || {
+            node.get(&format!("{path}/info.json")).json()["thumbhash"] == "changed"
+        });
+        assert_eq!(node.get(&format!("{path}/w120.jpg")).status, 200);
+        let now = node.status()["cache"]["storage_hits"].as_u64().unwrap();
+        assert!(now >= storage_hits + 2, "node {i}: the info and the variant are read from storage again");
+    }
+}
+
 mod on_a_directory {
     use super::*;
+
+    #[test]
+    fn a_delete_is_seen_by_every_node() {
+        super::a_delete_is_seen_by_every_node(Shared::Directory(tempfile::tempdir().unwrap()));
+    }
+
+    #[test]
+    fn a_changed_info_is_seen_by_every_node() {
+        super::a_changed_info_is_seen_by_every_node(Shared::Directory(tempfile::tempdir().unwrap()));
+    }
 
     #[test]
     fn three_nodes_render_each_new_variant_once() {
@@ -150,6 +240,11 @@ mod on_a_directory {
 
 mod on_a_bucket {
     use super::*;
+
+    #[test]
+    fn a_delete_is_seen_by_every_node() {
+        super::a_delete_is_seen_by_every_node(Shared::Bucket(s3::prefix()));
+    }
 
     #[test]
     fn three_nodes_render_each_new_variant_once() {

@@ -114,3 +114,28 @@ fn origin_pulls_go_through_the_address_policy() {
     assert!(r.error().contains("refused"));
     assert_eq!(origin.hits(), 0);
 }
+
+#[test]
+fn origin_paths_cannot_reach_into_another_images_keys() {
+    // Issue 18, finding 10: `/open/{victim}/info.json/w100.jpg?source=...` stored an original at
+    // `open/{victim}/info.json/original`, so that `open/{victim}/info.json` could never be written
+    // again and every variant of the victim was a 503.
+    let origin = Origin::start();
+    let server = server(&origin).start();
+    let victim = "jpeg/ijg_testorig.jpg";
+    let elsewhere = origin.url(&format!("/corpus/{FILE}"));
+    let attacks = ["info.json/w100.jpg", "original/w100.jpg", "w100.jpg/x40.jpg", "info.json.lease/x40.jpg"];
+    let replies: Vec<_> =
+        attacks.iter().map(|attack| server.get(&format!("/open/{victim}/{attack}?source={elsewhere}"))).collect();
+    let reply = server.get(&format!("/open/{victim}/w100.jpg"));
+    assert_eq!(reply.status, 200, "the victim: {}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(server.get(&format!("/open/{victim}/info.json")).status, 200);
+    for (attack, reply) in attacks.iter().zip(&replies) {
+        assert_eq!(reply.status, 400, "{attack}: {}", String::from_utf8_lossy(&reply.body));
+        assert!(reply.error().contains("named like an object stored under an image"), "{}", reply.error());
+    }
+    let hits = origin.hits();
+    let under_a_hash = server.get(&format!("/open/6e0/072/682/e66287b662827da75b244a3/x/w100.jpg?source={elsewhere}"));
+    assert_eq!(under_a_hash.status, 400);
+    assert_eq!(origin.hits(), hits, "nothing was fetched for a refused path");
+}

@@ -7,8 +7,20 @@ use std::time::{Duration, Instant};
 use crate::support::{Server, corpus};
 
 fn popular_server(workers: usize) -> Server {
-    let namespaces = serde_json::json!({ "pop": { "prerender_popular": 2 } });
-    Server::options().arg(&format!("--workers {workers} --namespaces")).raw(&namespaces.to_string()).start()
+    let namespaces = serde_json::json!({ "pop": { "prerender_popular": 2, "prerender_max_side": 2048 } });
+    Server::options()
+        .arg(&format!("--workers {workers} --trusted-proxies 127.0.0.1/32 --namespaces"))
+        .raw(&namespaces.to_string())
+        .start()
+}
+
+/// Renders `variant` of each of `images` for a client of its own (popular sizes count renders,
+/// once per client).
+fn rendered_for_clients(server: &Server, images: &[String], variant: &str) {
+    for (i, image) in images.iter().enumerate() {
+        let reply = server.get_with(&format!("{image}/{variant}"), "x-forwarded-for", &format!("203.0.113.{i}"));
+        assert_eq!(reply.status, 200, "{image}/{variant}: {}", String::from_utf8_lossy(&reply.body));
+    }
 }
 
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
@@ -22,18 +34,21 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 #[test]
 fn a_new_images_miss_stores_the_namespaces_popular_sizes_in_the_background() {
     let server = popular_server(2);
-    let a = server.upload("pop", corpus::read("jpeg/photo_0.24mp_owl_baseline.jpg"));
-    for (variant, times) in [("w100.jpg", 3), ("x50.webp", 2), ("h80.png", 1)] {
-        for _ in 0..times {
-            assert_eq!(server.get(&format!("{a}/{variant}")).status, 200);
-        }
+    let a: Vec<String> = ["jpeg/photo_0.24mp_owl_baseline.jpg", "jpeg/ijg_testorig.jpg", "gif/static_hopper_128.gif"]
+        .iter()
+        .map(|f| server.upload("pop", corpus::read(f)))
+        .collect();
+    for (variant, images) in [("w100.jpg", 3), ("x50.webp", 2), ("h80.png", 1)] {
+        rendered_for_clients(&server, &a[..images], variant);
     }
+    // Hits count nothing.
+    assert_eq!(server.get(&format!("{}/h80.png", a[0])).status, 200);
     let status = server.status();
     assert_eq!(
         status["popular"]["pop"],
         serde_json::json!([{ "variant": "w100.jpg", "count": 3 }, { "variant": "x50.webp", "count": 2 }])
     );
-    assert_eq!(status["renders"], 3);
+    assert_eq!(status["renders"], 6);
 
     let b = server.upload("pop", corpus::read("png/palette_photo_290x442.png"));
     assert_eq!(server.get(&format!("{b}/w300.jpg")).status, 200);
@@ -43,7 +58,7 @@ fn a_new_images_miss_stores_the_namespaces_popular_sizes_in_the_background() {
     });
     wait_until("counted", || server.status()["background_renders"] == 2);
     let status = server.status();
-    assert_eq!(status["renders"], 4, "background renders do not count in image_request");
+    assert_eq!(status["renders"], 7, "background renders do not count in image_request");
     assert!(!dir.join("h80.png").exists(), "only the top 2");
     // Asked for now, they come from storage.
     let before = server.status()["renders"].clone();
@@ -62,12 +77,13 @@ fn a_new_images_miss_stores_the_namespaces_popular_sizes_in_the_background() {
 fn a_busy_queue_defers_the_popular_sizes() {
     // One worker; the popular sizes are seconds-long AVIF renders.
     let server = popular_server(1);
-    let photo = corpus::read("jpeg/photo_2.5mp_storm_baseline_exif.jpg");
-    let a = server.upload("pop", photo);
+    // Each rendered for two clients, so that they outcount the sizes asked below (once each).
+    let a: Vec<String> = ["jpeg/photo_2.5mp_storm_baseline_exif.jpg", "jpeg/photo_1.9mp_flower_progressive.jpg"]
+        .iter()
+        .map(|f| server.upload("pop", corpus::read(f)))
+        .collect();
     for variant in ["w1800.avif", "w1700.avif"] {
-        for _ in 0..2 {
-            assert_eq!(server.get(&format!("{a}/{variant}")).status, 200);
-        }
+        rendered_for_clients(&server, &a, variant);
     }
     let b = server.upload("pop", corpus::read("jpeg/photo_4.1mp_autumn_progressive.jpg"));
     assert_eq!(server.get(&format!("{b}/w10.jpg")).status, 200);

@@ -64,6 +64,31 @@ fn private_addresses_are_refused_by_default() {
 }
 
 #[test]
+fn refusals_and_502s_name_the_rule_and_leave_the_details_to_the_log() {
+    // Issue 18, finding 12: a refused ?source= said which address a name resolves to (an oracle
+    // into the internal DNS), and 502s carried whole error chains.
+    let origin = Origin::start();
+    let port = origin.base.rsplit(':').next().unwrap().to_owned();
+    let server = Server::start();
+    let refused = server.post(&format!("/p?source=http://localhost:{port}/corpus/{FILE}"), Vec::new());
+    assert_eq!(refused.status, 400);
+    let error = refused.error();
+    assert!(error.contains("refused") && error.contains("private"), "{error}");
+    assert!(!error.contains("127.0.0.1") && !error.contains("::1") && !error.contains("resolves"), "{error}");
+    assert!(server.logs().iter().any(|l| l.contains("localhost resolves to")), "the log has the address");
+
+    // An origin the operator keeps at an internal address, down.
+    let namespaces = r#"{"o": {"source_url": "http://127.0.0.1:9/images/{path}"}}"#;
+    let server = Server::options().arg("--source-allow-private --namespaces").raw(namespaces).start();
+    let down = server.get("/o/a/w100.jpg");
+    assert_eq!(down.status, 502);
+    let error = down.error();
+    assert!(error.contains("unreachable"), "{error}");
+    assert!(!error.contains("127.0.0.1") && !error.contains("/images/") && !error.contains("os error"), "{error}");
+    assert!(server.logs().iter().any(|l| l.contains("127.0.0.1:9/images/a")), "the log has the chain");
+}
+
+#[test]
 fn oversized_and_slow_sources_are_cut_off() {
     let origin = Origin::start();
     let server =

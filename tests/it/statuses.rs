@@ -121,7 +121,7 @@ fn corrupt_images_and_bombs_are_422() {
 
 #[test]
 fn wrong_methods_are_405_with_allow() {
-    let server = Server::start();
+    let server = Server::options().arg("--allow-open-delete").start();
     let r = server.request("DELETE", &format!("{UNKNOWN}/x200.jpg"));
     assert_eq!(r.status, 405);
     assert_eq!(r.header("allow"), Some("GET, HEAD"));

@@ -72,3 +72,24 @@ fn full_and_large_variants_come_from_the_original() {
     let full = decode(&server.get(&format!("{path}/full.png")).body, ImageFormat::Png).to_rgb8();
     assert_eq!(full, original, "full.png of a PNG is the original's pixels, not the JPEG working copy's");
 }
+
+/// A working copy is decoded whole once and kept, so the image's next variants skip the decode;
+/// what is rendered from a kept decode is the same bytes as from a fresh one (every node renders
+/// a variant alike, whichever sizes it rendered before). Opaque and transparent copies both.
+#[test]
+fn renders_from_a_kept_decode_are_the_bytes_of_a_fresh_one() {
+    let (fresh, warmed) = (Server::start(), Server::start());
+    for file in ["jpeg/photo_12.2mp_dog_exif6_icc_xmp.jpg", "png/rgba_bug_2048x1536.png"] {
+        let bytes = corpus::read(file);
+        let (a, b) = (fresh.upload("p", bytes.clone()), warmed.upload("p", bytes));
+        // The other server decodes (and keeps) the copies first for other sizes.
+        for variant in ["w300.png", "x120.jpg", "w500.webp"] {
+            assert_eq!(warmed.get(&format!("{b}/{variant}")).status, 200);
+        }
+        for variant in ["w320.png", "x100.jpg", "400x100.webp", "h250.png"] {
+            let (one, other) = (fresh.get(&format!("{a}/{variant}")), warmed.get(&format!("{b}/{variant}")));
+            assert_eq!((one.status, other.status), (200, 200), "{file} {variant}");
+            assert!(one.body == other.body, "{file} {variant}: a kept decode rendered other bytes");
+        }
+    }
+}

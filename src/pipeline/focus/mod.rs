@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::bitmap::{Bitmap, Layout};
 use super::plan::{CropBox, Placement, Subject};
-use super::{Limits, RenderError, codec, color, render_bitmap, resize, working};
+use super::{Limits, RenderError, UploadCopies, codec, color, render_bitmap, resize, working};
 
 /// Long side of the upright copy that faces and saliency are looked for in: faces down to 20 px
 /// there (4 % of the long side) are found, and detection stays cheap.
@@ -100,6 +100,15 @@ pub fn detect(bytes: &[u8], limits: &Limits) -> Result<FocusInfo, RenderError> {
     let (w, h) = header.orientation.upright_size(header.width, header.height);
     let small = render_bitmap(bytes, working::fit_geometry(w, h, ANALYSIS_SIDE), None, Placement::Centre, limits)?;
     analyse(small)
+}
+
+/// The focus an upload stores: found in the smallest of the working copies the upload made
+/// (upright and sRGB already, and cheap to decode), else in the original.
+pub fn detect_at_upload(original: &[u8], copies: &UploadCopies, limits: &Limits) -> Result<FocusInfo, RenderError> {
+    match copies.copies.last() {
+        Some((_, smallest)) => detect(&smallest.bytes, limits),
+        None => detect(original, limits),
+    }
 }
 
 /// The focus of an upright sRGB image (any layout; alpha is flattened onto white). Works on it

@@ -243,6 +243,13 @@ impl Server {
         image_path(ns, &hash)
     }
 
+    /// Uploads with `Authorization: Bearer {token}` and returns the path prefix, as [`Server::upload`].
+    pub fn upload_with_token(&self, ns: &str, token: &str, bytes: Vec<u8>) -> String {
+        let reply = self.post_with_token(&format!("/{ns}"), token, bytes);
+        assert!(reply.status == 201 || reply.status == 200, "upload: {} {}", reply.status, reply.error());
+        image_path(ns, reply.json()["hash"].as_str().unwrap())
+    }
+
     pub fn status(&self) -> Value {
         let r = self.client.get(format!("{}/status", self.status_base)).send().unwrap();
         serde_json::from_slice(&r.bytes().unwrap()).unwrap()
@@ -320,8 +327,15 @@ pub fn image_path(ns: &str, hash: &str) -> String {
     format!("/{ns}/{}/{}/{}/{}", &hash[0..3], &hash[3..6], &hash[6..9], &hash[9..])
 }
 
-/// Every file under a directory, as paths relative to it, sorted.
+/// Every file under a directory, as paths relative to it, sorted; render leases left out: they
+/// come and go on their own (one is removed `lease_secs` after its variant is stored), so a
+/// before-and-after comparison would see an earlier render's lease go.
 pub fn files_under(dir: &Path) -> Vec<String> {
+    all_files_under(dir).into_iter().filter(|f| !f.contains(".lease")).collect()
+}
+
+/// Every file under a directory, leases included, as paths relative to it, sorted.
+pub fn all_files_under(dir: &Path) -> Vec<String> {
     fn walk(dir: &Path, root: &Path, out: &mut Vec<String>) {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;

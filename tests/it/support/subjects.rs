@@ -1,12 +1,14 @@
 //! The focus crop evaluation's set and measures (issue 20): photos with their subjects labelled
 //! by hand (`golden/subjects.tsv`), where a cover crop came from in its original (found in the
 //! pixels, whoever made the crop), how much of the subject it kept, and the reference crops of
-//! `vipsthumbnail --smartcrop attention`. Pipeline-level now; the HTTP test reuses it once the
-//! service places crops.
+//! `vipsthumbnail --smartcrop attention`. Shared by the pipeline tests and the HTTP ones.
 
 use std::path::{Path, PathBuf};
 
 use image::DynamicImage;
+use image_server::config::Config;
+use image_server::model::{Geometry, ImageFormat};
+use image_server::pipeline::{self, Effort, Limits, Placement, RenderSpec, plan};
 
 use super::corpus;
 
@@ -148,6 +150,48 @@ pub fn vips_attention(path: &Path, (w, h): (u32, u32)) -> Vec<u8> {
         .unwrap_or_else(|e| panic!("vipsthumbnail: {e}: run scripts/test, which installs libvips-tools"));
     assert!(run.status.success(), "vipsthumbnail {}: {}", path.display(), String::from_utf8_lossy(&run.stderr));
     std::fs::read(&out).expect("vipsthumbnail wrote the crop")
+}
+
+/// The server's default decode limits.
+pub fn limits() -> Limits {
+    image_server::service::render_limits(&Config::defaults())
+}
+
+/// `x{S}` for a square shape, `{W}x{H}` otherwise.
+pub fn geometry((w, h): (u32, u32)) -> Geometry {
+    if w == h { Geometry::Square(w) } else { Geometry::Rect { width: w, height: h } }
+}
+
+/// The variant name of a shape as a PNG (lossless, so that a crop is found precisely).
+pub fn png_name(shape: (u32, u32)) -> String {
+    format!("{}.png", geometry(shape))
+}
+
+pub fn png(geometry: Geometry, placement: Placement) -> RenderSpec {
+    RenderSpec { geometry, format: ImageFormat::Png, quality: 100, effort: Effort::Fast, placement }
+}
+
+/// The whole upright original, scaled as a `w` x `h` cover crop of it is: where crops are found.
+pub fn reference(bytes: &[u8], (width, height): (u32, u32), (w, h): (u32, u32)) -> Gray {
+    let scale = f64::max(f64::from(w) / f64::from(width), f64::from(h) / f64::from(height));
+    let rw = ((f64::from(width) * scale).round() as u32).max(w);
+    let rh = ((f64::from(height) * scale).round() as u32).max(h);
+    let spec = png(Geometry::Rect { width: rw, height: rh }, Placement::Centre);
+    Gray::decode(&pipeline::render(bytes, &spec, &limits()).unwrap().bytes)
+}
+
+/// Finds `crop` in `reference` and gives its box on the original, insisting that it was found.
+pub fn found(reference: &Gray, crop: &[u8], size: (u32, u32), shape: (u32, u32), what: &str) -> Boxed {
+    let (offset, ncc) = locate(reference, &Gray::decode(crop));
+    assert!(ncc > 0.9, "{what}: the crop does not match its original anywhere (best correlation {ncc:.3})");
+    box_at(size.0, size.1, shape, offset, reference)
+}
+
+/// Asserts a found box is the planned one, within a pixel and a half of the crop's scale.
+pub fn assert_at(found: Boxed, planned: plan::CropBox, shape: (u32, u32), what: &str) {
+    let source_px = f64::max(planned.width / f64::from(shape.0), planned.height / f64::from(shape.1));
+    let off = f64::max((found[0] - planned.left).abs(), (found[1] - planned.top).abs());
+    assert!(off <= 1.5 * source_px, "{what}: rendered at {found:?}, planned at {planned:?}");
 }
 
 #[test]
