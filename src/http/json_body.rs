@@ -37,7 +37,8 @@ pub(super) fn decode_in_place(body: &mut Vec<u8>) -> Result<(), String> {
         Some(at) if text.starts_with(b"data:") => at + 8,
         _ => 0,
     };
-    let decoded = decode_base64_in_place(body, from, len).map_err(|e| format!("data.image is not valid base64: {e}"))?;
+    let decoded =
+        decode_base64_in_place(body, from, len).map_err(|e| format!("data.image is not valid base64: {e}"))?;
     body.truncate(decoded);
     Ok(())
 }
@@ -154,7 +155,12 @@ mod tests {
     fn long_images_decode_across_chunks() {
         use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
         let image: Vec<u8> = (0..50_000u32).map(|i| (i * 7 % 256) as u8).collect();
-        let wrapped: String = STANDARD.encode(&image).as_bytes().chunks(76).map(|l| format!("{}\\n", std::str::from_utf8(l).unwrap())).collect();
+        let wrapped: String = STANDARD
+            .encode(&image)
+            .as_bytes()
+            .chunks(76)
+            .map(|l| format!("{}\\n", std::str::from_utf8(l).unwrap()))
+            .collect();
         assert_eq!(decode(&format!(r#"{{"data":{{"image":"{wrapped}"}}}}"#)).unwrap(), image);
         let url = URL_SAFE_NO_PAD.encode(&image);
         assert_eq!(decode(&format!(r#"{{"data":{{"image":"data:image/png;base64,{url}"}}}}"#)).unwrap(), image);

@@ -22,7 +22,9 @@ pub enum RenderError {
         max: u64,
     },
     /// Decoding the original would hold more memory than the whole decode budget.
-    #[error("image too large to decode: {what} takes about {mib} MiB, more than the {budget_mib} MiB decode_budget_pixels allows")]
+    #[error(
+        "image too large to decode: {what} takes about {mib} MiB, more than the {budget_mib} MiB decode_budget_pixels allows"
+    )]
     OverBudget {
         /// What would hold it ("decoding a 7071x7071 JPEG XL").
         what: String,

@@ -38,7 +38,8 @@ pub fn encode_bytes(format: ImageFormat, pixels: u64) -> u64 {
 /// Bytes a render holds at its peak: decoding `source` pixels of `from`, resampling them to
 /// `output` pixels (unless they are the same) and encoding those as `to`.
 pub fn render_bytes(from: ImageFormat, source: u64, to: ImageFormat, output: u64) -> u64 {
-    let resize = if output == source { 0 } else { source.saturating_add(output).saturating_mul(BUDGET_BYTES_PER_PIXEL) };
+    let resize =
+        if output == source { 0 } else { source.saturating_add(output).saturating_mul(BUDGET_BYTES_PER_PIXEL) };
     decode_bytes(from, source).max(resize).max(encode_bytes(to, output))
 }
 

@@ -427,7 +427,11 @@ mod tests {
         let gray = Bitmap::new(Layout::Gray, w, h, (0..w * h).map(|i| (i % 256) as u8).collect());
         let alpha_urn: &[u8] = b"urn:mpeg:mpegB:cicp:systems:auxiliary:alpha";
         let gray_as_rgb = encode(Cow::Owned(gray.clone().into_rgb()), 60, Effort::Fast).unwrap();
-        assert_eq!(encode(Cow::Borrowed(&gray), 60, Effort::Fast).unwrap(), gray_as_rgb, "gray goes in as its RGB would");
+        assert_eq!(
+            encode(Cow::Borrowed(&gray), 60, Effort::Fast).unwrap(),
+            gray_as_rgb,
+            "gray goes in as its RGB would"
+        );
         for (bitmap, alpha) in [(rgb, false), (rgba, true), (gray, false)] {
             let bytes = encode(Cow::Borrowed(&bitmap), 60, Effort::Fast).unwrap();
             assert_eq!(&bytes[4..12], b"ftypavif");

@@ -8,8 +8,8 @@
 //! is refused instead of stored. A progressive file with more scans than allowed, or a decode
 //! running past its deadline, is abandoned from the progress monitor the same way.
 
-use std::borrow::Cow;
 use std::any::Any;
+use std::borrow::Cow;
 use std::mem;
 use std::os::raw::{c_int, c_uint, c_ulong};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};

@@ -176,7 +176,9 @@ pub fn sniff(bytes: &[u8]) -> Result<ImageFormat, RenderError> {
 /// `read jpg png ...; write jpg png ...`, then the formats it lacks and the library each needs.
 pub fn formats_summary() -> String {
     let formats = || CODECS.iter().map(|c| c.format());
-    let names = |pick: fn(ImageFormat) -> bool| formats().filter(|&f| pick(f)).map(ImageFormat::name).collect::<Vec<_>>().join(" ");
+    let names = |pick: fn(ImageFormat) -> bool| {
+        formats().filter(|&f| pick(f)).map(ImageFormat::name).collect::<Vec<_>>().join(" ")
+    };
     let mut line = format!("read {}; write {}", names(ImageFormat::is_read), names(ImageFormat::is_written));
     for format in formats().filter(|f| !f.is_read()) {
         line.push_str(&format!("; not read: {}", format.unread_reason()));
@@ -327,7 +329,7 @@ mod tests {
         let summary = formats_summary();
         assert!(summary.starts_with("read jpg png gif webp "), "{summary}");
         assert!(summary.contains("; write jpg png gif webp"), "{summary}");
-        assert_eq!(summary.contains("heic"), true, "{summary}");
+        assert!(summary.contains("heic"), "{summary}");
     }
 
     #[test]

@@ -138,18 +138,17 @@ fn grid_canvas(payload: &[u8]) -> Option<(u32, u32)> {
 /// The bytes where item `id`'s data starts, from its first `iloc` extent to the end of where it
 /// lies: in the file (construction method 0) or in `idat` (1).
 fn item_start<'a>(iloc: &[u8], id: u32, file: &'a [u8], idat: &'a [u8]) -> Option<&'a [u8]> {
-    let (method, extents) = iloc_entries(iloc).into_iter().find(|(item, _, _)| *item == id).map(|(_, m, e)| (m, e))?;
-    let (offset, _) = *extents.first()?;
-    source(method, file, idat)?.get(usize::try_from(offset).ok()?..)
+    let location = item_location(iloc, id)?;
+    let (offset, _) = *location.extents.first()?;
+    source(location.method, file, idat)?.get(usize::try_from(offset).ok()?..)
 }
 
 /// The extents of item `id`'s data (a length of 0: to the end of where it lies).
 fn item_extents<'a>(iloc: &[u8], id: u32, file: &'a [u8], idat: &'a [u8]) -> Vec<&'a [u8]> {
-    let Some((_, method, extents)) = iloc_entries(iloc).into_iter().find(|(item, _, _)| *item == id) else {
-        return Vec::new();
-    };
-    let Some(source) = source(method, file, idat) else { return Vec::new() };
-    extents
+    let Some(location) = item_location(iloc, id) else { return Vec::new() };
+    let Some(source) = source(location.method, file, idat) else { return Vec::new() };
+    location
+        .extents
         .into_iter()
         .filter_map(|(offset, len)| {
             let start = usize::try_from(offset).ok()?;
@@ -170,8 +169,22 @@ fn source<'a>(method: u64, file: &'a [u8], idat: &'a [u8]) -> Option<&'a [u8]> {
 /// Extents of data an item may have: more is a file built to make this walk long.
 const MAX_EXTENTS: u64 = 4096;
 
-/// Every `iloc` entry: (item, construction method, extents as (offset with the base, length)).
-fn iloc_entries(iloc: &[u8]) -> Vec<(u32, u64, Vec<(u64, u64)>)> {
+/// Where an item's data is, from its `iloc` entry.
+struct ItemLocation {
+    item: u32,
+    /// The construction method: 0 in the file, 1 in `idat`.
+    method: u64,
+    /// (offset with the base, length) of each extent.
+    extents: Vec<(u64, u64)>,
+}
+
+/// Item `id`'s `iloc` entry.
+fn item_location(iloc: &[u8], id: u32) -> Option<ItemLocation> {
+    iloc_entries(iloc).into_iter().find(|location| location.item == id)
+}
+
+/// Every `iloc` entry.
+fn iloc_entries(iloc: &[u8]) -> Vec<ItemLocation> {
     let mut entries = Vec::new();
     let mut r = Reader { bytes: iloc, at: 0 };
     let mut walk = || -> Option<()> {
@@ -197,7 +210,7 @@ fn iloc_entries(iloc: &[u8]) -> Vec<(u32, u64, Vec<(u64, u64)>)> {
                 let length = r.uint(length_size as usize)?;
                 extents.push((base.checked_add(offset)?, length));
             }
-            entries.push((item, method, extents));
+            entries.push(ItemLocation { item, method, extents });
         }
         Some(())
     };

@@ -149,7 +149,7 @@ mod tests {
         ue(u64::from(width), &mut put);
         ue(u64::from(height), &mut put);
         put(1, 1);
-        while bits.len() % 8 != 0 {
+        while !bits.len().is_multiple_of(8) {
             bits.push(0);
         }
         let raw: Vec<u8> = bits.chunks(8).map(|b| b.iter().fold(0, |a, &x| a << 1 | x)).collect();

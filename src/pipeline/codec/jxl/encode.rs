@@ -119,8 +119,7 @@ mod imp {
         // SAFETY: `enc` is finished (and destroyed) once; on success the shim hands out a buffer
         // of `len` bytes that is copied, then released once with image_server_jxl_free.
         unsafe {
-            let status =
-                image_server_jxl_finish(enc, expected, &mut out, &mut len, error.as_mut_ptr(), error.len());
+            let status = image_server_jxl_finish(enc, expected, &mut out, &mut len, error.as_mut_ptr(), error.len());
             if status != 0 || out.is_null() {
                 return Err(message(&error));
             }
