@@ -112,7 +112,8 @@ pub(crate) fn nclx_profile(primaries: i32, transfer: i32) -> Option<Vec<u8>> {
 }
 
 /// Composes RGBA onto a white background, in the bitmap's own buffer (each pixel is read before
-/// its RGB is written, behind it); other layouts pass through.
+/// its RGB is written, behind it), whose last quarter is then handed back (in place for a large
+/// buffer); other layouts pass through.
 pub(crate) fn flatten_onto_white(mut bitmap: Bitmap) -> Bitmap {
     if bitmap.layout != Layout::Rgba {
         return bitmap;
@@ -125,6 +126,7 @@ pub(crate) fn flatten_onto_white(mut bitmap: Bitmap) -> Bitmap {
         bitmap.data[i * 3..i * 3 + 3].copy_from_slice(&[over(r), over(g), over(b)]);
     }
     bitmap.data.truncate(pixels * 3);
+    bitmap.data.shrink_to_fit();
     Bitmap::new(Layout::Rgb, bitmap.width, bitmap.height, bitmap.data)
 }
 

@@ -290,12 +290,24 @@ pub(crate) fn pixel_buffer(format: &'static str, len: usize) -> Result<Vec<u8>, 
 }
 
 /// [`pixel_buffer`] with room for `room` bytes, for pixels that will grow in place
-/// ([`gray_alpha_to_rgba`]).
+/// ([`gray_alpha_to_rgba`]). The zeros come from the allocator's zeroed memory, so a large
+/// buffer's pages are made as the decoder writes them, not all before it starts: a decoder that
+/// hands back its own copy as it fills ours (`heif_shim.c`) never holds both whole.
 pub(crate) fn pixel_buffer_with_room(format: &'static str, len: usize, room: usize) -> Result<Vec<u8>, RenderError> {
-    let mut data = Vec::new();
-    data.try_reserve_exact(room.max(len)).map_err(|_| RenderError::corrupt(format, "out of memory"))?;
-    data.resize(len, 0);
-    Ok(data)
+    let capacity = room.max(len);
+    if capacity == 0 {
+        return Ok(Vec::new());
+    }
+    let layout =
+        std::alloc::Layout::array::<u8>(capacity).map_err(|_| RenderError::corrupt(format, "out of memory"))?;
+    // SAFETY: the layout is not empty.
+    let data = unsafe { std::alloc::alloc_zeroed(layout) };
+    if data.is_null() {
+        return Err(RenderError::corrupt(format, "out of memory"));
+    }
+    // SAFETY: `data` was allocated by the global allocator for `capacity` bytes (the layout of a
+    // Vec<u8> of that capacity), all of them zeroed, so the first `len` are initialised.
+    Ok(unsafe { Vec::from_raw_parts(data, len, capacity) })
 }
 
 /// Gray and alpha samples (2 a pixel) made RGBA in their own buffer, from the last pixel back,
