@@ -33,9 +33,9 @@ impl<'a> Negotiation<'a> {
 
     /// The first of the namespace's `negotiate_formats` that `Accept` names, the namespace
     /// allows, that can hold the output (planned on the original's upright `size` when the URL
-    /// does not give it) and whose encoder fits it in the decode budget, in place of a
-    /// `.jpg`/`.png` variant; else `variant` itself. AVIF and WebP both keep transparency, so a
-    /// PNG loses none.
+    /// does not give it) and whose encoder fits it in the decode budget (as if it had alpha: the
+    /// original's format is not always known here), in place of a `.jpg`/`.png` variant; else
+    /// `variant` itself. AVIF and WebP both keep transparency, so a PNG loses none.
     pub(super) fn resolve(&self, variant: &Variant, size: Option<(u32, u32)>) -> Variant {
         let output = match variant.geometry.requested_size() {
             (Some(w), Some(h)) => Some((w, h)),
@@ -49,7 +49,7 @@ impl<'a> Negotiation<'a> {
             .find(|candidate| {
                 let format = candidate.ext.format();
                 let max = format.max_side();
-                w <= max && h <= max && memory::encode_fits(format, w, h, self.limits)
+                w <= max && h <= max && memory::encode_fits(format, w, h, true, self.limits)
             })
             .unwrap_or(*variant)
     }

@@ -79,12 +79,13 @@ impl RenderPlan {
             return Err(ServiceError::FormatCannotHold { format: format.label(), width, height, max });
         }
         let output_pixels = u64::from(planned.width) * u64::from(planned.height);
-        if !memory::encode_fits(format, planned.width, planned.height, limits) {
+        let alpha = memory::may_have_alpha(ImageFormat::from_mime(&info.content_type));
+        if !memory::encode_fits(format, planned.width, planned.height, alpha, limits) {
             return Err(ServiceError::EncodeOverBudget {
                 format: format.label(),
                 width: planned.width,
                 height: planned.height,
-                mib: memory::encode_bytes(format, output_pixels) >> 20,
+                mib: memory::encode_bytes(format, output_pixels, alpha) >> 20,
                 budget_mib: memory::budget_bytes(limits) >> 20,
             });
         }
@@ -154,7 +155,8 @@ impl RenderPlan {
             SourceKind::WorkingCopy => ImageFormat::Jpeg,
             SourceKind::Original | SourceKind::Animation => original.unwrap_or(ImageFormat::Jpeg),
         };
-        let bytes = memory::render_bytes(from, source.pixels, self.spec.format, self.output_pixels);
+        let alpha = memory::may_have_alpha(original);
+        let bytes = memory::render_bytes(from, source.pixels, self.spec.format, self.output_pixels, alpha);
         Cost { pixels: memory::budget_pixels(bytes), slow: self.spec.format.slow_to_encode() || decodes_slowly }
     }
 

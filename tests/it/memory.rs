@@ -9,20 +9,14 @@ use std::process::Command;
 use std::time::Duration;
 
 use base64::Engine;
+use image_server::model::ImageFormat;
+use image_server::pipeline::memory;
 
 use crate::support::bombs::{jpeg_restart_every_block, webp_lossless_flat};
 use crate::support::server::image_path;
 use crate::support::{Reply, Server, corpus};
 
 const MIB: u64 = 1 << 20;
-
-/// Bytes a pixel of decoding a lossless WebP and of encoding an AVIF holds, as the codec table
-/// charges them (README, "Memory").
-const WEBP_DECODE: u64 = 8;
-const AVIF_ENCODE: u64 = 11;
-/// Decoding a HEIC and encoding a JPEG, likewise.
-const HEIC_DECODE: u64 = 8;
-const JPEG_ENCODE: u64 = 7;
 
 /// Waits until jemalloc has handed back what earlier work freed (2 s dirty, then 2 s muzzy).
 fn settle() {
@@ -43,6 +37,11 @@ fn canvas_bound_mib(pixels: u64) -> u64 {
     4 * pixels / MIB + 64
 }
 
+/// What the codec table charges a full-size render of `pixels` from `from` to `to`, in MiB.
+fn charged_mib(from: ImageFormat, to: ImageFormat, pixels: u64) -> u64 {
+    memory::render_bytes(from, pixels, to, pixels, memory::may_have_alpha(Some(from))) / MIB
+}
+
 fn uploaded(server: &Server, ns: &str, bytes: Vec<u8>) -> String {
     let reply = server.post(&format!("/{ns}"), bytes);
     assert!(reply.status == 201 || reply.status == 200, "{}", String::from_utf8_lossy(&reply.body));
@@ -54,31 +53,39 @@ fn a_tiny_lossless_webp_asked_as_full_avif_is_refused_before_its_encoder_runs() 
     let webp = webp_lossless_flat(7071, 7071, [200, 100, 50, 128]);
     assert!(webp.len() < 64, "{} bytes", webp.len());
     let pixels = 7071 * 7071;
+    let (from, avif, jpeg) = (ImageFormat::Webp, ImageFormat::Avif, ImageFormat::Jpeg);
     let server = Server::options().arg("--namespaces").raw(r#"{"n":{"negotiate_formats":["avif","webp"]}}"#).start();
     let path = uploaded(&server, "p", webp.clone());
 
-    // AVIF's encoder would hold about 11 bytes a pixel: 550 MB, more than the 381 MiB budget.
+    // AVIF's encoder would hold more than the 381 MiB budget: refused from the plan, before the
+    // original is even decoded.
+    let charged = charged_mib(from, avif, pixels);
+    assert!(charged > 381, "AVIF is charged {charged} MiB");
     let (reply, rose) = rise(&server, || server.get(&format!("{path}/full.avif")));
     assert_eq!(reply.status, 406, "{}", String::from_utf8_lossy(&reply.body));
     assert!(reply.error().contains("decode_budget_pixels"), "{}", reply.error());
-    assert!(rose <= canvas_bound_mib(pixels), "full.avif: peak rose {rose} MiB");
+    assert!(rose <= 64, "full.avif: refused, yet the peak rose {rose} MiB");
 
     // A browser asking full.jpg of a negotiating namespace gets the first format whose encoder
-    // fits the budget: not AVIF or WebP (10 bytes a pixel), but the JPEG it asked for.
+    // fits the budget: not AVIF or WebP, but the JPEG it asked for, streamed, holding no more
+    // than decoding the WebP does.
     let negotiated = uploaded(&server, "n", webp.clone());
     let accept = "image/avif,image/webp,image/*,*/*;q=0.8";
-    let reply = server.get_with(&format!("{negotiated}/full.jpg"), "accept", accept);
+    let (reply, rose) = rise(&server, || server.get_with(&format!("{negotiated}/full.jpg"), "accept", accept));
     assert_eq!((reply.status, reply.header("content-type")), (200, Some("image/jpeg")));
+    let charged = charged_mib(from, jpeg, pixels);
+    eprintln!("full.jpg of a 7071x7071 lossless WebP: peak rose {rose} MiB, charged {charged} MiB");
+    assert!(rose <= charged + 64, "full.jpg: peak rose {rose} MiB, charged {charged} MiB");
     let reply = server.get_with(&format!("{negotiated}/w2000.jpg"), "accept", accept);
     assert_eq!((reply.status, reply.header("content-type")), (200, Some("image/avif")));
 
     // With room in the budget it renders, holding no more than it was charged: the larger of
     // decoding the WebP and encoding the AVIF.
-    let roomy = Server::options().arg("--decode-budget-pixels 200000000").start();
+    let roomy = Server::options().arg("--decode-budget-pixels 250000000").start();
     let path = uploaded(&roomy, "p", webp);
     let (reply, rose) = rise(&roomy, || roomy.get(&format!("{path}/full.avif")));
     assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
-    let charged = (WEBP_DECODE * pixels).max(AVIF_ENCODE * pixels) / MIB;
+    let charged = charged_mib(from, avif, pixels);
     eprintln!("full.avif of a 7071x7071 lossless WebP: peak rose {rose} MiB, charged {charged} MiB");
     assert!(rose <= charged + 64, "full.avif: peak rose {rose} MiB, charged {charged} MiB");
 }
@@ -173,9 +180,11 @@ fn a_48_megapixel_heic_decodes_within_the_bound() {
     assert!(rose <= bound, "peak rose {rose} MiB, the bound is {bound} MiB");
     let path = image_path("p", reply.json()["hash"].as_str().unwrap());
     let (reply, rose) = rise(&server, || server.get(&format!("{path}/full.jpg")));
-    assert_eq!(reply.status, 200);
-    let pixels = 8064 * 6048;
-    let charged = (HEIC_DECODE * pixels).max(JPEG_ENCODE * pixels) / MIB;
-    eprintln!("full.jpg of it: peak rose {rose} MiB, charged {charged} MiB");
-    assert!(rose <= charged + 64, "full.jpg: peak rose {rose} MiB, charged {charged} MiB");
+    assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+    let charged = charged_mib(ImageFormat::Heic, ImageFormat::Jpeg, 8064 * 6048);
+    eprintln!("full.jpg of it: peak rose {rose} MiB, charged {charged} MiB, the bound is {bound} MiB");
+    assert!(
+        rose <= charged.min(bound),
+        "full.jpg: peak rose {rose} MiB, charged {charged} MiB, the bound is {bound} MiB"
+    );
 }

@@ -60,10 +60,10 @@ impl Codec for Png {
         4
     }
 
-    /// Our bitmap (4) and the PNG, as large as the pixels when they do not compress (4); the
-    /// optimised pass of `Effort::Small` holds oxipng's copies of both (4 more).
-    fn encode_bytes_per_pixel(&self) -> u64 {
-        12
+    /// Measured (6.7 RGB, 8.3 with alpha): our bitmap (3 or 4) and the PNG as it grows, up to
+    /// the pixels' size when they do not compress.
+    fn encode_bytes_per_pixel(&self, _pixels: u64, alpha: bool) -> u64 {
+        if alpha { 9 } else { 8 }
     }
 
     fn encode(&self, bitmap: Cow<'_, Bitmap>, _: u8, effort: Effort) -> Result<Vec<u8>, RenderError> {
