@@ -64,6 +64,7 @@ fn a_tiny_lossless_webp_asked_as_full_avif_is_refused_before_its_encoder_runs() 
     let (reply, rose) = rise(&server, || server.get(&format!("{path}/full.avif")));
     assert_eq!(reply.status, 406, "{}", String::from_utf8_lossy(&reply.body));
     assert!(reply.error().contains("decode_budget_pixels"), "{}", reply.error());
+    eprintln!("full.avif of a 7071x7071 lossless WebP, refused: peak rose {rose} MiB");
     assert!(rose <= 64, "full.avif: refused, yet the peak rose {rose} MiB");
 
     // A browser asking full.jpg of a negotiating namespace gets the first format whose encoder
