@@ -2,8 +2,6 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 /// jemalloc for everything, the C codecs included: it returns memory after the spikes of large
 /// decodes (background purging) and can profile the heap on request.
 #[cfg(feature = "jemalloc")]
@@ -74,7 +72,7 @@ fn main() -> ExitCode {
     if let Err(e) = purge_large_frees_at_once() {
         eprintln!("image-server: large allocations keep jemalloc's decay: {e}");
     }
-    let cli = image_server::cli::Cli::parse();
+    let cli = image_server::cli::Cli::parse_args();
     match image_server::run::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(exit) => {

@@ -2,7 +2,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use tokio::net::TcpListener;
 
@@ -11,8 +10,9 @@ use crate::cli::{Cli, Command};
 use crate::config::{Config, LogFormat};
 use crate::exit::Exit;
 use crate::http::App;
-use crate::http::server::ConnectionLimits;
+use crate::http::server::{ConnectionLimits, Draining};
 use crate::metrics::Metrics;
+use crate::model::ImageFormat;
 use crate::service::{ImageService, Parts};
 use crate::status::StatusState;
 
@@ -32,10 +32,22 @@ pub fn run(cli: Cli) -> Result<(), Exit> {
     let config = Arc::new(config);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| Exit::new(1, e))?;
     match command {
-        Command::Serve => runtime.block_on(serve(config, &env)),
-        Command::Process(args) => runtime.block_on(crate::batch::process(config, args)),
-        Command::Regenerate(args) => runtime.block_on(crate::batch::regenerate(config, args)),
-        Command::Config => {
+        Command::Serve => {
+            if cli.batch.namespace.is_some() || cli.batch.outputs.is_some() {
+                // wanelo's server took them, and did nothing with them.
+                tracing::warn!(
+                    "serve ignores --namespace and --outputs (they are for process and regenerate); the outputs every upload of a namespace renders are its `outputs` setting"
+                );
+            }
+            runtime.block_on(serve(config, &env))
+        }
+        Command::Process(args) => runtime.block_on(crate::batch::process(config, &cli.batch, args)),
+        Command::Regenerate(args) => runtime.block_on(crate::batch::regenerate(config, &cli.batch, args)),
+        Command::Config(args) if args.reference => {
+            print!("{}", crate::config::reference());
+            Ok(())
+        }
+        Command::Config(_) => {
             println!("{:#}", config.effective());
             Ok(())
         }
@@ -43,6 +55,11 @@ pub fn run(cli: Cli) -> Result<(), Exit> {
             unreachable!("answered above")
         }
     }
+}
+
+/// The formats this build reads or writes, for the start-up line: `jpeg,png,...`.
+fn formats(has: fn(ImageFormat) -> bool) -> String {
+    ImageFormat::ALL.into_iter().filter(|f| has(*f)).map(ImageFormat::name).collect::<Vec<_>>().join(",")
 }
 
 fn init_logging(format: LogFormat) {
@@ -64,13 +81,14 @@ async fn serve(config: Arc<Config>, env: &[(String, String)]) -> Result<(), Exit
     let (listener, status_listener) = listeners(&config, env)?;
     let main_addr = listener.local_addr().map_err(|e| Exit::new(1, e))?;
     let status_addr = status_listener.local_addr().map_err(|e| Exit::new(1, e))?;
-    tracing::info!("formats: {}", crate::pipeline::formats_summary());
     tracing::info!(
         addr = %main_addr,
         status_addr = %status_addr,
         storage = %config.storage.storage,
         workers = config.render.workers,
         profile,
+        reads = %formats(ImageFormat::is_read),
+        writes = %formats(ImageFormat::is_written),
         avif = %crate::pipeline::avif_versions(),
         "image-server listening"
     );
@@ -83,16 +101,18 @@ async fn serve(config: Arc<Config>, env: &[(String, String)]) -> Result<(), Exit
         max_connections_per_client: config.server.max_connections_per_client,
         uncapped_peers: config.access.trusted_proxies.clone().into(),
     };
-    let state = Arc::new(StatusState::new(parts.clone(), profile));
+    // Told of the shutdown once, read by the health answers of both ports.
+    let draining = Draining::default();
+    let state = Arc::new(StatusState::new(parts.clone(), profile, draining.clone()));
     // The status port is for operators and probes: a few connections at a time.
     let status_limits =
         ConnectionLimits { max_connections: STATUS_CONNECTIONS, max_connections_per_client: 0, ..limits.clone() };
-    let status_task = tokio::spawn(crate::status::run(status_listener, Arc::clone(&state), status_limits));
+    let status_task = tokio::spawn(crate::status::run(status_listener, state, status_limits));
     let shutdown = {
-        let state = Arc::clone(&state);
+        let draining = draining.clone();
         async move {
             shutdown_signal().await;
-            state.shutting_down.store(true, Ordering::Release);
+            draining.begin();
             tracing::info!("shutting down: no new connections; finishing requests in flight");
         }
     };
@@ -117,6 +137,7 @@ async fn serve(config: Arc<Config>, env: &[(String, String)]) -> Result<(), Exit
         settings: Arc::clone(&config.settings),
         buffer: parts.buffer.clone(),
         responses: crate::buffer::ResponseBuffer::new(config.limits.response_buffer_bytes.0),
+        draining,
         config,
     });
     let handler = move |req| {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The attacks of issue 9 against two builds in one run, with the production settings'
-# rate limit for the new one: prints the before/after table of README's "Facing the open
-# internet". usage: benches/attacks/run.sh OLD_BIN NEW_BIN  (about 3 minutes)
+# rate limit for the new one: prints the before/after table of docs/security.md (Facing the open
+# internet). usage: benches/attacks/run.sh OLD_BIN NEW_BIN  (about 3 minutes)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 old=$(python3 "$HERE/attacks.py" "$(realpath "$1")")

@@ -17,7 +17,7 @@ const SIGNATURE_BYTES: usize = 16;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
     /// No `s` parameter.
-    #[error("this URL must be signed: add ?s=SIGNATURE (see the README's recipe)")]
+    #[error("this URL must be signed: add ?s=SIGNATURE (see docs/security.md)")]
     Missing,
     /// `s` is not a signature of this URL under any key.
     #[error("the signature does not match this URL")]
@@ -137,7 +137,7 @@ mod tests {
 
     #[test]
     fn the_message_is_the_path_and_the_other_parameters_as_sent() {
-        // The recipe of the README, by hand: HMAC-SHA256, 16 bytes, URL-safe base64.
+        // The recipe of docs/security.md, by hand: HMAC-SHA256, 16 bytes, URL-safe base64.
         let signer = Signer::new(&[key('0')]).unwrap();
         let expected = URL_SAFE_NO_PAD.encode(&tag(&key('0'), "/p/a/x1.jpg?e=5")[..16]);
         assert_eq!(signer.sign("/p/a/x1.jpg", Some(5)), format!("/p/a/x1.jpg?e=5&s={expected}"));

@@ -8,6 +8,7 @@
 mod layers;
 mod namespaces;
 mod readers;
+mod reference;
 pub(crate) mod schema;
 mod sections;
 mod settings;
@@ -28,6 +29,7 @@ pub use sections::{
 pub use settings::{Moderation, NamespaceSettings, Notify, Origin, Purge, Settings, VariantRefused};
 pub use values::{Backend, Bucket, DefaultQuality, LogFormat, SigningKey, StorageUrl};
 
+pub use reference::reference;
 pub(crate) use sections::KEYS;
 
 use layers::{Merged, Sourced};

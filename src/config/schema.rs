@@ -109,19 +109,24 @@ impl Key {
         env_var(self.name)
     }
 
-    /// The help line with the default and the variable, as `--help` prints it.
-    pub(crate) fn long_help(&self) -> String {
-        let default = match (self.default_shown, (self.default)()) {
-            (Some(shown), _) => format!(" [default: {shown}]"),
-            (None, Value::Null) => String::new(),
-            (None, Value::String(s)) => format!(" [default: {s}]"),
+    /// The built-in default as `--help` says it, `None` for a key without one.
+    pub(crate) fn default_text(&self) -> Option<String> {
+        match (self.default_shown, (self.default)()) {
+            (Some(shown), _) => Some(shown.to_owned()),
+            (None, Value::Null) => None,
+            (None, Value::String(s)) => Some(s),
             (None, Value::Array(items)) => {
                 let items: Vec<String> =
                     items.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)).collect();
-                format!(" [default: {}]", items.join(","))
+                Some(items.join(","))
             }
-            (None, other) => format!(" [default: {other}]"),
-        };
+            (None, other) => Some(other.to_string()),
+        }
+    }
+
+    /// The help line with the default and the variable, as `--help` prints it.
+    pub(crate) fn long_help(&self) -> String {
+        let default = self.default_text().map(|d| format!(" [default: {d}]")).unwrap_or_default();
         format!("{}{default} [env: {}]", self.help.trim(), self.env_var())
     }
 }

@@ -1,11 +1,12 @@
-//! The main port: routing, uploads, variant and info answers, errors and the request's
-//! completion hook (its log line and its metrics).
+//! The main port: routing, uploads, variant and info answers, wanelo's `/status_check`, errors
+//! and the request's completion hook (its log line and its metrics).
 
 mod clients;
 mod conn;
 mod error;
 mod headers;
 mod json_body;
+mod probe;
 mod render;
 pub mod router;
 pub mod server;
@@ -51,6 +52,8 @@ pub struct App {
     pub buffer: UploadBuffer,
     /// The bound on answer bytes not yet written.
     pub responses: ResponseBuffer,
+    /// Whether shutdown has begun (`/status_check` says so).
+    pub draining: server::Draining,
 }
 
 /// The address a connection came from, put in each request's extensions by the accept loop.
@@ -113,8 +116,9 @@ async fn dispatch(app: &App, req: Request<Incoming>) -> (Result<HttpResponse, Ap
 }
 
 async fn answer(app: &App, route: Route, req: Request<Incoming>, head: bool) -> Result<HttpResponse, ApiError> {
-    let ns = route.namespace();
-    app.gate.namespace(ns).map_err(|_| ApiError::UnknownNamespace(ns.to_string()))?;
+    if let Some(ns) = route.namespace() {
+        app.gate.namespace(ns).map_err(|_| ApiError::UnknownNamespace(ns.to_string()))?;
+    }
     // Uploads check their token themselves, so that a refused body is still read (see upload).
     if let Route::Info(ns, _) | Route::Variant(ns, ..) = &route {
         app.gate.signature(ns, req.uri().path(), req.uri().query())?;
@@ -128,6 +132,8 @@ async fn answer(app: &App, route: Route, req: Request<Incoming>, head: bool) -> 
         Route::Info(ns, id) => Box::pin(render::info(app, &ns, &id, &req, head)).await,
         Route::Delete(ns, id) => Box::pin(upload::delete(app, &ns, &id, req, &payer)).await,
         Route::Focus(ns, id) => Box::pin(upload::focus(app, &ns, &id, req, &payer)).await,
+        Route::Process(ns, id) => Box::pin(upload::process(app, &ns, &id, req, &payer)).await,
+        Route::StatusCheck => Ok(probe::status_check(&app.draining, head)),
     }
 }
 
@@ -138,11 +144,12 @@ fn payer(app: &App, req: &Request<Incoming>) -> Payer {
     app.gate.payer(peer, forwarded)
 }
 
-/// An answer found in memory or storage: the commonest and cheapest, whose log line would cost
-/// more than the answer (`log_hits` asks for them).
+/// An answer found in memory or storage (the commonest and cheapest), or a load balancer's
+/// probe: those whose log line would cost more than the answer (`log_hits` asks for them).
 fn is_hit(response: &HttpResponse) -> bool {
     response.status().as_u16() < 400
-        && matches!(response.extensions().get::<Served>(), Some(Served::Memory | Served::Storage))
+        && (matches!(response.extensions().get::<Served>(), Some(Served::Memory | Served::Storage))
+            || response.extensions().get::<probe::Probe>().is_some())
 }
 
 fn log_request(method: &Method, path: &str, response: &HttpResponse, took: Duration) {

@@ -19,24 +19,37 @@ pub enum Route {
     Delete(Namespace, ImageId),
     /// `PUT /{ns}/{partitioned-hash}/focus`
     Focus(Namespace, ImageId),
+    /// `POST /{ns}/{partitioned-hash}/process` (wanelo's): an upload's outputs, of a stored image
+    Process(Namespace, ImageId),
+    /// `GET|HEAD /status_check` (wanelo's load-balancer probe): the one route outside namespaces
+    StatusCheck,
 }
 
 impl Route {
-    /// The namespace asked for.
-    pub fn namespace(&self) -> &Namespace {
+    /// The namespace asked for (none for [`Route::StatusCheck`]).
+    pub fn namespace(&self) -> Option<&Namespace> {
         match self {
             Route::Upload(ns)
             | Route::Info(ns, _)
             | Route::Variant(ns, ..)
             | Route::Delete(ns, _)
-            | Route::Focus(ns, _) => ns,
+            | Route::Focus(ns, _)
+            | Route::Process(ns, _) => Some(ns),
+            Route::StatusCheck => None,
         }
     }
 }
 
+/// wanelo's health probe on the main port.
+const STATUS_CHECK: &str = "/status_check";
+
 /// Routes a request. The id between namespace and leaf is a partitioned hash (3/3/3/23), or, in
 /// namespaces for which `origin_pull` says so, any origin path.
 pub fn route(method: &Method, path: &str, origin_pull: impl Fn(&Namespace) -> bool) -> Result<Route, ApiError> {
+    // A `POST` to it stays an upload to the namespace `status_check`, as it was for wanelo.
+    if path == STATUS_CHECK && (method == Method::GET || method == Method::HEAD) {
+        return Ok(Route::StatusCheck);
+    }
     let rest = path.strip_prefix('/').ok_or(ApiError::NotFound)?;
     let segments: Vec<&str> = rest.split('/').collect();
     let ns: Namespace = segments[0].parse().map_err(|_| ApiError::NotFound)?;
@@ -58,6 +71,12 @@ pub fn route(method: &Method, path: &str, origin_pull: impl Fn(&Namespace) -> bo
                 return Err(ApiError::MethodNotAllowed("PUT"));
             }
             return Ok(Route::Focus(ns, ImageId::Hash(ImageHash::from_partitions([a, b, c, d]).expect("checked"))));
+        }
+        [_, a, b, c, d, "process"] if ImageHash::from_partitions([a, b, c, d]).is_ok() => {
+            if method != Method::POST {
+                return Err(ApiError::MethodNotAllowed("POST"));
+            }
+            return Ok(Route::Process(ns, ImageId::Hash(ImageHash::from_partitions([a, b, c, d]).expect("checked"))));
         }
         [_, a, b, c, d, leaf] if ImageHash::from_partitions([a, b, c, d]).is_ok() => {
             (ImageId::Hash(ImageHash::from_partitions([a, b, c, d]).expect("checked")), *leaf)
@@ -130,6 +149,27 @@ mod tests {
         assert_eq!(route(&Method::GET, &format!("/p/{HASH}/focus"), no_pull), Err(ApiError::MethodNotAllowed("PUT")));
         // Only a partitioned hash has a focus to set: an origin path ending in `focus` is no route.
         assert_eq!(route(&Method::PUT, "/user/a/focus", |_: &Namespace| true), Err(ApiError::NotFound));
+    }
+
+    /// wanelo's server/server.go routes: `POST /{ns}/{hash}/process` (`resizeMany`) and
+    /// `/status_check`.
+    #[test]
+    fn routes_the_wanelo_additions() {
+        assert!(matches!(route(&Method::POST, &format!("/p/{HASH}/process"), no_pull), Ok(Route::Process(..))));
+        assert_eq!(
+            route(&Method::GET, &format!("/p/{HASH}/process"), no_pull),
+            Err(ApiError::MethodNotAllowed("POST"))
+        );
+        assert_eq!(route(&Method::POST, "/user/a/process", |_: &Namespace| true), Err(ApiError::NotFound));
+        assert_eq!(route(&Method::GET, "/status_check", no_pull), Ok(Route::StatusCheck));
+        assert_eq!(route(&Method::HEAD, "/status_check", no_pull), Ok(Route::StatusCheck));
+        assert_eq!(route(&Method::GET, "/status_check", no_pull).unwrap().namespace(), None);
+        assert!(matches!(route(&Method::POST, "/status_check", no_pull), Ok(Route::Upload(_))));
+        assert_eq!(route(&Method::GET, "/status_check/", no_pull), Err(ApiError::NotFound));
+        assert!(matches!(
+            route(&Method::GET, &format!("/p/{HASH}/full_size-q10.jpg"), no_pull),
+            Ok(Route::Variant(_, _, v)) if v.to_string() == "full-q10.jpg"
+        ));
     }
 
     #[test]

@@ -43,6 +43,24 @@ const MAX_STREAMS: u32 = 32;
 /// are closed.
 const KEEP_ALIVE_DRAIN: Duration = Duration::from_secs(2);
 
+/// Whether shutdown has begun, shared by what answers for the process's health: the status
+/// port's `/health` and the main port's `/status_check`. Set once, by the wiring, as the drain
+/// starts.
+#[derive(Clone, Debug, Default)]
+pub struct Draining(Arc<AtomicBool>);
+
+impl Draining {
+    /// Shutdown has begun: health answers say so from now on.
+    pub fn begin(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_draining(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
 /// What a port's connections may hold.
 #[derive(Clone, Debug)]
 pub struct ConnectionLimits {

@@ -1,9 +1,10 @@
 //! `POST /{ns}`: raw bytes, `?source=URL`, or JSON with base64; `?outputs=` rendered before the
 //! answer (201 for a new image, 200 when the bytes were stored already), or with `?wait=false`
 //! after it (202, the outputs `"pending"`); `?focus=X,Y` stored instead of a detected focus.
-//! Also `DELETE /{ns}/{partitioned-hash}` and `PUT /{ns}/{partitioned-hash}/focus`, which take
-//! the same token (always one for a delete, unless `allow_open_delete`) and are rate-limited as
-//! uploads are.
+//! Also `DELETE /{ns}/{partitioned-hash}`, `PUT /{ns}/{partitioned-hash}/focus` and wanelo's
+//! `POST /{ns}/{partitioned-hash}/process?outputs=` (an upload's outputs, of a stored image), which
+//! take the same token (always one for a delete, unless `allow_open_delete`) and are rate-limited
+//! as uploads are.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -17,7 +18,42 @@ use crate::access::Payer;
 use crate::buffer::{CollectError, Held};
 use crate::model::{ImageId, Namespace, Variant};
 use crate::pipeline::FocusPoint;
-use crate::service::Outputs;
+use crate::service::{Ingested, Outputs};
+
+/// An upload's query: `?source=`, `?outputs=`, `?wait=` and `?focus=` (others are ignored).
+struct UploadQuery {
+    source: Option<String>,
+    outputs: Vec<Variant>,
+    when: Outputs,
+    focus: Option<FocusPoint>,
+}
+
+impl UploadQuery {
+    fn parse(query: Option<&str>) -> Result<UploadQuery, ApiError> {
+        let mut parsed = UploadQuery { source: None, outputs: Vec::new(), when: Outputs::BeforeAnswer, focus: None };
+        for (name, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            match name.as_ref() {
+                "source" => parsed.source = Some(value.into_owned()),
+                "outputs" => {
+                    parsed.outputs = Variant::parse_list(&value)
+                        .map_err(|(name, e)| ApiError::BadRequest(format!("bad outputs entry '{name}': {e}")))?;
+                }
+                "wait" => {
+                    parsed.when = match value.as_ref() {
+                        "true" | "1" => Outputs::BeforeAnswer,
+                        "false" | "0" => Outputs::InBackground,
+                        other => {
+                            return Err(ApiError::BadRequest(format!("wait must be true or false, not '{other}'")));
+                        }
+                    }
+                }
+                "focus" => parsed.focus = Some(value.parse::<FocusPoint>().map_err(ApiError::BadRequest)?),
+                _ => {}
+            }
+        }
+        Ok(parsed)
+    }
+}
 
 pub(crate) async fn upload(
     app: &App,
@@ -26,42 +62,20 @@ pub(crate) async fn upload(
     payer: &Payer,
 ) -> Result<HttpResponse, ApiError> {
     let service = &app.service;
-    let mut source = None;
-    let mut outputs = Vec::new();
-    let mut when = Outputs::BeforeAnswer;
-    let mut focus = None;
-    for (name, value) in url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()) {
-        match name.as_ref() {
-            "source" => source = Some(value.into_owned()),
-            "outputs" => {
-                outputs = Variant::parse_list(&value)
-                    .map_err(|(name, e)| ApiError::BadRequest(format!("bad outputs entry '{name}': {e}")))?;
-            }
-            "wait" => {
-                when = match value.as_ref() {
-                    "true" | "1" => Outputs::BeforeAnswer,
-                    "false" | "0" => Outputs::InBackground,
-                    other => return Err(ApiError::BadRequest(format!("wait must be true or false, not '{other}'"))),
-                }
-            }
-            "focus" => focus = Some(value.parse::<FocusPoint>().map_err(ApiError::BadRequest)?),
-            _ => {}
-        }
-    }
     let is_json = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
         ct.split(';').next().is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
     });
-    let refusal = app
-        .gate
-        .token(ns, req.headers().get(AUTHORIZATION).map(|v| v.as_bytes()))
-        .map_err(ApiError::from)
-        .and_then(|()| service.check_output_count(ns, outputs.len()).map_err(ApiError::from))
-        // One unit before the body is read; the rest of what the upload costs once its header is.
-        .and_then(|()| payer.charge(1).map_err(ApiError::from));
-    if let Err(refused) = refusal {
-        discard_body(app, req).await;
-        return Err(refused);
-    }
+    // A bad query is refused as a bad token is: after the body is drained, so that the client
+    // reads its 400 rather than a reset.
+    let query = UploadQuery::parse(req.uri().query())
+        .and_then(|query| admitted(app, ns, &req, query.outputs.len(), payer).map(|()| query));
+    let UploadQuery { source, outputs, when, focus } = match query {
+        Ok(query) => query,
+        Err(refused) => {
+            discard_body(app, req).await;
+            return Err(refused);
+        }
+    };
     let body = read_body(app, req).await?;
 
     let ingested = match source {
@@ -75,6 +89,21 @@ pub(crate) async fn upload(
         }
         None => service.ingest(ns, body.bytes.clone(), &outputs, when, payer, focus).await?,
     };
+    Ok(answered(&ingested, when))
+}
+
+/// What an upload (or `process`) passes before its body is read: its token, its count of outputs,
+/// and one unit of work (the rest of what it costs is charged once its header is known).
+fn admitted(app: &App, ns: &Namespace, req: &Request<Incoming>, outputs: usize, payer: &Payer) -> Result<(), ApiError> {
+    app.gate.token(ns, req.headers().get(AUTHORIZATION).map(|v| v.as_bytes()))?;
+    app.service.check_output_count(ns, outputs)?;
+    payer.charge(1)?;
+    Ok(())
+}
+
+/// An upload's answer: 201 for a new image, 200 for one stored already, 202 when its outputs
+/// render after the answer; the image's info.
+fn answered(ingested: &Ingested, when: Outputs) -> HttpResponse {
     let status = match (when, ingested.created) {
         (Outputs::InBackground, _) => StatusCode::ACCEPTED,
         (Outputs::BeforeAnswer, true) => StatusCode::CREATED,
@@ -82,7 +111,34 @@ pub(crate) async fn upload(
     };
     let json = serde_json::to_vec(&ingested.info).expect("info serialises");
     let builder = Response::builder().status(status).header(CONTENT_TYPE, "application/json");
-    Ok(headers::finish(builder, Full::new(Bytes::from(json))))
+    headers::finish(builder, Full::new(Bytes::from(json)))
+}
+
+/// `POST /{ns}/{partitioned-hash}/process?outputs=...` (wanelo's): what an upload of the stored
+/// image with that query would render, behind the same token, output limit and charges, answered
+/// as that upload (200, or 202 with `?wait=false`); 404 when the image is not stored. A body, if
+/// any, is read and dropped.
+pub(crate) async fn process(
+    app: &App,
+    ns: &Namespace,
+    id: &ImageId,
+    req: Request<Incoming>,
+    payer: &Payer,
+) -> Result<HttpResponse, ApiError> {
+    let query = UploadQuery::parse(req.uri().query()).and_then(|query| {
+        if query.source.is_some() || query.focus.is_some() {
+            return Err(ApiError::BadRequest(
+                "process renders outputs of a stored image: it takes ?outputs= and ?wait=, not ?source= or ?focus="
+                    .to_owned(),
+            ));
+        }
+        admitted(app, ns, &req, query.outputs.len(), payer).map(|()| query)
+    });
+    // Whatever was sent is read and dropped, so that the client reads the answer, not a reset.
+    discard_body(app, req).await;
+    let UploadQuery { outputs, when, .. } = query?;
+    let ingested = app.service.process(ns, id, &outputs, when, payer).await?;
+    Ok(answered(&ingested, when))
 }
 
 /// `DELETE /{ns}/{id}`: 204, or 404 when nothing of the image is stored.

@@ -2,6 +2,8 @@
 //!
 //! `Display` gives the canonical name, and only canonical names parse (no leading zeros, lower
 //! case), so `parse(display(v)) == v` and the name doubles as storage key, cache key and ETag seed.
+//! The one other spelling is wanelo's `full_size` for `full` (DESIGN.md §16): it parses to the same
+//! variant, so it is stored, cached and counted under `full`.
 
 use std::fmt;
 use std::str::FromStr;
@@ -24,7 +26,7 @@ pub enum Geometry {
         /// Output height.
         height: u32,
     },
-    /// `full`: the original size.
+    /// `full` (or wanelo's `full_size`): the original size.
     Full,
 }
 
@@ -208,8 +210,11 @@ impl Variant {
     }
 }
 
+/// wanelo's name for `full`, accepted wherever a variant name is and never displayed.
+const FULL_ALIAS: &str = "full_size";
+
 fn parse_geometry(s: &str) -> Result<Geometry, VariantError> {
-    if s == "full" {
+    if s == "full" || s == FULL_ALIAS {
         return Ok(Geometry::Full);
     }
     let size = |digits: &str| -> Result<u32, VariantError> {
@@ -347,6 +352,24 @@ mod tests {
         assert_eq!(Variant::parse_list("").unwrap(), Vec::new());
         assert_eq!(Variant::parse_list("x300.jpg,nope"), Err(("nope".to_owned(), VariantError::Malformed)));
         assert!(Variant::parse_list("x300.bmp").is_err());
+    }
+
+    /// wanelo's parser/name_parser_test.go `TestFullSize` and `TestFullSizeWithQuality`:
+    /// `full_size.jpg` is the original size at the default quality, `full_size-q10.jpg` at 10;
+    /// here both are `full`, under its name.
+    #[test]
+    fn full_size_is_another_spelling_of_full() {
+        for (alias, canonical) in
+            [("full_size.jpg", "full.jpg"), ("full_size-q10.jpg", "full-q10.jpg"), ("full_size.webp", "full.webp")]
+        {
+            let v: Variant = alias.parse().unwrap();
+            assert_eq!(Ok(v), canonical.parse::<Variant>(), "{alias}");
+            assert_eq!(v.to_string(), canonical);
+        }
+        assert_eq!(Variant::parse_list("full_size.jpg,full_size-q10.jpg").unwrap().len(), 2);
+        for bad in ["full_size", "full_sizes.jpg", "full-size.jpg", "Full_size.jpg", "full_size-q.jpg"] {
+            assert_eq!(bad.parse::<Variant>(), Err(VariantError::Malformed), "{bad:?}");
+        }
     }
 
     #[test]

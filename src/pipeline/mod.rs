@@ -32,7 +32,7 @@ mod working;
 pub use animation::{keeps_animation, render_animation};
 pub use bitmap::{Bitmap, Layout};
 pub(crate) use codec::avif_versions;
-pub use codec::{Effort, Header, JpegBounds, formats_summary};
+pub use codec::{Effort, Header, JpegBounds};
 pub use decoded::{DecodedSource, decode_whole, prepare_decoded};
 pub use error::RenderError;
 pub use focus::{FocusInfo, FocusPoint};

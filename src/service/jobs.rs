@@ -17,7 +17,8 @@ use tokio::sync::mpsc;
 
 use super::images::Images;
 use super::plan::RenderPlan;
-use super::renders::{Lookup, Purpose, Renders};
+use super::rendering::Purpose;
+use super::renders::{Lookup, Renders};
 use super::stores::Stores;
 use super::{ImageInfo, ServiceError};
 use crate::access::Payer;

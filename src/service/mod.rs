@@ -58,8 +58,9 @@ use leases::RenderLeases;
 use moderation::Moderator;
 use negotiate::Negotiation;
 use originals::Originals;
+use rendering::Purpose;
 use rendering::Rendering;
-use renders::{Lookup, Purpose, Renders};
+use renders::{Lookup, Renders};
 use stores::Stores;
 use uploads::Uploads;
 
@@ -324,6 +325,20 @@ impl ImageService {
         focus: Option<FocusPoint>,
     ) -> Result<Ingested, ServiceError> {
         self.uploads.ingest_source(ns, url, outputs, when, payer, focus).await
+    }
+
+    /// Renders and stores the outputs an upload of the stored image `id` would (`outputs` and the
+    /// namespace's own), with the same checks and charges; answers as that upload would.
+    /// [`ServiceError::ImageNotFound`] when the image is not stored.
+    pub async fn process(
+        &self,
+        ns: &Namespace,
+        id: &ImageId,
+        outputs: &[Variant],
+        when: Outputs,
+        payer: &Payer,
+    ) -> Result<Ingested, ServiceError> {
+        self.uploads.process(ns, id, outputs, when, payer).await
     }
 
     /// Sets the focus of a stored image by hand and removes its cover crops (`x{S}`, `{W}x{H}`)

@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::renders::{Lookup, Purpose, Renders};
+use super::rendering::Purpose;
+use super::renders::{Lookup, Renders};
 use crate::access::Payer;
 use crate::config::Settings;
 use crate::model::{ImageId, Namespace, ObjectKey, Variant};

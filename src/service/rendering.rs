@@ -9,12 +9,49 @@ use bytes::Bytes;
 
 use super::ServiceError;
 use super::plan::{RenderPlan, SourceChoice, SourceKind};
-use super::renders::Purpose;
 use crate::cache::{DecodedSources, ObjectCache};
 use crate::metrics::Metrics;
-use crate::pipeline::{self, Bitmap, Limits};
-use crate::pool::{CpuPool, Slot};
+use crate::pipeline::{self, Bitmap, Effort, Limits};
+use crate::pool::{Class, CpuPool, Slot};
 use crate::store::{Store, StoreError};
+
+/// Why a variant is looked up: whose work its render is, how hard its encoder works and how it
+/// is counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Purpose {
+    /// A request is waiting: fast encoders, counted in `image_request`.
+    Request,
+    /// An upload's outputs, before its answer: small encoders.
+    Upload,
+    /// A job's outputs, or `regenerate`'s: small encoders.
+    Job,
+    /// A popular size in the background: small encoders, not counted in `image_request`.
+    Background,
+}
+
+impl Purpose {
+    pub(super) fn effort(self) -> Effort {
+        match self {
+            Purpose::Request => Effort::Fast,
+            Purpose::Upload | Purpose::Job | Purpose::Background => Effort::Small,
+        }
+    }
+
+    pub(super) fn class(self) -> Class {
+        match self {
+            Purpose::Request => Class::Request,
+            Purpose::Upload => Class::Upload,
+            Purpose::Job => Class::Job,
+            Purpose::Background => Class::Background,
+        }
+    }
+
+    /// The server's own work waits for a worker before it takes a lease, so that no request on
+    /// another node waits on a lease whose holder waits in line here.
+    pub(super) fn admitted_before_lease(self) -> bool {
+        matches!(self, Purpose::Job | Purpose::Background)
+    }
+}
 
 /// A still render's first half, done: its pixels, the worker it ran on, and the time it took.
 pub(super) struct Prepared {

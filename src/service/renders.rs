@@ -21,52 +21,13 @@ use futures_util::future::{Either, select};
 use super::ServiceError;
 use super::leases::{Claim, Claimed, Leased, RenderLeases};
 use super::plan::{RenderPlan, SourceKind};
-use super::rendering::Rendering;
+use super::rendering::{Purpose, Rendering};
 use super::stores::{Standing, Stores};
 use crate::access::Payer;
 use crate::cache::{CachedObject, ObjectCache, Presence};
 use crate::config::{RenderConfig, Settings};
 use crate::model::{ImageId, Namespace, ObjectKey, Served, Variant};
-use crate::pipeline::Effort;
-use crate::pool::{Class, Slot};
-
-/// Why a variant is looked up: whose work its render is, how hard its encoder works and how it
-/// is counted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Purpose {
-    /// A request is waiting: fast encoders, counted in `image_request`.
-    Request,
-    /// An upload's outputs, before its answer: small encoders.
-    Upload,
-    /// A job's outputs, or `regenerate`'s: small encoders.
-    Job,
-    /// A popular size in the background: small encoders, not counted in `image_request`.
-    Background,
-}
-
-impl Purpose {
-    fn effort(self) -> Effort {
-        match self {
-            Purpose::Request => Effort::Fast,
-            Purpose::Upload | Purpose::Job | Purpose::Background => Effort::Small,
-        }
-    }
-
-    pub(super) fn class(self) -> Class {
-        match self {
-            Purpose::Request => Class::Request,
-            Purpose::Upload => Class::Upload,
-            Purpose::Job => Class::Job,
-            Purpose::Background => Class::Background,
-        }
-    }
-
-    /// The server's own work waits for a worker before it takes a lease, so that no request on
-    /// another node waits on a lease whose holder waits in line here.
-    fn admitted_before_lease(self) -> bool {
-        matches!(self, Purpose::Job | Purpose::Background)
-    }
-}
+use crate::pool::Slot;
 
 /// One lookup of a variant that its namespace serves.
 pub(super) struct Lookup<'a> {
@@ -312,9 +273,10 @@ impl Renders {
     /// (for `regenerate`).
     pub(super) async fn rerender(&self, ns: &Namespace, id: &ImageId, variant: Variant) -> Result<(), ServiceError> {
         let (image, _) = self.images.info(ns, id, None).await?;
-        let plan = RenderPlan::new(ns, id, variant, &image, Effort::Small, &self.render, &self.rendering.limits)?
-            .placed(self.settings.of(ns).crop);
-        let slot = self.rendering.pool.admit(Class::Job, plan.max_cost()).await?;
+        let plan =
+            RenderPlan::new(ns, id, variant, &image, Purpose::Job.effort(), &self.render, &self.rendering.limits)?
+                .placed(self.settings.of(ns).crop);
+        let slot = self.rendering.pool.admit(Purpose::Job.class(), plan.max_cost()).await?;
         let bytes = self.rendering.render(&plan, Purpose::Job, Some(slot)).await?;
         match self.stores.put_variant(ns, id, &plan.key, bytes.clone(), &plan.presence).await? {
             Standing::Same => {}

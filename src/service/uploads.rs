@@ -1,6 +1,7 @@
 //! Uploads: validate, moderate and store the original with its working copies, focus and info
 //! (`originals`), then render the asked outputs (and the namespace's own) with the small
-//! encoders, before the answer or in a job after it.
+//! encoders, before the answer or in a job after it. The outputs of an image stored already
+//! (wanelo's `process`) take the same path, without the bytes.
 
 use std::sync::Arc;
 
@@ -11,7 +12,8 @@ use super::focus::Refocus;
 use super::images::{Images, Known};
 use super::jobs::Jobs;
 use super::originals::{Originals, Probed};
-use super::renders::{Lookup, Purpose, Renders};
+use super::rendering::Purpose;
+use super::renders::{Lookup, Renders};
 use super::stores::Stores;
 use super::{ImageInfo, ServiceError};
 use crate::access::Payer;
@@ -92,15 +94,8 @@ impl Uploads {
             }
         };
         let stores = facts.as_ref().map_or(0, |facts| self.originals.store_units(facts));
-        let image = Known::unstored(Arc::clone(&info));
-        let renders: u32 = all_outputs
-            .iter()
-            .map(|v| self.renders.work_units(ns, &id, *v, &image, Purpose::Upload))
-            .fold(0, u32::saturating_add);
-        let units = stores.saturating_add(renders).saturating_sub(1);
-        if units > 0 {
-            payer.charge(units)?;
-        }
+        let renders = self.output_units(ns, &id, &Known::unstored(Arc::clone(&info)), &all_outputs);
+        charge(payer, stores.saturating_add(renders))?;
         let (info, created) = match facts {
             None => {
                 let info = match focus {
@@ -120,14 +115,55 @@ impl Uploads {
                 (info, true)
             }
         };
-        let notifies = settings.notify.is_some();
+        self.outputs(ns, &id, &info, &all_outputs, when).await.map(|info| Ingested { info, created })
+    }
+
+    /// `POST /{ns}/{hash}/process` (wanelo's), and `process` given a stored hash: the outputs of
+    /// an upload of the image stored already, asked, charged, rendered and answered as that
+    /// upload's would be, without its bytes. [`ServiceError::ImageNotFound`] when it is absent.
+    pub(super) async fn process(
+        &self,
+        ns: &Namespace,
+        id: &ImageId,
+        outputs: &[Variant],
+        when: Outputs,
+        payer: &Payer,
+    ) -> Result<Ingested, ServiceError> {
+        let settings = self.settings.of(ns);
+        if payer.client().is_some() {
+            settings.check_output_count(outputs.len())?;
+        }
+        let all_outputs = settings.outputs_with(outputs)?;
+        let (image, _) = self.images.info(ns, id, None).await?;
+        charge(payer, self.output_units(ns, id, &image, &all_outputs))?;
+        let info = self.outputs(ns, id, &image.info, &all_outputs, when).await?;
+        Ok(Ingested { info, created: false })
+    }
+
+    /// The units of work rendering `outputs` of `image` is charged, whether or not some are
+    /// stored already.
+    fn output_units(&self, ns: &Namespace, id: &ImageId, image: &Known, outputs: &[Variant]) -> u32 {
+        outputs.iter().map(|v| self.renders.work_units(ns, id, *v, image, Purpose::Upload)).fold(0, u32::saturating_add)
+    }
+
+    /// Renders an upload's `outputs` of the stored image, those stored already found rather than
+    /// rendered, before the answer or in a job; answers its info with the variants stored (and,
+    /// in a job, those pending). The upload's client paid for them already.
+    async fn outputs(
+        &self,
+        ns: &Namespace,
+        id: &ImageId,
+        info: &ImageInfo,
+        outputs: &[Variant],
+        when: Outputs,
+    ) -> Result<ImageInfo, ServiceError> {
+        let notifies = self.settings.of(ns).notify.is_some();
         match when {
             Outputs::BeforeAnswer => {
-                // The upload's client paid for its outputs above.
-                try_join_all(all_outputs.iter().map(|v| {
+                try_join_all(outputs.iter().map(|v| {
                     self.renders.answer(Lookup {
                         ns,
-                        id: &id,
+                        id,
                         variant: *v,
                         source_override: None,
                         info: None,
@@ -138,20 +174,19 @@ impl Uploads {
                 }))
                 .await?;
                 if notifies {
-                    self.jobs.add(ns, &id, &all_outputs).await?;
+                    self.jobs.add(ns, id, outputs).await?;
                 }
-                let info = self.stores.with_listing(ns, &id, &info).await?;
-                Ok(Ingested { info, created })
+                Ok(self.stores.with_listing(ns, id, info).await?)
             }
             Outputs::InBackground => {
-                if notifies || !all_outputs.is_empty() {
-                    self.jobs.add(ns, &id, &all_outputs).await?;
+                if notifies || !outputs.is_empty() {
+                    self.jobs.add(ns, id, outputs).await?;
                 }
-                let mut info = self.stores.with_listing(ns, &id, &info).await?;
+                let mut info = self.stores.with_listing(ns, id, info).await?;
                 let stored = info.variants.as_deref().unwrap_or_default();
-                let pending = all_outputs.iter().map(Variant::to_string).filter(|v| !stored.contains(v)).collect();
+                let pending = outputs.iter().map(Variant::to_string).filter(|v| !stored.contains(v)).collect();
                 info.pending = Some(pending);
-                Ok(Ingested { info, created })
+                Ok(info)
             }
         }
     }
@@ -168,5 +203,13 @@ impl Uploads {
     ) -> Result<Ingested, ServiceError> {
         let held = self.images.download(url).await?;
         self.ingest(ns, held.bytes.clone(), outputs, when, payer, focus).await
+    }
+}
+
+/// Charges an upload's work, less the unit its request paid on arrival.
+fn charge(payer: &Payer, units: u32) -> Result<(), ServiceError> {
+    match units.saturating_sub(1) {
+        0 => Ok(()),
+        units => Ok(payer.charge(units)?),
     }
 }

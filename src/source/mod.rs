@@ -8,6 +8,8 @@
 //! sorted into [`FetchError`] here; callers never see reqwest's. An error's text holds what went
 //! wrong in full (the address a name resolved to, the error chain) for the log; the client is
 //! told only the rule (see `http::error`).
+//!
+//! A path that starts with `//` is sent with one `/`, as wanelo's fetcher sent it (DESIGN.md §16).
 
 pub mod policy;
 
@@ -113,6 +115,16 @@ fn check_url(url: &Url, allow_private: bool) -> Result<(), String> {
     if allow_private || policy::is_public(ip) { Ok(()) } else { Err(format!("{ip} is a loopback or private address")) }
 }
 
+/// `http://host//a/b.jpg` asks for `/a/b.jpg`: wanelo's fetcher collapsed a path's leading
+/// slashes into one, and URLs built by joining a base ending in `/` with a key starting with one
+/// (an S3 origin answers 404 to `//key`) came to rely on it. Slashes further in are kept.
+fn single_leading_slash(url: &mut Url) {
+    if url.path().starts_with("//") {
+        let path = format!("/{}", url.path().trim_start_matches('/'));
+        url.set_path(&path);
+    }
+}
+
 impl Fetcher {
     /// Builds the client for `config`, refusing bodies above `max_bytes` and holding what it
     /// downloads in `buffer`.
@@ -147,7 +159,8 @@ impl Fetcher {
     /// Downloads `url` whole, within the limits; the bytes count against the upload buffer for
     /// as long as they are held.
     pub async fn fetch(&self, url: &str) -> Result<Held, FetchError> {
-        let parsed = Url::parse(url).map_err(|e| FetchError::InvalidUrl(format!("'{url}': {e}")))?;
+        let mut parsed = Url::parse(url).map_err(|e| FetchError::InvalidUrl(format!("'{url}': {e}")))?;
+        single_leading_slash(&mut parsed);
         check_url(&parsed, self.settings.allow_private).map_err(|why| {
             if matches!(parsed.scheme(), "http" | "https") {
                 FetchError::Refused(why)
@@ -191,5 +204,34 @@ impl Fetcher {
             return FetchError::Timeout(self.settings.timeout);
         }
         FetchError::Unreachable(crate::report::chain(&e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// wanelo's fetcher/http/http_test.go `TestURLEscaping`: the request for
+    /// `//hell[o]/(x)//two%20words/boo.jpg?something=fo(o)` reaches the origin as
+    /// `/hell[o]/(x)//two%20words/boo.jpg?something=fo(o)`.
+    #[test]
+    fn a_leading_double_slash_is_sent_as_one() {
+        let cases = [
+            (
+                "http://o.test//hell[o]/(x)//two%20words/boo.jpg?something=fo(o)",
+                "/hell[o]/(x)//two%20words/boo.jpg",
+                Some("something=fo(o)"),
+            ),
+            ("http://o.test///a.jpg", "/a.jpg", None),
+            ("http://o.test/a//b.jpg", "/a//b.jpg", None),
+            ("http://o.test/", "/", None),
+            ("https://o.test//", "/", None),
+        ];
+        for (given, path, query) in cases {
+            let mut url = Url::parse(given).unwrap();
+            single_leading_slash(&mut url);
+            assert_eq!((url.path(), url.query()), (path, query), "{given}");
+            assert_eq!(url.host_str(), Some("o.test"), "{given}: the host is kept");
+        }
     }
 }

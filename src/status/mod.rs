@@ -5,7 +5,6 @@
 mod profile;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -17,7 +16,7 @@ use tokio::net::TcpListener;
 
 pub use profile::activate_heap_profiling;
 
-use crate::http::server::ConnectionLimits;
+use crate::http::server::{ConnectionLimits, Draining};
 use crate::metrics::Gauges;
 use crate::service::Parts;
 
@@ -27,14 +26,14 @@ pub struct StatusState {
     parts: Parts,
     started: Instant,
     /// Set once shutdown begins: `/health` then answers 503.
-    pub shutting_down: AtomicBool,
+    draining: Draining,
     profile: bool,
 }
 
 impl StatusState {
-    /// State for a server that has just started.
-    pub fn new(parts: Parts, profile: bool) -> StatusState {
-        StatusState { parts, started: Instant::now(), shutting_down: AtomicBool::new(false), profile }
+    /// State for a server that has just started, which reports the shutdown `draining` is told of.
+    pub fn new(parts: Parts, profile: bool, draining: Draining) -> StatusState {
+        StatusState { parts, started: Instant::now(), draining, profile }
     }
 
     /// Hands the figures other components own to the metrics, then the metrics are current.
@@ -53,7 +52,7 @@ impl StatusState {
 
     fn status_json(&self) -> serde_json::Value {
         let mut status = self.parts.metrics.status_json();
-        status.insert("shutting_down".to_owned(), self.shutting_down.load(Ordering::Acquire).into());
+        status.insert("shutting_down".to_owned(), self.draining.is_draining().into());
         status.insert("popular".to_owned(), self.parts.popular.status());
         serde_json::Value::Object(status)
     }
@@ -83,7 +82,7 @@ async fn answer(state: &StatusState, req: &Request<Incoming>) -> Response<Full<B
     }
     let (status, content_type, body) = match req.uri().path() {
         "/" => (StatusCode::OK, "text/html; charset=utf-8", Bytes::from_static(PAGE.as_bytes())),
-        "/health" if state.shutting_down.load(Ordering::Acquire) => {
+        "/health" if state.draining.is_draining() => {
             text(StatusCode::SERVICE_UNAVAILABLE, format!("shutting down pid={}\n", std::process::id()))
         }
         "/health" => text(StatusCode::OK, format!("ok pid={}\n", std::process::id())),

@@ -12,7 +12,7 @@ use crate::support::{Reply, Server, corpus};
 const KEY_A: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 const KEY_B: &str = "f0e1d2c3b4a5968778695a4b3c2d1e0ff0e1d2c3b4a5968778695a4b3c2d1e0f";
 
-/// The README's recipe, written again here: the path and query, HMAC-SHA256 with the key's
+/// docs/security.md's recipe, written again here: the path and query, HMAC-SHA256 with the key's
 /// bytes, the first 16 bytes, URL-safe base64 without padding.
 fn sign(key_hex: &str, path_and_query: &str) -> String {
     use base64::Engine;
@@ -218,16 +218,8 @@ fn ports_in_forwarded_for_do_not_dodge_the_rate_limit_and_one_ipv6_64_is_one_cli
     assert_eq!(upload("198.51.100.62, unknown"), 429);
 }
 
-/// The code block of README.md that starts with `first_line`.
-fn readme_block(first_line: &str) -> String {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let start = readme.find(first_line).unwrap_or_else(|| panic!("README has no block starting {first_line}"));
-    let end = readme[start..].find("```").unwrap();
-    readme[start..start + end].to_owned()
-}
-
 #[test]
-fn the_readme_recipes_sign_as_the_server_does() {
+fn the_signing_recipes_sign_as_the_server_does() {
     let server = Server::options().arg(&format!("--signing-keys {KEY_A}")).start();
     let path = server.upload("p", corpus::read("jpeg/ijg_testorig.jpg"));
     let run = |program: &str, code: String| {
@@ -238,8 +230,17 @@ fn the_readme_recipes_sign_as_the_server_does() {
         String::from_utf8(out.stdout).unwrap().trim().to_owned()
     };
     let variant = format!("{path}/x33.jpg");
-    let python = run("python3", format!("{}\nprint(sign('{KEY_A}', '{variant}'))", readme_block("# sign.py")));
-    let node = run("node", format!("{}\nconsole.log(sign('{KEY_A}', '{variant}'))", readme_block("// sign.js")));
+    let python = run(
+        "python3",
+        format!("{}\nprint(sign('{KEY_A}', '{variant}'))", crate::support::docs::block("security.md", "# sign.py")),
+    );
+    let node = run(
+        "node",
+        format!(
+            "{}\nconsole.log(sign('{KEY_A}', '{variant}'))",
+            crate::support::docs::block("security.md", "// sign.js")
+        ),
+    );
     assert_eq!(python, sign(KEY_A, &variant));
     assert_eq!(node, python);
     assert_eq!(server.get(&python).status, 200);

@@ -322,3 +322,19 @@ fn hostile_files_of_the_new_formats_get_a_4xx_or_a_render() {
     assert!(peak_mib < 512, "peak RSS {peak_mib} MiB");
     assert!(server.logs().iter().all(|l| !l.contains("panicked")), "a request panicked");
 }
+
+/// The start-up line says what this build reads and writes, so an operator sees a build made
+/// without libheif, libavif or libjxl before a user's HEIC is refused.
+#[test]
+fn the_start_up_line_names_the_formats_read_and_written() {
+    let server = Server::start();
+    let logs = server.logs();
+    let line = logs.iter().find(|l| l.contains("image-server listening")).expect("a start-up line");
+    let field = |name: &str| {
+        let start = line.find(&format!("{name}=")).unwrap_or_else(|| panic!("no {name}= in {line}")) + name.len() + 1;
+        line[start..].split_whitespace().next().unwrap().to_owned()
+    };
+    // scripts/test installs libheif, libavif and libjxl, so this build has them all.
+    assert_eq!(field("reads"), "jpg,png,webp,gif,avif,heic,jxl,tiff", "{line}");
+    assert_eq!(field("writes"), "jpg,png,webp,gif,avif,jxl", "{line}");
+}

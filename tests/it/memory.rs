@@ -1,6 +1,6 @@
 //! The memory bound of DESIGN.md §9 for inputs whose pixels cost far more than their bytes. A
 //! decode or a render is charged to `decode_budget_pixels` what the codec table says its decoder
-//! and encoder hold (README, "Memory"), and one that would hold more than the whole budget is
+//! and encoder hold (docs/security.md, "Memory"), and one that would hold more than the whole budget is
 //! refused before anything is allocated; what runs holds no more than it was charged, and the
 //! common cases no more than 4 bytes a pixel of their canvas plus 64 MB. JSON uploads hold no
 //! more than `upload_buffer_bytes`, however many arrive at once.

@@ -1,6 +1,6 @@
 //! What operators run beside the server, for real: npm's statsd daemon receiving the seed names
 //! of DESIGN.md §6, the status page in headless Chromium with its figures moving under load, and
-//! README's restart recipe run as written.
+//! docs/operations.md's restart recipe run as written.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -149,15 +149,8 @@ fn the_status_page_shows_the_figures_moving_under_load() {
     eprintln!("status page screenshots: {} and {}", before.display(), after.display());
 }
 
-/// The README block that starts with `first_line`, up to its closing fence.
-fn readme_block(first_line: &str) -> String {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let start = readme.find(first_line).unwrap_or_else(|| panic!("README has no block starting {first_line}"));
-    readme[start..start + readme[start..].find("```").unwrap()].to_owned()
-}
-
 #[test]
-fn the_restart_recipe_of_the_readme_hands_over_without_a_failed_request() {
+fn the_restart_recipe_hands_over_without_a_failed_request() {
     let dir = tempfile::tempdir().unwrap();
     let (port, status_port) = (free_port(), free_port());
     std::fs::create_dir(dir.path().join("config")).unwrap();
@@ -182,7 +175,7 @@ fn the_restart_recipe_of_the_readme_hands_over_without_a_failed_request() {
         })
     };
     let bin = std::path::Path::new(env!("CARGO_BIN_EXE_image-server")).parent().unwrap().to_owned();
-    let recipe = readme_block("# restart.sh");
+    let recipe = crate::support::docs::block("operations.md", "# restart.sh");
     // The new server inherits the shell's output: a file, not a pipe that would stay open.
     let printed = dir.path().join("recipe.out");
     let status = Command::new("bash")

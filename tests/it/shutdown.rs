@@ -46,7 +46,7 @@ fn free_port() -> u16 {
 #[test]
 fn a_second_process_on_the_port_takes_over_without_a_failed_request() {
     // With this (Linux 5.14+) a closing listener hands its not-yet-accepted connections to the
-    // other listener of the port instead of resetting them; the README recommends it. Best effort:
+    // other listener of the port instead of resetting them; docs/operations.md recommends it. Best effort:
     // the test does not depend on it.
     let _ = std::fs::write("/proc/sys/net/ipv4/tcp_migrate_req", "1");
     let dir = tempfile::tempdir().unwrap();

@@ -8,7 +8,7 @@
 //! orientation itself is ignored, as HEIF readers do: turned once); 10/12 bits to 8; the ICC
 //! profile or the nclx primaries to sRGB. Bounded by the file's tiles and declared sizes
 //! (`heif::check_work`), libavif's size and frame-count limits, and the deadline checked when
-//! the decode returns (libavif cannot be stopped midway). Output: aom (see README, "AVIF").
+//! the decode returns (libavif cannot be stopped midway). Output: aom (see docs/delivery.md).
 
 use std::borrow::Cow;
 
@@ -167,7 +167,7 @@ mod imp {
     const MAX_FRAMES: u32 = 10_000;
 
     /// aom's speed (0 slowest .. 10 fastest; libavif's default), chosen by
-    /// `benches/quality/avif_encoders.py` (README, "Delivery to browsers"): at equal SSIM 10-45 %
+    /// `benches/quality/avif_encoders.py` (docs/delivery.md): at equal SSIM 10-45 %
     /// fewer bytes than speed 8 for about 1.5x its time.
     const SPEED: i32 = 6;
 

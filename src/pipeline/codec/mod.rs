@@ -113,7 +113,7 @@ pub(crate) trait Codec: Sync {
 
     /// Bytes its encoder holds at its peak per pixel of an output of `pixels`, with or without
     /// alpha, our bitmap included; formats the server does not write say 0. Measured on a
-    /// 48.8 MP photograph (README, "Memory"): flat images hold less, and noise more in the
+    /// 48.8 MP photograph (docs/security.md, "Memory"): flat images hold less, and noise more in the
     /// encoders whose buffers grow with their output (AVIF, WebP, PNG).
     fn encode_bytes_per_pixel(&self, _pixels: u64, _alpha: bool) -> u64 {
         0
@@ -172,23 +172,6 @@ pub fn sniff(bytes: &[u8]) -> Result<ImageFormat, RenderError> {
         return Err(RenderError::Unsupported("BMP"));
     }
     Err(RenderError::NotAnImage)
-}
-
-/// What this build reads and writes, from the codec table, for the start-up log:
-/// `read jpg png ...; write jpg png ...`, then the formats it lacks and the library each needs.
-pub fn formats_summary() -> String {
-    let formats = || CODECS.iter().map(|c| c.format());
-    let names = |pick: fn(ImageFormat) -> bool| {
-        formats().filter(|&f| pick(f)).map(ImageFormat::name).collect::<Vec<_>>().join(" ")
-    };
-    let mut line = format!("read {}; write {}", names(ImageFormat::is_read), names(ImageFormat::is_written));
-    for format in formats().filter(|f| !f.is_read()) {
-        line.push_str(&format!("; not read: {}", format.unread_reason()));
-    }
-    for format in formats().filter(|f| f.is_output() && !f.is_written()) {
-        line.push_str(&format!("; not written: {} ({})", format.name(), format.unwritten_reason()));
-    }
-    line
 }
 
 /// A start of file that sniffs as `format`.
@@ -336,14 +319,6 @@ mod tests {
         let before = data.as_ptr();
         let rgba = gray_alpha_to_rgba(data);
         assert_eq!((rgba.as_ptr(), rgba.as_slice()), (before, &[1, 1, 1, 2, 3, 3, 3, 4][..]));
-    }
-
-    #[test]
-    fn the_summary_lists_what_this_build_reads_and_writes() {
-        let summary = formats_summary();
-        assert!(summary.starts_with("read jpg png gif webp "), "{summary}");
-        assert!(summary.contains("; write jpg png gif webp"), "{summary}");
-        assert!(summary.contains("heic"), "{summary}");
     }
 
     #[test]

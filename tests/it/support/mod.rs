@@ -4,6 +4,7 @@
 pub mod azure;
 pub mod bombs;
 pub mod corpus;
+pub mod docs;
 pub mod emulator;
 pub mod gcs;
 pub mod images;

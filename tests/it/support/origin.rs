@@ -1,15 +1,17 @@
 //! A small HTTP/1.1 origin on loopback for `?source=` tests: serves corpus files, chosen status
-//! codes, redirects, slow and endless answers, and counts the requests it gets.
+//! codes, redirects, slow and endless answers, and counts the requests it gets and keeps their
+//! targets as sent.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub struct Origin {
     pub base: String,
     pub hits: Arc<AtomicUsize>,
+    targets: Arc<Mutex<Vec<String>>>,
 }
 
 impl Origin {
@@ -25,14 +27,20 @@ impl Origin {
         let listener = TcpListener::bind((ip, 0)).unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let hits = Arc::new(AtomicUsize::new(0));
-        let counter = Arc::clone(&hits);
+        let targets = Arc::new(Mutex::new(Vec::new()));
+        let (counter, seen) = (Arc::clone(&hits), Arc::clone(&targets));
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let counter = Arc::clone(&counter);
-                std::thread::spawn(move || serve(stream, &counter));
+                let (counter, seen) = (Arc::clone(&counter), Arc::clone(&seen));
+                std::thread::spawn(move || serve(stream, &counter, &seen));
             }
         });
-        Origin { base, hits }
+        Origin { base, hits, targets }
+    }
+
+    /// The request targets (path and query) received so far, byte for byte as sent.
+    pub fn targets(&self) -> Vec<String> {
+        self.targets.lock().unwrap().clone()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -44,7 +52,7 @@ impl Origin {
     }
 }
 
-fn serve(mut stream: TcpStream, hits: &AtomicUsize) {
+fn serve(mut stream: TcpStream, hits: &AtomicUsize, targets: &Mutex<Vec<String>>) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut request_line = String::new();
     if reader.read_line(&mut request_line).is_err() {
@@ -56,8 +64,9 @@ fn serve(mut stream: TcpStream, hits: &AtomicUsize) {
             break;
         }
     }
-    hits.fetch_add(1, Ordering::SeqCst);
     let path = request_line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+    targets.lock().unwrap().push(path.clone());
+    hits.fetch_add(1, Ordering::SeqCst);
     let respond = |stream: &mut TcpStream, status: &str, headers: &str, body: &[u8]| {
         let head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n{headers}\r\n", body.len());
         let _ = stream.write_all(head.as_bytes());

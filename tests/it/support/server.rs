@@ -59,6 +59,10 @@ pub struct Server {
 #[derive(Default, Clone)]
 pub struct ServerOptions {
     pub args: Vec<String>,
+    /// Arguments before the subcommand (wanelo's command lines give flags there).
+    pub leading: Vec<String>,
+    /// The subcommand: `serve` unless given (`server`, wanelo's name).
+    pub subcommand: Option<String>,
     pub env: Vec<(String, String)>,
     /// Working directory to reuse (for restarts); a new temporary one otherwise.
     pub work_dir: Option<PathBuf>,
@@ -67,6 +71,18 @@ pub struct ServerOptions {
 impl ServerOptions {
     pub fn arg(mut self, a: &str) -> Self {
         self.args.extend(a.split_whitespace().map(str::to_owned));
+        self
+    }
+
+    /// Arguments before the subcommand, split on whitespace.
+    pub fn before(mut self, a: &str) -> Self {
+        self.leading.extend(a.split_whitespace().map(str::to_owned));
+        self
+    }
+
+    /// Another name for `serve`.
+    pub fn subcommand(mut self, name: &str) -> Self {
+        self.subcommand = Some(name.to_owned());
         self
     }
 
@@ -117,7 +133,8 @@ impl Server {
         };
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_image-server"));
         cmd.current_dir(&work_dir)
-            .arg("serve")
+            .args(&opts.leading)
+            .arg(opts.subcommand.as_deref().unwrap_or("serve"))
             .args(if opts.args.iter().any(|a| a == "--port") { &[][..] } else { &["--port", "0"][..] })
             .args(if opts.args.iter().any(|a| a == "--status-port") { &[][..] } else { &["--status-port", "0"][..] })
             .args(&opts.args)
