@@ -32,9 +32,10 @@ fn purge_large_frees_at_once() -> Result<(), String> {
 
     use tikv_jemalloc_sys::mallctl;
 
-    // The arena is made by the first allocation above the threshold, at the index jemalloc keeps
-    // for it after its automatic arenas, the last one while nothing has made arenas of its own.
-    drop(std::hint::black_box(vec![1u8; 64 << 20]));
+    // The arena is made by the first allocation at the threshold (zeroed, so no page of it is
+    // touched), at the index jemalloc keeps for it after its automatic arenas: the last one while
+    // nothing has made arenas of its own.
+    drop(std::hint::black_box(vec![0u8; 32 << 20]));
     let mut arenas: u32 = 0;
     let mut len = size_of::<u32>();
     // SAFETY: `arenas.narenas` is an unsigned read into a u32 of `len` bytes.
