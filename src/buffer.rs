@@ -166,12 +166,6 @@ impl UploadBuffer {
         Ok(collector)
     }
 
-    /// Counts bytes already in memory (a decoded upload) against the buffer while held.
-    pub fn hold(&self, bytes: Bytes) -> Result<Held, BufferFull> {
-        let permit = self.take(bytes.len())?;
-        Ok(Held { bytes, _permit: Some(permit) })
-    }
-
     fn take(&self, bytes: usize) -> Result<OwnedSemaphorePermit, BufferFull> {
         let bytes = u32::try_from(bytes).map_err(|_| BufferFull { limit: self.limit })?;
         Arc::clone(&self.permits).try_acquire_many_owned(bytes).map_err(|_| BufferFull { limit: self.limit })
@@ -238,6 +232,16 @@ pub struct Held {
     /// The bytes.
     pub bytes: Bytes,
     _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Held {
+    /// The bytes rewritten by `f` in their own buffer (a JSON upload decoded where it lies):
+    /// nothing is allocated, and the buffer's whole capacity stays counted while held.
+    pub fn rewrite<E>(self, f: impl FnOnce(&mut Vec<u8>) -> Result<(), E>) -> Result<Held, E> {
+        let mut data = Vec::from(self.bytes);
+        f(&mut data)?;
+        Ok(Held { bytes: Bytes::from(data), _permit: self._permit })
+    }
 }
 
 #[cfg(test)]

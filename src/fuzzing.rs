@@ -44,6 +44,7 @@ const LIMITS: Limits = Limits {
     max_source_pixels: 4_000_000,
     jpeg: JpegBounds { max_scans: 100, deadline: Duration::from_secs(2) },
     max_animation_frames: 50,
+    decode_budget_pixels: 100_000_000,
 };
 
 /// The upload path of one input format: the bytes (with the format's signature put in front

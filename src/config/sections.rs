@@ -98,7 +98,7 @@ sections! {
         max_outputs_per_upload: usize = 16, check = in_range::<0, 10_000>;
         /// Renders that may wait for a thread before 503
         queue_size: usize = 128, check = in_range::<0, 1_000_000>;
-        /// Source pixels decoding at once over all renders and uploads
+        /// Memory all renders and uploads may hold at once, in pixels of 4 bytes, each charged what its codecs hold
         decode_budget_pixels: u64 = 100_000_000, check = in_range::<1_000_000, { u64::MAX }>;
         /// Upload and source-download bytes held in memory at once over all requests; past it 503
         upload_buffer_bytes: ByteSize = "256MiB", check = in_range::<1, { u64::MAX }>;

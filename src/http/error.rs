@@ -176,9 +176,9 @@ fn service(e: &ServiceError) -> Class {
         ServiceError::Refused(
             VariantRefused::Extension(_) | VariantRefused::NotListed(_) | VariantRefused::TooManyOutputs { .. },
         ) => Class::status(StatusCode::BAD_REQUEST),
-        ServiceError::Refused(VariantRefused::TooLarge { .. }) | ServiceError::FormatCannotHold { .. } => {
-            Class::status(StatusCode::NOT_ACCEPTABLE)
-        }
+        ServiceError::Refused(VariantRefused::TooLarge { .. })
+        | ServiceError::FormatCannotHold { .. }
+        | ServiceError::EncodeOverBudget { .. } => Class::status(StatusCode::NOT_ACCEPTABLE),
         ServiceError::Render(e) => render(e),
         ServiceError::Fetch(e) => fetch(e),
         ServiceError::Store(e) => store(e),
@@ -202,6 +202,7 @@ fn render(e: &RenderError) -> Class {
     match e {
         RenderError::NotAnImage | RenderError::Unsupported(_) => Class::status(StatusCode::UNSUPPORTED_MEDIA_TYPE),
         RenderError::TooManyPixels { .. }
+        | RenderError::OverBudget { .. }
         | RenderError::Corrupt { .. }
         | RenderError::TooManyScans { .. }
         | RenderError::DecodeTimeout { .. } => Class::status(StatusCode::UNPROCESSABLE_ENTITY),

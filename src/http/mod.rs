@@ -5,6 +5,7 @@ mod clients;
 mod conn;
 mod error;
 mod headers;
+mod json_body;
 mod probe;
 mod render;
 pub mod router;

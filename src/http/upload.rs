@@ -6,7 +6,6 @@
 //! take the same token (always one for a delete, unless `allow_open_delete`) and are rate-limited
 //! as uploads are.
 
-use base64::Engine;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -20,16 +19,6 @@ use crate::buffer::{CollectError, Held};
 use crate::model::{ImageId, Namespace, Variant};
 use crate::pipeline::FocusPoint;
 use crate::service::{Ingested, Outputs};
-
-#[derive(Deserialize)]
-struct JsonUpload {
-    data: JsonData,
-}
-
-#[derive(Deserialize)]
-struct JsonData {
-    image: String,
-}
 
 /// An upload's query: `?source=`, `?outputs=`, `?wait=` and `?focus=` (others are ignored).
 struct UploadQuery {
@@ -95,8 +84,7 @@ pub(crate) async fn upload(
             return Err(ApiError::BadRequest("send either a body or ?source=URL, not both".to_owned()));
         }
         None if is_json => {
-            let image = app.buffer.hold(decode_json(&body.bytes)?)?;
-            drop(body);
+            let image = body.rewrite(super::json_body::decode_in_place).map_err(ApiError::BadRequest)?;
             service.ingest(ns, image.bytes.clone(), &outputs, when, payer, focus).await?
         }
         None => service.ingest(ns, body.bytes.clone(), &outputs, when, payer, focus).await?,
@@ -270,45 +258,5 @@ async fn drain(body: &mut Incoming, max: u64) {
         if seen > max {
             return;
         }
-    }
-}
-
-/// `{"data":{"image":"<base64>"}}`, the base64 optionally as a `data:` URL.
-fn decode_json(body: &[u8]) -> Result<Bytes, ApiError> {
-    let upload: JsonUpload = serde_json::from_slice(body).map_err(|e| {
-        ApiError::BadRequest(format!("JSON upload must be {{\"data\":{{\"image\":\"<base64>\"}}}}: {e}"))
-    })?;
-    let text = upload.data.image;
-    let text = match text.split_once(";base64,") {
-        Some((prefix, rest)) if prefix.starts_with("data:") => rest,
-        _ => text.as_str(),
-    };
-    let cleaned: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    let engine = base64::engine::general_purpose::GeneralPurpose::new(
-        &base64::alphabet::STANDARD,
-        base64::engine::GeneralPurposeConfig::new()
-            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
-    );
-    engine
-        .decode(cleaned.as_bytes())
-        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cleaned.trim_end_matches('=').as_bytes()))
-        .map(Bytes::from)
-        .map_err(|e| ApiError::BadRequest(format!("data.image is not valid base64: {e}")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn json_base64_forms() {
-        assert_eq!(decode_json(br#"{"data":{"image":"aGVsbG8="}}"#).unwrap(), Bytes::from_static(b"hello"));
-        assert_eq!(decode_json(br#"{"data":{"image":"aGVsbG8"}}"#).unwrap(), Bytes::from_static(b"hello"));
-        assert_eq!(
-            decode_json(br#"{"data":{"image":"data:image/png;base64,aGVs\nbG8="}}"#).unwrap(),
-            Bytes::from_static(b"hello")
-        );
-        assert!(decode_json(br#"{"data":{"image":"***"}}"#).is_err());
-        assert!(decode_json(br#"{"image":"aGVsbG8="}"#).is_err());
     }
 }

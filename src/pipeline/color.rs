@@ -52,28 +52,40 @@ fn gray_to_rgb(bitmap: Bitmap, profile: &Profile) -> Bitmap {
     Bitmap::new(Layout::Rgb, bitmap.width, bitmap.height, rgb)
 }
 
-fn cmyk_to_rgb(bitmap: Bitmap, profile: Option<&Profile>, inverted: bool) -> Bitmap {
-    let mut rgb = vec![0u8; bitmap.width as usize * bitmap.height as usize * 3];
+/// Pixels converted a chunk at a time through buffers of this many.
+const CHUNK_PIXELS: usize = 4096;
+
+/// CMYK to RGB in the bitmap's own buffer: each chunk of pixels is read before its RGB is
+/// written, behind it, so a full-size output never holds a second copy of the image.
+fn cmyk_to_rgb(mut bitmap: Bitmap, profile: Option<&Profile>, inverted: bool) -> Bitmap {
     let in_format = if inverted { PixelFormat::CMYK_8_REV } else { PixelFormat::CMYK_8 };
     let transform = profile.filter(|p| p.color_space() == ColorSpaceSignature::CmykData).and_then(|p| {
         Transform::<u8, u8>::new(p, in_format, &Profile::new_srgb(), PixelFormat::RGB_8, Intent::Perceptual).ok()
     });
-    match transform {
-        Some(t) => t.transform_pixels(&bitmap.data, &mut rgb),
-        None => {
-            // No usable profile: the naive conversion, which is what browsers do too.
-            for (px, out) in bitmap.data.chunks_exact(4).zip(rgb.chunks_exact_mut(3)) {
-                let ink = |v: u8| {
-                    if inverted { 255 - u32::from(v) } else { u32::from(v) }
-                };
-                let k = 255 - ink(px[3]);
-                for c in 0..3 {
-                    out[c] = ((255 - ink(px[c])) * k / 255) as u8;
+    let pixels = bitmap.data.len() / 4;
+    let (mut cmyk, mut rgb) = ([0u8; CHUNK_PIXELS * 4], [0u8; CHUNK_PIXELS * 3]);
+    for start in (0..pixels).step_by(CHUNK_PIXELS) {
+        let n = CHUNK_PIXELS.min(pixels - start);
+        cmyk[..n * 4].copy_from_slice(&bitmap.data[start * 4..(start + n) * 4]);
+        match &transform {
+            Some(t) => t.transform_pixels(&cmyk[..n * 4], &mut rgb[..n * 3]),
+            None => {
+                // No usable profile: the naive conversion, which is what browsers do too.
+                for (px, out) in cmyk[..n * 4].chunks_exact(4).zip(rgb.chunks_exact_mut(3)) {
+                    let ink = |v: u8| {
+                        if inverted { 255 - u32::from(v) } else { u32::from(v) }
+                    };
+                    let k = 255 - ink(px[3]);
+                    for c in 0..3 {
+                        out[c] = ((255 - ink(px[c])) * k / 255) as u8;
+                    }
                 }
             }
         }
+        bitmap.data[start * 3..(start + n) * 3].copy_from_slice(&rgb[..n * 3]);
     }
-    Bitmap::new(Layout::Rgb, bitmap.width, bitmap.height, rgb)
+    bitmap.data.truncate(pixels * 3);
+    Bitmap::new(Layout::Rgb, bitmap.width, bitmap.height, bitmap.data)
 }
 
 /// The ICC profile of nclx colour (ITU-T H.273 colour primaries and transfer characteristics),
@@ -99,21 +111,23 @@ pub(crate) fn nclx_profile(primaries: i32, transfer: i32) -> Option<Vec<u8>> {
     Profile::new_rgb(&white, &triple, &[&curve, &curve, &curve]).ok()?.icc().ok()
 }
 
-/// Composes RGBA onto a white background; other layouts pass through.
-pub(crate) fn flatten_onto_white(bitmap: Bitmap) -> Bitmap {
+/// Composes RGBA onto a white background, in the bitmap's own buffer (each pixel is read before
+/// its RGB is written, behind it), whose last quarter is then handed back (in place for a large
+/// buffer); other layouts pass through.
+pub(crate) fn flatten_onto_white(mut bitmap: Bitmap) -> Bitmap {
     if bitmap.layout != Layout::Rgba {
         return bitmap;
     }
-    let rgb = bitmap
-        .data
-        .chunks_exact(4)
-        .flat_map(|p| {
-            let a = u32::from(p[3]);
-            let over = |c: u8| ((u32::from(c) * a + 255 * (255 - a) + 127) / 255) as u8;
-            [over(p[0]), over(p[1]), over(p[2])]
-        })
-        .collect();
-    Bitmap::new(Layout::Rgb, bitmap.width, bitmap.height, rgb)
+    let pixels = bitmap.data.len() / 4;
+    for i in 0..pixels {
+        let [r, g, b, a]: [u8; 4] = bitmap.data[i * 4..i * 4 + 4].try_into().expect("four bytes");
+        let a = u32::from(a);
+        let over = |c: u8| ((u32::from(c) * a + 255 * (255 - a) + 127) / 255) as u8;
+        bitmap.data[i * 3..i * 3 + 3].copy_from_slice(&[over(r), over(g), over(b)]);
+    }
+    bitmap.data.truncate(pixels * 3);
+    bitmap.data.shrink_to_fit();
+    Bitmap::new(Layout::Rgb, bitmap.width, bitmap.height, bitmap.data)
 }
 
 #[cfg(test)]

@@ -70,6 +70,7 @@ mod tests {
             max_source_pixels: 100_000_000,
             jpeg: JpegBounds { max_scans: 100, deadline: Duration::from_secs(30) },
             max_animation_frames: 10,
+            decode_budget_pixels: 100_000_000,
         };
         let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
         for file in ["jpeg/photo_2.5mp_storm_baseline_exif.jpg", "png/rgba_bug_2048x1536.png"] {

@@ -21,6 +21,18 @@ pub enum RenderError {
         /// The configured limit.
         max: u64,
     },
+    /// Decoding the original would hold more memory than the whole decode budget.
+    #[error(
+        "image too large to decode: {what} takes about {mib} MiB, more than the {budget_mib} MiB decode_budget_pixels allows"
+    )]
+    OverBudget {
+        /// What would hold it ("decoding a 7071x7071 JPEG XL").
+        what: String,
+        /// Its memory, in MiB.
+        mib: u64,
+        /// The decode budget, in MiB.
+        budget_mib: u64,
+    },
     /// The image is damaged: truncated, bad header, bad compressed data.
     #[error("corrupt {format} image: {reason}")]
     Corrupt {

@@ -22,6 +22,7 @@ mod color;
 mod decoded;
 mod error;
 pub mod focus;
+pub mod memory;
 mod orient;
 pub mod plan;
 mod resize;
@@ -55,6 +56,9 @@ pub struct Limits {
     pub jpeg: JpegBounds,
     /// Frames an animated variant may have (longer animations give their first frame).
     pub max_animation_frames: u32,
+    /// What all work at once may hold, in pixels of 4 bytes (`decode_budget_pixels`): no single
+    /// decode or render may hold more ([`memory`]).
+    pub decode_budget_pixels: u64,
 }
 
 impl Limits {
@@ -170,10 +174,11 @@ pub fn encode_prepared(bitmap: Bitmap, spec: &RenderSpec) -> Result<Rendered, Re
 /// Flattens alpha where the format has none and encodes.
 fn finish(bitmap: Bitmap, spec: &RenderSpec) -> Result<Rendered, RenderError> {
     let output = if spec.format.has_alpha() { bitmap } else { color::flatten_onto_white(bitmap) };
-    let mut bytes = codec::encode(&output, spec.format, spec.quality, spec.effort)?;
+    let (width, height) = (output.width, output.height);
+    let mut bytes = codec::encode_owned(output, spec.format, spec.quality, spec.effort)?;
     // Caches weigh answers by length; a Vec with slack would hold more memory than it says.
     bytes.shrink_to_fit();
-    Ok(Rendered { bytes, width: output.width, height: output.height })
+    Ok(Rendered { bytes, width, height })
 }
 
 /// Decode, crop, resize, convert to sRGB and turn upright: the pixels of a variant, before the

@@ -40,6 +40,23 @@ pub enum ServiceError {
         /// The format's largest side.
         max: u32,
     },
+    /// Encoding the variant in its format would hold more memory than the whole decode budget.
+    #[error(
+        "a {width}x{height} {format} takes about {mib} MiB to encode, more than the {budget_mib} MiB \
+         decode_budget_pixels allows: ask for a smaller size or another format"
+    )]
+    EncodeOverBudget {
+        /// The output format.
+        format: &'static str,
+        /// The variant's width.
+        width: u32,
+        /// The variant's height.
+        height: u32,
+        /// What its encoder would hold, in MiB.
+        mib: u64,
+        /// The decode budget, in MiB.
+        budget_mib: u64,
+    },
     /// The original could not be read or rendered.
     #[error(transparent)]
     Render(#[from] RenderError),
@@ -87,6 +104,7 @@ impl ServiceError {
             | ServiceError::OriginNotFound
             | ServiceError::SourceOverrideNotAllowed
             | ServiceError::FormatCannotHold { .. }
+            | ServiceError::EncodeOverBudget { .. }
             | ServiceError::Render(_)
             | ServiceError::Fetch(_)
             | ServiceError::Store(StoreError::NotFound)

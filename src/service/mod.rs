@@ -117,6 +117,7 @@ pub fn render_limits(config: &Config) -> Limits {
         max_source_pixels: limits.max_source_pixels,
         jpeg: JpegBounds { max_scans: limits.max_jpeg_scans, deadline: limits.decode_timeout_secs },
         max_animation_frames: limits.max_animation_frames,
+        decode_budget_pixels: limits.decode_budget_pixels,
     }
 }
 
@@ -252,7 +253,7 @@ impl ImageService {
         let settings = self.settings.of(request.ns);
         let answer = async {
             settings.check(request.variant)?;
-            let negotiation = Negotiation::new(settings, request.accepted);
+            let negotiation = Negotiation::new(settings, request.accepted, &self.renders.rendering.limits);
             let (variant, info) = if !negotiation.applies(request.variant) {
                 (*request.variant, None)
             } else if negotiation.needs_size(request.variant) {

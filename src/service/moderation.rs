@@ -44,7 +44,8 @@ impl Moderator {
         let Some(moderation) = &self.settings.of(ns).moderation else { return Ok(()) };
         let (original, limits) = (bytes.clone(), self.limits);
         // One canvas is decoded at a time, however many frames.
-        let cost = Cost { pixels: u64::from(facts.width) * u64::from(facts.height), slow: false };
+        let cost =
+            Cost { pixels: pipeline::memory::decode_charge(facts.format, facts.width, facts.height), slow: false };
         let sheets = self
             .pool
             .run(class, cost, move || pipeline::moderation_sheets(&original, &limits, SHEET_QUALITY))

@@ -4,17 +4,19 @@
 
 use crate::config::NamespaceSettings;
 use crate::model::{Extension, ImageFormat, Variant};
-use crate::pipeline;
+use crate::pipeline::{self, Limits, memory};
 
-/// One request's negotiation: its namespace's settings and the formats its `Accept` names.
+/// One request's negotiation: its namespace's settings, the formats its `Accept` names, and the
+/// decode budget a candidate's encoder must fit in.
 pub(super) struct Negotiation<'a> {
     settings: &'a NamespaceSettings,
     accepted: &'a [ImageFormat],
+    limits: &'a Limits,
 }
 
 impl<'a> Negotiation<'a> {
-    pub(super) fn new(settings: &'a NamespaceSettings, accepted: &'a [ImageFormat]) -> Self {
-        Negotiation { settings, accepted }
+    pub(super) fn new(settings: &'a NamespaceSettings, accepted: &'a [ImageFormat], limits: &'a Limits) -> Self {
+        Negotiation { settings, accepted, limits }
     }
 
     /// Whether `variant` may be answered in another format than its own.
@@ -30,9 +32,10 @@ impl<'a> Negotiation<'a> {
     }
 
     /// The first of the namespace's `negotiate_formats` that `Accept` names, the namespace
-    /// allows and that can hold the output (planned on the original's upright `size` when the
-    /// URL does not give it), in place of a `.jpg`/`.png` variant; else `variant` itself. AVIF
-    /// and WebP both keep transparency, so a PNG loses none.
+    /// allows, that can hold the output (planned on the original's upright `size` when the URL
+    /// does not give it) and whose encoder fits it in the decode budget (as if it had alpha: the
+    /// original's format is not always known here), in place of a `.jpg`/`.png` variant; else
+    /// `variant` itself. AVIF and WebP both keep transparency, so a PNG loses none.
     pub(super) fn resolve(&self, variant: &Variant, size: Option<(u32, u32)>) -> Variant {
         let output = match variant.geometry.requested_size() {
             (Some(w), Some(h)) => Some((w, h)),
@@ -44,8 +47,9 @@ impl<'a> Negotiation<'a> {
         let Some((w, h)) = output else { return *variant };
         self.candidates(variant)
             .find(|candidate| {
-                let max = candidate.ext.format().max_side();
-                w <= max && h <= max
+                let format = candidate.ext.format();
+                let max = format.max_side();
+                w <= max && h <= max && memory::encode_fits(format, w, h, true, self.limits)
             })
             .unwrap_or(*variant)
     }

@@ -85,7 +85,8 @@ impl Originals {
         let limits = self.limits;
         let max_side = self.working_copy_max_side;
         let original = bytes.clone();
-        let cost = Cost { pixels: u64::from(facts.width) * u64::from(facts.height), slow: false };
+        let cost =
+            Cost { pixels: pipeline::memory::decode_charge(facts.format, facts.width, facts.height), slow: false };
         let (made, detected) = self
             .pool
             .run(class, cost, move || {

@@ -11,7 +11,7 @@ use crate::access::rate::units_of;
 use crate::cache::Presence;
 use crate::config::{Crop, RenderConfig};
 use crate::model::{ImageFormat, ImageId, Namespace, ObjectKey, Variant};
-use crate::pipeline::{self, Effort, Limits, Placement, RenderSpec};
+use crate::pipeline::{self, Effort, Limits, Placement, RenderSpec, memory};
 use crate::pool::Cost;
 
 /// What kind of source a render reads.
@@ -53,11 +53,14 @@ pub(super) struct RenderPlan {
     pub(super) spec: RenderSpec,
     /// The sources to try, in order; the original is last and always there.
     pub(super) sources: Vec<SourceChoice>,
+    /// The output's pixels, for what its encoder holds.
+    output_pixels: u64,
 }
 
 impl RenderPlan {
-    /// Plans `variant` of the image `image` describes. A size the output format cannot hold is
-    /// refused here, before any source is read.
+    /// Plans `variant` of the image `image` describes. A size the output format cannot hold, or
+    /// whose encoder would hold more than the whole decode budget, is refused here, before any
+    /// source is read.
     pub(super) fn new(
         ns: &Namespace,
         id: &ImageId,
@@ -74,6 +77,17 @@ impl RenderPlan {
         if planned.width > max || planned.height > max {
             let (width, height) = (planned.width, planned.height);
             return Err(ServiceError::FormatCannotHold { format: format.label(), width, height, max });
+        }
+        let output_pixels = u64::from(planned.width) * u64::from(planned.height);
+        let alpha = memory::may_have_alpha(ImageFormat::from_mime(&info.content_type));
+        if !memory::encode_fits(format, planned.width, planned.height, alpha, limits) {
+            return Err(ServiceError::EncodeOverBudget {
+                format: format.label(),
+                width: planned.width,
+                height: planned.height,
+                mib: memory::encode_bytes(format, output_pixels, alpha) >> 20,
+                budget_mib: memory::budget_bytes(limits) >> 20,
+            });
         }
         let spec = RenderSpec {
             geometry: variant.geometry,
@@ -114,7 +128,7 @@ impl RenderPlan {
         };
         let key = ObjectKey::variant(ns, id, &variant);
         let presence = Arc::clone(&image.presence);
-        Ok(RenderPlan { ns: ns.clone(), id: id.clone(), key, info, presence, spec, sources })
+        Ok(RenderPlan { ns: ns.clone(), id: id.clone(), key, info, presence, spec, sources, output_pixels })
     }
 
     /// The plan with its cover crop placed as the namespace's `crop` says: centred, or around the
@@ -129,13 +143,21 @@ impl RenderPlan {
         RenderPlan { spec: RenderSpec { placement, ..self.spec }, ..self }
     }
 
-    /// What rendering from `source` costs the pool: slow work when its encoder is, or when it
-    /// decodes a large original that cannot be decoded scaled.
+    /// What rendering from `source` costs the pool: the memory it holds at its peak
+    /// (`pipeline::memory`), and slow work when its encoder is, or when it decodes a large
+    /// original that cannot be decoded scaled.
     pub(super) fn cost(&self, source: &SourceChoice) -> Cost {
+        let original = ImageFormat::from_mime(&self.info.content_type);
         let decodes_slowly = source.kind != SourceKind::WorkingCopy
-            && ImageFormat::from_mime(&self.info.content_type)
-                .is_some_and(|format| pipeline::decodes_slowly(format, source.pixels));
-        Cost { pixels: source.pixels, slow: self.spec.format.slow_to_encode() || decodes_slowly }
+            && original.is_some_and(|format| pipeline::decodes_slowly(format, source.pixels));
+        // Working copies are JPEG (PNG where there is alpha, which holds less to decode).
+        let from = match source.kind {
+            SourceKind::WorkingCopy => ImageFormat::Jpeg,
+            SourceKind::Original | SourceKind::Animation => original.unwrap_or(ImageFormat::Jpeg),
+        };
+        let alpha = memory::may_have_alpha(original);
+        let bytes = memory::render_bytes(from, source.pixels, self.spec.format, self.output_pixels, alpha);
+        Cost { pixels: memory::budget_pixels(bytes), slow: self.spec.format.slow_to_encode() || decodes_slowly }
     }
 
     /// The most this render may cost, whichever source it reads: what work admitted before its
@@ -149,9 +171,8 @@ impl RenderPlan {
     pub(super) fn work_units(&self) -> u32 {
         let source = &self.sources[0];
         let frames = if source.kind == SourceKind::Animation { u64::from(self.info.frames.unwrap_or(1)) } else { 1 };
-        let planned = pipeline::plan::plan(self.info.width, self.info.height, self.spec.geometry);
         let weight = if self.spec.format.slow_to_encode() { 4 } else { 1 };
-        let encoded = u64::from(planned.width) * u64::from(planned.height) * weight;
+        let encoded = self.output_pixels * weight;
         units_of((source.pixels + encoded) * frames)
     }
 

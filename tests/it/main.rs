@@ -21,6 +21,7 @@ mod formats;
 mod fuzz_regressions;
 mod hostile;
 mod jobs;
+mod memory;
 mod moderation;
 mod namespaces;
 mod negotiation;

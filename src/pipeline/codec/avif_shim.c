@@ -5,27 +5,34 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Encodes `pixels` (rows of width * channels bytes, channels 3 or 4, alpha not premultiplied)
- * with aom at a constant quantizer (0 best .. 63 worst), one thread. On success returns 0 and
- * sets *out / *out_len, to be released with image_server_avif_free; else writes a message into
- * `error` and returns -1. */
-int image_server_avif_encode(const uint8_t *pixels, uint32_t width, uint32_t height, uint32_t channels,
-                             int quantizer, int alpha_quantizer, int speed, uint8_t **out, size_t *out_len,
-                             char *error, size_t error_len) {
-    int status = -1;
-    avifEncoder *encoder = NULL;
-    avifRWData output = AVIF_DATA_EMPTY;
+/* The YUV image an encode starts from: 8-bit 4:2:0 (with an alpha plane for RGBA), full-range
+ * BT.601 YCbCr of sRGB, as JPEG has it, from `pixels` (rows of width * channels bytes; 1: gray,
+ * 3: RGB, 4: RGBA with straight alpha). Gray goes straight into the luma plane (full-range luma
+ * of R = G = B = v is v, and its chroma 128), without an RGB copy. The caller's pixels are not
+ * needed once this returns. NULL with a message when it fails. */
+avifImage *image_server_avif_image(const uint8_t *pixels, uint32_t width, uint32_t height, uint32_t channels,
+                                   char *error, size_t error_len) {
     avifImage *image = avifImageCreate(width, height, 8, AVIF_PIXEL_FORMAT_YUV420);
     if (!image) {
         snprintf(error, error_len, "avifImageCreate failed");
-        return -1;
+        return NULL;
     }
-    /* Full-range BT.601 YCbCr of sRGB, as JPEG has it. */
     image->yuvRange = AVIF_RANGE_FULL;
     image->colorPrimaries = AVIF_COLOR_PRIMARIES_BT709;
     image->transferCharacteristics = AVIF_TRANSFER_CHARACTERISTICS_SRGB;
     image->matrixCoefficients = AVIF_MATRIX_COEFFICIENTS_BT601;
-
+    if (channels == 1) {
+        avifImageAllocatePlanes(image, AVIF_PLANES_YUV);
+        for (uint32_t y = 0; y < height; y++) {
+            memcpy(image->yuvPlanes[AVIF_CHAN_Y] + (size_t)y * image->yuvRowBytes[AVIF_CHAN_Y],
+                   pixels + (size_t)y * width, width);
+        }
+        uint32_t chroma_height = (height + 1) / 2;
+        for (int plane = AVIF_CHAN_U; plane <= AVIF_CHAN_V; plane++) {
+            memset(image->yuvPlanes[plane], 128, (size_t)image->yuvRowBytes[plane] * chroma_height);
+        }
+        return image;
+    }
     avifRGBImage rgb;
     avifRGBImageSetDefaults(&rgb, image);
     rgb.format = channels == 4 ? AVIF_RGB_FORMAT_RGBA : AVIF_RGB_FORMAT_RGB;
@@ -34,13 +41,27 @@ int image_server_avif_encode(const uint8_t *pixels, uint32_t width, uint32_t hei
     avifResult result = avifImageRGBToYUV(image, &rgb);
     if (result != AVIF_RESULT_OK) {
         snprintf(error, error_len, "avifImageRGBToYUV: %s", avifResultToString(result));
-        goto done;
+        avifImageDestroy(image);
+        return NULL;
     }
+    return image;
+}
 
-    encoder = avifEncoderCreate();
+void image_server_avif_image_free(avifImage *image) {
+    avifImageDestroy(image);
+}
+
+/* Encodes `image` with aom at a constant quantizer (0 best .. 63 worst), one thread. On success
+ * returns 0 and sets *out / *out_len, to be released with image_server_avif_free; else writes a
+ * message into `error` and returns -1. The image stays the caller's. */
+int image_server_avif_write(const avifImage *image, int quantizer, int alpha_quantizer, int speed, uint8_t **out,
+                            size_t *out_len, char *error, size_t error_len) {
+    int status = -1;
+    avifRWData output = AVIF_DATA_EMPTY;
+    avifEncoder *encoder = avifEncoderCreate();
     if (!encoder) {
         snprintf(error, error_len, "avifEncoderCreate failed");
-        goto done;
+        return -1;
     }
     encoder->codecChoice = AVIF_CODEC_CHOICE_AOM;
     encoder->maxThreads = 1;
@@ -49,7 +70,7 @@ int image_server_avif_encode(const uint8_t *pixels, uint32_t width, uint32_t hei
     encoder->maxQuantizer = quantizer;
     encoder->minQuantizerAlpha = alpha_quantizer;
     encoder->maxQuantizerAlpha = alpha_quantizer;
-    result = avifEncoderWrite(encoder, image, &output);
+    avifResult result = avifEncoderWrite(encoder, image, &output);
     if (result != AVIF_RESULT_OK) {
         snprintf(error, error_len, "avifEncoderWrite: %s: %s", avifResultToString(result), encoder->diag.error);
         goto done;
@@ -60,12 +81,11 @@ int image_server_avif_encode(const uint8_t *pixels, uint32_t width, uint32_t hei
     status = 0;
 
 done:
-    if (encoder) avifEncoderDestroy(encoder);
-    avifImageDestroy(image);
+    avifEncoderDestroy(encoder);
     return status;
 }
 
-/* Releases what image_server_avif_encode handed out. */
+/* Releases what image_server_avif_write handed out. */
 void image_server_avif_free(uint8_t *data, size_t len) {
     avifRWData output = {data, len};
     avifRWDataFree(&output);
@@ -186,19 +206,28 @@ int image_server_avif_decode(const uint8_t *data, size_t len, uint32_t size_limi
     rgb.format = channels == 4 ? AVIF_RGB_FORMAT_RGBA : AVIF_RGB_FORMAT_RGB;
     rgb.depth = 8;
     rgb.alphaPremultiplied = AVIF_FALSE;
-    int whole = crop.x == 0 && crop.y == 0 && crop.width == dec->image->width && crop.height == dec->image->height;
-    if (whole) {
+    /* The clean aperture as a view of the decoded planes (no copy), so that the conversion goes
+     * straight into the caller's buffer; a view libavif refuses (an odd corner of subsampled
+     * chroma) is converted whole and cut. */
+    const avifImage *source = dec->image;
+    avifImage *view = avifImageCreateEmpty();
+    if (view && avifImageSetViewRect(view, dec->image, &crop) == AVIF_RESULT_OK) source = view;
+    int direct = source->width == width && source->height == height;
+    if (direct) {
+        rgb.width = width;
+        rgb.height = height;
         rgb.pixels = out; /* straight into the caller's buffer */
         rgb.rowBytes = (uint32_t)stride;
     } else {
         avifRGBImageAllocatePixels(&rgb);
     }
-    r = avifImageYUVToRGB(dec->image, &rgb);
+    r = avifImageYUVToRGB(source, &rgb);
+    if (view) avifImageDestroy(view);
     if (r != AVIF_RESULT_OK) {
         snprintf(error, error_len, "avifImageYUVToRGB: %s", avifResultToString(r));
         goto done;
     }
-    if (!whole) {
+    if (!direct) {
         for (uint32_t y = 0; y < height; y++) {
             memcpy(out + (size_t)y * stride, rgb.pixels + (size_t)(crop.y + y) * rgb.rowBytes + (size_t)crop.x * channels,
                    (size_t)width * channels);

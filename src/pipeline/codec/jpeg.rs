@@ -9,6 +9,7 @@
 //! running past its deadline, is abandoned from the progress monitor the same way.
 
 use std::any::Any;
+use std::borrow::Cow;
 use std::mem;
 use std::os::raw::{c_int, c_uint, c_ulong};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -162,19 +163,39 @@ impl Codec for Jpeg {
         decode(bytes, min_scale, limits.jpeg)
     }
 
+    /// Our RGB or CMYK bitmap (3-4), and for a progressive file libjpeg's whole-image
+    /// coefficients, 2 bytes a sample: 3 a pixel at 4:2:0 (a progressive 4:4:4 file holds 9 in
+    /// all, more than charged).
+    fn decode_bytes_per_pixel(&self) -> u64 {
+        6
+    }
+
+    /// Measured: our bitmap (3; RGBA is flattened in place, and its slack handed back) and, up to
+    /// [`STREAMED_FROM_PIXELS`], mozjpeg's two whole-image coefficient buffers (quantised and
+    /// not), which optimised Huffman tables and progressive scans need: 2 bytes a sample each,
+    /// 6 a pixel at 4:2:0 (9.1 in all). Larger outputs are streamed: the bitmap and the file.
+    fn encode_bytes_per_pixel(&self, pixels: u64, alpha: bool) -> u64 {
+        match (pixels > STREAMED_FROM_PIXELS, alpha) {
+            (false, false) => 10,
+            (false, true) => 11,
+            (true, false) => 4,
+            (true, true) => 5,
+        }
+    }
+
     /// [`Effort::Fast`]: libjpeg-turbo's encoder (not mozjpeg's trellis) with optimised Huffman
     /// tables and, from 50 kilopixels, the standard progressive script (2-3 % fewer bytes at
     /// equal SSIM for about 1 ms at 400 px). [`Effort::Small`]: mozjpeg's own defaults (trellis
-    /// quantisation, optimised progressive scans).
-    fn encode(&self, bitmap: &Bitmap, quality: u8, effort: Effort) -> Result<Vec<u8>, RenderError> {
+    /// quantisation, optimised progressive scans). Either way, above [`STREAMED_FROM_PIXELS`]:
+    /// baseline with the standard Huffman tables, which needs no whole-image buffer.
+    fn encode(&self, bitmap: Cow<'_, Bitmap>, quality: u8, effort: Effort) -> Result<Vec<u8>, RenderError> {
+        let pixels = u64::from(bitmap.width) * u64::from(bitmap.height);
         let settings = match effort {
-            Effort::Fast => {
-                let progressive = u64::from(bitmap.width) * u64::from(bitmap.height) >= PROGRESSIVE_FROM_PIXELS;
-                JpegSettings::Fast { progressive }
-            }
+            _ if pixels > STREAMED_FROM_PIXELS => JpegSettings::Streamed,
+            Effort::Fast => JpegSettings::Fast { progressive: pixels >= PROGRESSIVE_FROM_PIXELS },
             Effort::Small => JpegSettings::Small,
         };
-        jpeg(bitmap, quality, settings).map_err(|reason| RenderError::Encode { format: "jpg", reason })
+        jpeg(&bitmap, quality, settings).map_err(|reason| RenderError::Encode { format: "jpg", reason })
     }
 }
 
@@ -244,10 +265,18 @@ enum JpegSettings {
     /// mozjpeg's defaults (trellis quantisation, a progressive script searched for the fewest
     /// bytes) over the same quantisation tables as `Fast`.
     Small,
+    /// libjpeg-turbo's, baseline with the standard Huffman tables: each row is coded as it
+    /// comes, without the whole-image coefficient buffers the others hold.
+    Streamed,
 }
 
 /// Below this size the progressive script's extra scan headers outweigh what it saves.
 const PROGRESSIVE_FROM_PIXELS: u64 = 50_000;
+
+/// Above this size an output is streamed ([`JpegSettings::Streamed`]): the whole-image buffers
+/// of optimised tables and progressive scans would hold 6 bytes a pixel (96 MB here) on top of
+/// the bitmap, for a few percent fewer bytes.
+const STREAMED_FROM_PIXELS: u64 = 16_000_000;
 
 fn jpeg(bitmap: &Bitmap, quality: u8, settings: JpegSettings) -> Result<Vec<u8>, String> {
     let color_space = match bitmap.layout {
@@ -257,15 +286,17 @@ fn jpeg(bitmap: &Bitmap, quality: u8, settings: JpegSettings) -> Result<Vec<u8>,
     };
     let run = AssertUnwindSafe(|| -> std::io::Result<Vec<u8>> {
         let mut c = mozjpeg::Compress::new(color_space);
-        if let JpegSettings::Fast { progressive } = settings {
-            c.set_fastest_defaults();
-            if progressive {
+        match settings {
+            JpegSettings::Fast { progressive: true } => {
+                c.set_fastest_defaults();
                 c.set_progressive_mode();
             }
+            JpegSettings::Fast { progressive: false } | JpegSettings::Streamed => c.set_fastest_defaults(),
+            JpegSettings::Small => {}
         }
         c.set_size(bitmap.width as usize, bitmap.height as usize);
         match settings {
-            JpegSettings::Fast { .. } => c.set_quality(f32::from(quality)),
+            JpegSettings::Fast { .. } | JpegSettings::Streamed => c.set_quality(f32::from(quality)),
             // libjpeg's standard tables, scaled as `set_quality` scales them: mozjpeg's own
             // tables would make the same -q another quality (measured: q80 on them matches the
             // SSIM of q85 on these).
@@ -275,7 +306,7 @@ fn jpeg(bitmap: &Bitmap, quality: u8, settings: JpegSettings) -> Result<Vec<u8>,
                 c.set_chroma_qtable(&mozjpeg::qtable::AnnexK_Chroma.scaled(q, q));
             }
         }
-        c.set_optimize_coding(true);
+        c.set_optimize_coding(!matches!(settings, JpegSettings::Streamed));
         let mut started = c.start_compress(Vec::with_capacity(bitmap.data.len() / 8))?;
         started.write_scanlines(&bitmap.data)?;
         started.finish()

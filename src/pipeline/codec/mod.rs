@@ -107,6 +107,18 @@ pub(crate) trait Codec: Sync {
         Ok((1, 0))
     }
 
+    /// Bytes its decoder holds at its peak per pixel of a full-size decode, our bitmap included
+    /// (what `pipeline::memory` charges the decode budget).
+    fn decode_bytes_per_pixel(&self) -> u64;
+
+    /// Bytes its encoder holds at its peak per pixel of an output of `pixels`, with or without
+    /// alpha, our bitmap included; formats the server does not write say 0. Measured on a
+    /// 48.8 MP photograph (docs/security.md, "Memory"): flat images hold less, and noise more in the
+    /// encoders whose buffers grow with their output (AVIF, WebP, PNG).
+    fn encode_bytes_per_pixel(&self, _pixels: u64, _alpha: bool) -> u64 {
+        0
+    }
+
     /// The (first) image at no less than `min_scale` of its stored size.
     fn decode(&self, bytes: &[u8], header: &Header, min_scale: f64, limits: &Limits) -> Result<Decoded, RenderError>;
 
@@ -122,8 +134,10 @@ pub(crate) trait Codec: Sync {
         Err(RenderError::Internal(format!("{} has no frames", self.format().label())))
     }
 
-    /// Encodes Gray, Rgb or Rgba pixels at `quality` (1..=100, lossy formats only).
-    fn encode(&self, _bitmap: &Bitmap, _quality: u8, _effort: Effort) -> Result<Vec<u8>, RenderError> {
+    /// Encodes Gray, Rgb or Rgba pixels at `quality` (1..=100, lossy formats only). An encoder
+    /// that first copies the pixels into its own form (YUV planes) drops an owned `bitmap` right
+    /// after, so that its own buffers do not stand on top of ours while it works.
+    fn encode(&self, _bitmap: Cow<'_, Bitmap>, _quality: u8, _effort: Effort) -> Result<Vec<u8>, RenderError> {
         Err(RenderError::Internal(format!("the server does not write {}", self.format().label())))
     }
 
@@ -177,6 +191,7 @@ pub fn read_header(bytes: &[u8], limits: &Limits) -> Result<Header, RenderError>
         return Err(RenderError::corrupt(format.label(), "the header declares an empty image"));
     }
     check_pixels(header.width, header.height, limits)?;
+    super::memory::check_decode(format, header.width, header.height, limits)?;
     Ok(header)
 }
 
@@ -219,7 +234,18 @@ pub fn decode(bytes: &[u8], header: &Header, min_scale: f64, limits: &Limits) ->
 /// Encodes `bitmap` (Gray, Rgb or Rgba) as `format` at `quality` (1..=100, lossy formats only).
 /// Nothing but pixels goes out: no EXIF, ICC, XMP or comments.
 pub fn encode(bitmap: &Bitmap, format: ImageFormat, quality: u8, effort: Effort) -> Result<Vec<u8>, RenderError> {
-    codec(format).encode(bitmap, quality, effort)
+    codec(format).encode(Cow::Borrowed(bitmap), quality, effort)
+}
+
+/// [`encode`] of a bitmap nobody needs afterwards: encoders that copy the pixels into their own
+/// form free ours before they work on it.
+pub(crate) fn encode_owned(
+    bitmap: Bitmap,
+    format: ImageFormat,
+    quality: u8,
+    effort: Effort,
+) -> Result<Vec<u8>, RenderError> {
+    codec(format).encode(Cow::Owned(bitmap), quality, effort)
 }
 
 /// An animation encoder for `format`.
@@ -233,22 +259,67 @@ pub(crate) fn animation_encoder(
     codec(format).animation_encoder(width, height, quality, plays)
 }
 
-/// Gray expanded to RGB for encoders that only take colour; other layouts borrowed as they are.
-pub(crate) fn in_colour(bitmap: &Bitmap) -> Cow<'_, Bitmap> {
-    if bitmap.layout == Layout::Gray { Cow::Owned(bitmap.clone().into_rgb()) } else { Cow::Borrowed(bitmap) }
+/// Gray expanded to RGB for encoders that only take colour (an owned bitmap in place of its
+/// gray); other layouts as they are.
+pub(crate) fn in_colour(bitmap: Cow<'_, Bitmap>) -> Cow<'_, Bitmap> {
+    match bitmap {
+        Cow::Borrowed(b) if b.layout == Layout::Gray => Cow::Owned(b.clone().into_rgb()),
+        Cow::Owned(b) if b.layout == Layout::Gray => Cow::Owned(b.into_rgb()),
+        other => other,
+    }
 }
 
 /// A zeroed buffer of `len` bytes, or a corrupt-image error when memory cannot be had.
 pub(crate) fn pixel_buffer(format: &'static str, len: usize) -> Result<Vec<u8>, RenderError> {
-    let mut data = Vec::new();
-    data.try_reserve_exact(len).map_err(|_| RenderError::corrupt(format, "out of memory"))?;
-    data.resize(len, 0);
-    Ok(data)
+    pixel_buffer_with_room(format, len, len)
+}
+
+/// [`pixel_buffer`] with room for `room` bytes, for pixels that will grow in place
+/// ([`gray_alpha_to_rgba`]). The zeros come from the allocator's zeroed memory, so a large
+/// buffer's pages are made as the decoder writes them, not all before it starts: a decoder that
+/// hands back its own copy as it fills ours (`heif_shim.c`) never holds both whole.
+pub(crate) fn pixel_buffer_with_room(format: &'static str, len: usize, room: usize) -> Result<Vec<u8>, RenderError> {
+    let capacity = room.max(len);
+    if capacity == 0 {
+        return Ok(Vec::new());
+    }
+    let layout =
+        std::alloc::Layout::array::<u8>(capacity).map_err(|_| RenderError::corrupt(format, "out of memory"))?;
+    // SAFETY: the layout is not empty.
+    let data = unsafe { std::alloc::alloc_zeroed(layout) };
+    if data.is_null() {
+        return Err(RenderError::corrupt(format, "out of memory"));
+    }
+    // SAFETY: `data` was allocated by the global allocator for `capacity` bytes (the layout of a
+    // Vec<u8> of that capacity), all of them zeroed, so the first `len` are initialised.
+    Ok(unsafe { Vec::from_raw_parts(data, len, capacity) })
+}
+
+/// Gray and alpha samples (2 a pixel) made RGBA in their own buffer, from the last pixel back,
+/// so that no second copy of the image is held (given the room, as [`pixel_buffer_with_room`]
+/// leaves it).
+pub(crate) fn gray_alpha_to_rgba(mut data: Vec<u8>) -> Vec<u8> {
+    let pixels = data.len() / 2;
+    data.resize(pixels * 4, 0);
+    for i in (0..pixels).rev() {
+        let (g, a) = (data[i * 2], data[i * 2 + 1]);
+        data[i * 4..i * 4 + 4].copy_from_slice(&[g, g, g, a]);
+    }
+    data
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gray_and_alpha_grow_into_rgba_in_place() {
+        let mut data = pixel_buffer_with_room("test", 4, 8).unwrap();
+        data.copy_from_slice(&[1, 2, 3, 4]);
+        let before = data.as_ptr();
+        let rgba = gray_alpha_to_rgba(data);
+        assert_eq!((rgba.as_ptr(), rgba.as_slice()), (before, &[1, 1, 1, 2, 3, 3, 3, 4][..]));
+    }
 
     #[test]
     fn every_format_has_one_row() {

@@ -11,7 +11,7 @@ use tiff::ColorType;
 use tiff::decoder::{Decoder, DecodingResult};
 use tiff::tags::Tag;
 
-use super::{Codec, Decoded, Header, MAX_ICC_BYTES, pixel_buffer};
+use super::{Codec, Decoded, Header, MAX_ICC_BYTES};
 use crate::model::ImageFormat;
 use crate::pipeline::bitmap::{Bitmap, Layout};
 use crate::pipeline::orient::Orientation;
@@ -50,6 +50,12 @@ impl Codec for Tiff {
         Ok(Header { format: ImageFormat::Tiff, width, height, orientation })
     }
 
+    /// Our bitmap (4) and one strip or tile as the file stores it and reduced to 8 bits: a file
+    /// of one strip of 8-bit RGBA holds 4 more, of 16-bit 12 more (more than charged).
+    fn decode_bytes_per_pixel(&self) -> u64 {
+        12
+    }
+
     fn decode(&self, bytes: &[u8], header: &Header, _: f64, limits: &Limits) -> Result<Decoded, RenderError> {
         let started = Instant::now();
         let (width, height) = (header.width, header.height);
@@ -77,7 +83,8 @@ impl Codec for Tiff {
         // Samples as the file stores them (gray and alpha as 2), into our own 8-bit buffer.
         let samples = if gray_alpha { 2 } else { layout.channels() };
         let row_len = width as usize * samples;
-        let mut data = pixel_buffer("TIFF", row_len * height as usize)?;
+        let len = row_len * height as usize;
+        let mut data = super::pixel_buffer_with_room("TIFF", len, if gray_alpha { len * 2 } else { len })?;
         let (chunk_w, chunk_h) = decoder.chunk_dimensions();
         let across = width.div_ceil(chunk_w.max(1)).max(1);
         let chunks = u32::try_from(u64::from(across) * u64::from(height.div_ceil(chunk_h.max(1)))).map_err(corrupt)?;
@@ -98,7 +105,7 @@ impl Codec for Tiff {
             }
         }
         if gray_alpha {
-            data = data.chunks_exact(2).flat_map(|p| [p[0], p[0], p[0], p[1]]).collect();
+            data = super::gray_alpha_to_rgba(data);
         }
         Ok(Decoded { bitmap: Bitmap::new(layout, width, height, data), icc, cmyk_inverted: false })
     }

@@ -110,3 +110,102 @@ pub fn jpeg_scan_bomb(scans: usize) -> Vec<u8> {
     out.extend([0xFF, 0xD9]);
     out
 }
+
+/// Bits written least significant first, as VP8L reads them.
+struct LsbBits {
+    out: Vec<u8>,
+    bits: u64,
+    count: u32,
+}
+
+impl LsbBits {
+    fn put(&mut self, value: u32, n: u32) {
+        self.bits |= u64::from(value) << self.count;
+        self.count += n;
+        while self.count >= 8 {
+            self.out.push(self.bits as u8);
+            self.bits >>= 8;
+            self.count -= 8;
+        }
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        if self.count > 0 {
+            self.out.push(self.bits as u8);
+        }
+        self.out
+    }
+}
+
+/// A lossless WebP of `w` x `h` pixels all of colour `[r, g, b, a]`, in a few dozen bytes: each
+/// of its five prefix codes holds one symbol, so every pixel costs no bits at all.
+pub fn webp_lossless_flat(w: u32, h: u32, [r, g, b, a]: [u8; 4]) -> Vec<u8> {
+    let mut bits = LsbBits { out: vec![0x2f], bits: 0, count: 0 };
+    bits.put(w - 1, 14);
+    bits.put(h - 1, 14);
+    bits.put(u32::from(a != 255), 1); // alpha_is_used
+    bits.put(0, 3); // version
+    bits.put(0, 1); // no transform
+    bits.put(0, 1); // no colour cache
+    bits.put(0, 1); // no meta prefix codes
+    // Green, red, blue, alpha, distance: simple codes of one 8-bit symbol.
+    for symbol in [g, r, b, a, 0] {
+        bits.put(1, 1); // simple
+        bits.put(0, 1); // one symbol
+        bits.put(1, 1); // of 8 bits
+        bits.put(u32::from(symbol), 8);
+    }
+    let mut vp8l = bits.finish();
+    let len = vp8l.len() as u32;
+    if len % 2 == 1 {
+        vp8l.push(0);
+    }
+    let mut out = b"RIFF".to_vec();
+    out.extend((4 + 8 + vp8l.len() as u32).to_le_bytes());
+    out.extend(b"WEBPVP8L");
+    out.extend(len.to_le_bytes());
+    out.extend(vp8l);
+    out
+}
+
+/// A baseline JPEG of `w` x `h` flat mid-gray pixels (`components` 1: grayscale, 3: YCbCr
+/// 4:4:4) with a restart marker after every block: one Huffman code of one bit for "no change"
+/// and one for "end of block", so each block is a byte of padding and a marker.
+pub fn jpeg_restart_every_block(w: u16, h: u16, components: u8) -> Vec<u8> {
+    let mut out = vec![0xFF, 0xD8];
+    let segment = |out: &mut Vec<u8>, marker: u8, body: &[u8]| {
+        out.extend([0xFF, marker]);
+        out.extend(((body.len() + 2) as u16).to_be_bytes());
+        out.extend(body);
+    };
+    segment(&mut out, 0xDB, &[&[0u8][..], &[1; 64]].concat()); // one quantisation table of ones
+    let mut sof = vec![8];
+    sof.extend(h.to_be_bytes());
+    sof.extend(w.to_be_bytes());
+    sof.push(components);
+    for id in 1..=components {
+        sof.extend([id, 0x11, 0]);
+    }
+    segment(&mut out, 0xC0, &sof);
+    // DC table 0 and AC table 0: one code of length 1 each, for category 0 and for EOB.
+    let table = |class: u8| [&[class << 4, 1][..], &[0; 15], &[0]].concat();
+    segment(&mut out, 0xC4, &[table(0), table(1)].concat());
+    segment(&mut out, 0xDD, &1u16.to_be_bytes()); // a restart interval of one MCU
+    let mut sos = vec![components];
+    for id in 1..=components {
+        sos.extend([id, 0x00]);
+    }
+    sos.extend([0, 63, 0]);
+    segment(&mut out, 0xDA, &sos);
+    // Each MCU: two zero bits per block, padded with ones to the byte.
+    let mcu = 0xFFu8 >> (2 * components);
+    let mcus = usize::from(w).div_ceil(8) * usize::from(h).div_ceil(8);
+    for n in 0..mcus {
+        out.push(mcu);
+        if n + 1 < mcus {
+            out.extend([0xFF, 0xD0 + (n % 8) as u8]);
+        }
+    }
+    out.extend([0xFF, 0xD9]);
+    out
+}

@@ -1,9 +1,11 @@
 //! The few boxes of a HEIF file (ISO/IEC 23008-12) read here, before libheif sees it: the
 //! `ftyp` brands that tell HEIC from AVIF, and what the file would make the decoder multiply,
-//! the grid tiles (`dimg` references), every image's declared size (`ispe`) and overlays, so
-//! that a file of ten thousand tiles, of tiles larger than the image or with an overlay canvas
-//! of any size is refused before anything is decoded.
+//! the grid tiles (`dimg` references), every image's declared size (`ispe`), overlays, and the
+//! picture size each HEVC image's parameter sets declare (in its `hvcC` or in its data), so
+//! that a file of ten thousand tiles, of tiles larger than the image, with an overlay canvas of
+//! any size or with an HEVC stream larger than its item is refused before anything is decoded.
 
+use super::hevc;
 use crate::model::ImageFormat;
 
 /// Brands of AVIF files (still and sequence).
@@ -41,7 +43,17 @@ pub(super) struct Work {
     /// Overlay items (`iovl`): their canvas size is in their payload, which libheif allocates
     /// whole before it checks anything.
     pub overlays: u64,
+    /// The largest picture (by area) an HEVC sequence parameter set of the file declares:
+    /// libde265 allocates it as declared.
+    pub coded: Option<(u32, u32)>,
+    /// An HEVC image whose parameter sets declare a picture larger than its `ispe` (beyond the
+    /// coding block rounding [`CODED_SLACK`]): (declared by the stream, declared by the item).
+    pub coded_beyond_item: Option<((u32, u32), (u32, u32))>,
 }
+
+/// How much an HEVC picture may exceed its item's `ispe` on a side: pictures are coded in whole
+/// coding blocks (at most 64 pixels), and the stream's conformance window crops the rest.
+pub(super) const CODED_SLACK: u32 = 64;
 
 /// Reads the `meta` box's `iref` and `iprp`; a file whose boxes cannot be walked is left to
 /// libheif to refuse.
@@ -51,24 +63,54 @@ pub(super) fn work(bytes: &[u8]) -> Work {
         return work;
     };
     let meta = meta.get(4..).unwrap_or(&[]); // FullBox
-    let (mut grids, mut iloc, mut idat) = (Vec::new(), None, None);
+    let (mut grids, mut hevc_items, mut iloc, mut idat) = (Vec::new(), Vec::new(), None, None);
+    let (mut properties, mut associations) = (Vec::new(), Vec::new());
     for (kind, body) in children(meta) {
         match &kind {
             b"iref" => work.tiles = dimg_references(body),
             b"iinf" => {
                 work.overlays = items_of_type(body, b"iovl").len() as u64;
                 grids = items_of_type(body, b"grid");
+                hevc_items = items_of_type(body, b"hvc1");
             }
             b"iloc" => iloc = Some(body),
             b"idat" => idat = Some(body),
             b"iprp" => {
                 for (kind, body) in children(body) {
-                    if &kind == b"ipco" {
-                        work.largest_item_pixels = largest_ispe(body);
+                    match &kind {
+                        b"ipco" => {
+                            work.largest_item_pixels = largest_ispe(body);
+                            properties = children(body).collect();
+                        }
+                        b"ipma" => associations = item_properties(body),
+                        _ => {}
                     }
                 }
             }
             _ => {}
+        }
+    }
+    // Each HEVC image: the pictures its parameter sets declare, against its own ispe.
+    for id in hevc_items {
+        let props: Vec<([u8; 4], &[u8])> = associations
+            .iter()
+            .filter(|(item, _)| *item == id)
+            .filter_map(|&(_, index)| properties.get(index.checked_sub(1)?).copied())
+            .collect();
+        let ispe = props.iter().find(|(kind, _)| kind == b"ispe").and_then(|(_, body)| ispe_size(body));
+        let in_hvcc = props.iter().filter(|(kind, _)| kind == b"hvcC").flat_map(|(_, body)| hevc::hvcc_units(body));
+        let data = iloc.map(|iloc| item_extents(iloc, id, bytes, idat.unwrap_or(&[]))).unwrap_or_default();
+        let in_data = data.into_iter().flat_map(hevc::data_units);
+        for coded in in_hvcc.chain(in_data).filter_map(hevc::sps_size) {
+            let area = |(w, h): (u32, u32)| u64::from(w) * u64::from(h);
+            if work.coded.is_none_or(|largest| area(coded) > area(largest)) {
+                work.coded = Some(coded);
+            }
+            if let Some(item) = ispe
+                && (coded.0 > item.0.saturating_add(CODED_SLACK) || coded.1 > item.1.saturating_add(CODED_SLACK))
+            {
+                work.coded_beyond_item = Some((coded, item));
+            }
         }
     }
     // A grid's canvas is declared in its payload, and allocated as declared: it counts too.
@@ -93,39 +135,114 @@ fn grid_canvas(payload: &[u8]) -> Option<(u32, u32)> {
     }
 }
 
-/// The bytes where item `id`'s data starts, from its first `iloc` extent: in the file
-/// (construction method 0) or in `idat` (1).
+/// The bytes where item `id`'s data starts, from its first `iloc` extent to the end of where it
+/// lies: in the file (construction method 0) or in `idat` (1).
 fn item_start<'a>(iloc: &[u8], id: u32, file: &'a [u8], idat: &'a [u8]) -> Option<&'a [u8]> {
-    let mut r = Reader { bytes: iloc, at: 0 };
-    let version = r.uint(1)?;
-    r.uint(3)?; // flags
-    let sizes = r.uint(2)?;
-    let (offset_size, length_size) = ((sizes >> 12) & 15, (sizes >> 8) & 15);
-    let (base_size, index_size) = ((sizes >> 4) & 15, if version >= 1 { sizes & 15 } else { 0 });
-    let count = r.uint(if version < 2 { 2 } else { 4 })?;
-    for _ in 0..count {
-        let item = r.uint(if version < 2 { 2 } else { 4 })?;
-        let method = if version >= 1 { r.uint(2)? & 15 } else { 0 };
-        r.uint(2)?; // data_reference_index
-        let base = r.uint(base_size as usize)?;
-        let extents = r.uint(2)?;
-        let mut first = None;
-        for _ in 0..extents {
-            r.uint(index_size as usize)?;
-            let offset = r.uint(offset_size as usize)?;
-            r.uint(length_size as usize)?;
-            first = first.or(Some(base.checked_add(offset)?));
-        }
-        if item == u64::from(id) {
-            let at = usize::try_from(first?).ok()?;
-            return match method {
-                0 => file.get(at..),
-                1 => idat.get(at..),
-                _ => None,
-            };
-        }
+    let location = item_location(iloc, id)?;
+    let (offset, _) = *location.extents.first()?;
+    source(location.method, file, idat)?.get(usize::try_from(offset).ok()?..)
+}
+
+/// The extents of item `id`'s data (a length of 0: to the end of where it lies).
+fn item_extents<'a>(iloc: &[u8], id: u32, file: &'a [u8], idat: &'a [u8]) -> Vec<&'a [u8]> {
+    let Some(location) = item_location(iloc, id) else { return Vec::new() };
+    let Some(source) = source(location.method, file, idat) else { return Vec::new() };
+    location
+        .extents
+        .into_iter()
+        .filter_map(|(offset, len)| {
+            let start = usize::try_from(offset).ok()?;
+            let end = if len == 0 { source.len() } else { start.checked_add(usize::try_from(len).ok()?)? };
+            source.get(start..end.min(source.len()))
+        })
+        .collect()
+}
+
+fn source<'a>(method: u64, file: &'a [u8], idat: &'a [u8]) -> Option<&'a [u8]> {
+    match method {
+        0 => Some(file),
+        1 => Some(idat),
+        _ => None,
     }
-    None
+}
+
+/// Extents of data an item may have: more is a file built to make this walk long.
+const MAX_EXTENTS: u64 = 4096;
+
+/// Where an item's data is, from its `iloc` entry.
+struct ItemLocation {
+    item: u32,
+    /// The construction method: 0 in the file, 1 in `idat`.
+    method: u64,
+    /// (offset with the base, length) of each extent.
+    extents: Vec<(u64, u64)>,
+}
+
+/// Item `id`'s `iloc` entry.
+fn item_location(iloc: &[u8], id: u32) -> Option<ItemLocation> {
+    iloc_entries(iloc).into_iter().find(|location| location.item == id)
+}
+
+/// Every `iloc` entry.
+fn iloc_entries(iloc: &[u8]) -> Vec<ItemLocation> {
+    let mut entries = Vec::new();
+    let mut r = Reader { bytes: iloc, at: 0 };
+    let mut walk = || -> Option<()> {
+        let version = r.uint(1)?;
+        r.uint(3)?; // flags
+        let sizes = r.uint(2)?;
+        let (offset_size, length_size) = ((sizes >> 12) & 15, (sizes >> 8) & 15);
+        let (base_size, index_size) = ((sizes >> 4) & 15, if version >= 1 { sizes & 15 } else { 0 });
+        let count = r.uint(if version < 2 { 2 } else { 4 })?;
+        for _ in 0..count {
+            let item = u32::try_from(r.uint(if version < 2 { 2 } else { 4 })?).ok()?;
+            let method = if version >= 1 { r.uint(2)? & 15 } else { 0 };
+            r.uint(2)?; // data_reference_index
+            let base = r.uint(base_size as usize)?;
+            let count = r.uint(2)?;
+            if count > MAX_EXTENTS {
+                return None;
+            }
+            let mut extents = Vec::new();
+            for _ in 0..count {
+                r.uint(index_size as usize)?;
+                let offset = r.uint(offset_size as usize)?;
+                let length = r.uint(length_size as usize)?;
+                extents.push((base.checked_add(offset)?, length));
+            }
+            entries.push(ItemLocation { item, method, extents });
+        }
+        Some(())
+    };
+    let _ = walk();
+    entries
+}
+
+/// The `ipma` box's associations, as (item, property index from 1).
+fn item_properties(ipma: &[u8]) -> Vec<(u32, usize)> {
+    let mut out = Vec::new();
+    let mut r = Reader { bytes: ipma, at: 0 };
+    let mut walk = || -> Option<()> {
+        let version = r.uint(1)?;
+        let flags = r.uint(3)?;
+        for _ in 0..r.uint(4)? {
+            let item = u32::try_from(r.uint(if version < 1 { 2 } else { 4 })?).ok()?;
+            for _ in 0..r.uint(1)? {
+                let index = if flags & 1 == 1 { r.uint(2)? & 0x7fff } else { r.uint(1)? & 0x7f };
+                out.push((item, usize::try_from(index).ok()?));
+            }
+        }
+        Some(())
+    };
+    let _ = walk();
+    out
+}
+
+/// The width and height of an `ispe` body.
+fn ispe_size(body: &[u8]) -> Option<(u32, u32)> {
+    let w = u32::from_be_bytes(body.get(4..8)?.try_into().ok()?);
+    let h = u32::from_be_bytes(body.get(8..12)?.try_into().ok()?);
+    Some((w, h))
 }
 
 /// Big-endian unsigned fields of 0 to 8 bytes, read in order.
@@ -175,11 +292,8 @@ fn items_of_type(iinf: &[u8], kind: &[u8; 4]) -> Vec<u32> {
 fn largest_ispe(ipco: &[u8]) -> u64 {
     children(ipco)
         .filter(|(kind, _)| kind == b"ispe")
-        .filter_map(|(_, body)| {
-            let w = u32::from_be_bytes(body.get(4..8)?.try_into().ok()?);
-            let h = u32::from_be_bytes(body.get(8..12)?.try_into().ok()?);
-            Some(u64::from(w) * u64::from(h))
-        })
+        .filter_map(|(_, body)| ispe_size(body))
+        .map(|(w, h)| u64::from(w) * u64::from(h))
         .max()
         .unwrap_or(0)
 }
@@ -232,7 +346,10 @@ mod tests {
         let meta = boxed(b"meta", &[&[0u8; 4][..], &boxed(b"hdlr", &[0; 12]), &iinf, &iref, &iprp].concat());
         let file = [boxed(b"ftyp", b"heic\0\0\0\0mif1heic"), meta].concat();
         assert_eq!(brand(&file), Some(ImageFormat::Heic));
-        assert_eq!(work(&file), Work { tiles: 5, largest_item_pixels: 1024 * 1024, overlays: 1 });
+        assert_eq!(
+            work(&file),
+            Work { tiles: 5, largest_item_pixels: 1024 * 1024, overlays: 1, coded: None, coded_beyond_item: None }
+        );
         assert_eq!(work(&file[..40]), Work::default());
     }
 }

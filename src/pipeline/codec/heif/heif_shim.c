@@ -2,12 +2,17 @@
  * the system libheif (1.15 on Debian bookworm: HEVC through libde265, AV1 through dav1d/aom),
  * built against its header so no struct layout is copied into Rust. libheif applies the
  * file's irot/imir/clap transforms itself; EXIF orientation is left to nobody (HEIF readers
- * ignore it). Pixels come out as 8-bit RGB or RGBA (deeper images are reduced by libheif),
- * straight alpha, into a buffer the caller owns. */
+ * ignore it). Pixels come out as 8-bit RGB or RGBA (deeper images reduced here), straight
+ * alpha, into a buffer the caller owns, converted from libheif's own planes: libheif's
+ * interleaved output would be a third copy of the image (its planes, its interleaved image,
+ * ours). */
 #include <libheif/heif.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 /* What the caller learns before decoding (kept in step with `Info` in mod.rs). */
 struct image_server_heif_info {
@@ -85,51 +90,118 @@ int image_server_heif_info(const uint8_t *data, size_t len, int max_side, struct
     return 0;
 }
 
-/* Decodes the primary image into `out` (height rows of `stride` bytes, `channels` 3 or 4, the
- * size image_server_heif_info gave), and its ICC profile into `icc` when `icc_cap` holds it.
- * 0, or -1 with a message. */
-int image_server_heif_decode(const uint8_t *data, size_t len, int max_side, uint8_t *out, size_t stride,
-                             uint32_t width, uint32_t height, uint32_t channels, uint8_t *icc, size_t icc_cap,
-                             char *error, size_t error_len) {
+/* The primary image decoded by libheif, held between image_server_heif_decode and
+ * image_server_heif_copy. */
+struct image_server_heif_decoded {
     struct heif_context *ctx;
     struct heif_image_handle *handle;
-    struct heif_image *image = NULL;
+    struct heif_image *image;
+};
+
+void image_server_heif_release(struct image_server_heif_decoded *decoded) {
+    if (!decoded) return;
+    if (decoded->image) heif_image_release(decoded->image);
+    close_primary(decoded->ctx, decoded->handle);
+    free(decoded);
+}
+
+/* Decodes the primary image as libheif holds it after its transforms: its planes, without the
+ * conversion to interleaved RGB (a grid is assembled in planar RGB; a single image is planar
+ * RGB, or gray), so that image_server_heif_copy writes them straight into the caller's buffer
+ * and no interleaved copy of the image is ever made by libheif. Copies the ICC profile into
+ * `icc` when `icc_cap` holds it. NULL with a message when it fails. */
+struct image_server_heif_decoded *image_server_heif_decode(const uint8_t *data, size_t len, int max_side,
+                                                           uint8_t *icc, size_t icc_cap, char *error,
+                                                           size_t error_len) {
+    struct image_server_heif_decoded *decoded = calloc(1, sizeof *decoded);
     struct heif_decoding_options *options = NULL;
-    int status = -1;
-    if (open_primary(data, len, max_side, &ctx, &handle, error, error_len) != 0) goto done;
-    if (icc && icc_cap > 0 && heif_image_handle_get_raw_color_profile_size(handle) == icc_cap) {
-        struct heif_error err = heif_image_handle_get_raw_color_profile(handle, icc);
+    if (!decoded) {
+        snprintf(error, error_len, "out of memory");
+        return NULL;
+    }
+    if (open_primary(data, len, max_side, &decoded->ctx, &decoded->handle, error, error_len) != 0) goto failed;
+    if (icc && icc_cap > 0 && heif_image_handle_get_raw_color_profile_size(decoded->handle) == icc_cap) {
+        struct heif_error err = heif_image_handle_get_raw_color_profile(decoded->handle, icc);
         if (err.code != heif_error_Ok) memset(icc, 0, icc_cap);
     }
     options = heif_decoding_options_alloc();
     if (!options) {
         snprintf(error, error_len, "heif_decoding_options_alloc failed");
-        goto done;
+        goto failed;
     }
-    options->convert_hdr_to_8bit = 1;
-    enum heif_chroma chroma = channels == 4 ? heif_chroma_interleaved_RGBA : heif_chroma_interleaved_RGB;
-    struct heif_error err = heif_decode_image(handle, &image, heif_colorspace_RGB, chroma, options);
+    struct heif_error err =
+        heif_decode_image(decoded->handle, &decoded->image, heif_colorspace_undefined, heif_chroma_undefined, options);
+    heif_decoding_options_free(options);
     if (err.code != heif_error_Ok) {
         set_error(error, error_len, "undecodable image", err);
-        goto done;
+        goto failed;
     }
-    int w = heif_image_get_width(image, heif_channel_interleaved);
-    int h = heif_image_get_height(image, heif_channel_interleaved);
-    int bits = heif_image_get_bits_per_pixel_range(image, heif_channel_interleaved);
-    if (w != (int)width || h != (int)height || bits != 8) {
-        snprintf(error, error_len, "decoded %dx%d at %d bits, the header said %ux%u", w, h, bits, width, height);
-        goto done;
+    return decoded;
+
+failed:
+    image_server_heif_release(decoded);
+    return NULL;
+}
+
+/* One 8-bit sample of a plane's row at `x`, from `bits` of precision (8, or 9 to 16 stored in
+ * two bytes): shifted down, as libheif's own reduction to 8 bits does. */
+static inline uint8_t sample(const uint8_t *row, uint32_t x, int bits) {
+    if (bits <= 8) return row[x];
+    return (uint8_t)(((const uint16_t *)row)[x] >> (bits - 8));
+}
+
+/* Rows converted between two releases of libheif's pages behind them. */
+#define RELEASE_ROWS 64
+
+/* Writes the decoded image into `out` (height rows of `stride` bytes, `channels` 3 or 4, the
+ * size image_server_heif_info gave) as 8-bit interleaved RGB(A) with straight alpha, from
+ * libheif's planes: R, G, B (or Y for gray) and alpha. 0, or -1 with a message. */
+int image_server_heif_copy(const struct image_server_heif_decoded *decoded, uint8_t *out, size_t stride,
+                           uint32_t width, uint32_t height, uint32_t channels, char *error, size_t error_len) {
+    const struct heif_image *image = decoded->image;
+    enum heif_colorspace space = heif_image_get_colorspace(image);
+    enum heif_chroma chroma = heif_image_get_chroma_format(image);
+    enum heif_channel colour[3] = {heif_channel_R, heif_channel_G, heif_channel_B};
+    if (space == heif_colorspace_monochrome) {
+        colour[0] = colour[1] = colour[2] = heif_channel_Y;
+    } else if (space != heif_colorspace_RGB || chroma != heif_chroma_444) {
+        snprintf(error, error_len, "libheif gave colorspace %d chroma %d, not planar RGB", (int)space, (int)chroma);
+        return -1;
     }
-    int plane_stride = 0;
-    const uint8_t *plane = heif_image_get_plane_readonly(image, heif_channel_interleaved, &plane_stride);
-    if (!plane || plane_stride < (int)(width * channels)) {
-        snprintf(error, error_len, "no interleaved plane");
-        goto done;
+    const uint8_t *planes[4] = {NULL, NULL, NULL, NULL};
+    int strides[4] = {0, 0, 0, 0}, bits[4] = {8, 8, 8, 8};
+    int count = channels == 4 ? 4 : 3;
+    for (int c = 0; c < count; c++) {
+        enum heif_channel channel = c < 3 ? colour[c] : heif_channel_Alpha;
+        int w = heif_image_get_width(image, channel), h = heif_image_get_height(image, channel);
+        bits[c] = heif_image_get_bits_per_pixel_range(image, channel);
+        planes[c] = heif_image_get_plane_readonly(image, channel, &strides[c]);
+        if (!planes[c] || w != (int)width || h != (int)height || bits[c] < 1 || bits[c] > 16 ||
+            strides[c] < (int)width * (bits[c] > 8 ? 2 : 1)) {
+            snprintf(error, error_len, "plane %d is %dx%d at %d bits, the header said %ux%u", c, w, h, bits[c], width,
+                     height);
+            return -1;
+        }
     }
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     for (uint32_t y = 0; y < height; y++) {
-        memcpy(out + (size_t)y * stride, plane + (size_t)y * (size_t)plane_stride, (size_t)width * channels);
+        uint8_t *row = out + (size_t)y * stride;
+        for (int c = 0; c < count; c++) {
+            const uint8_t *src = planes[c] + (size_t)y * (size_t)strides[c];
+            for (uint32_t x = 0; x < width; x++) row[(size_t)x * channels + c] = sample(src, x, bits[c]);
+        }
+        if ((y + 1) % RELEASE_ROWS == 0 && page > 0) {
+            /* The rows read so far are never read again, and the planes are released whole
+             * once this returns: their whole pages go back to the system now, so that our
+             * bitmap grows as libheif's planes shrink (the pages read as zeros until freed). */
+            for (int c = 0; c < count; c++) {
+                uintptr_t start = ((uintptr_t)planes[c] + page - 1) / page * page;
+                uintptr_t end = ((uintptr_t)planes[c] + (uintptr_t)(y + 1) * (uintptr_t)strides[c]) / page * page;
+                if (end > start) madvise((void *)start, end - start, MADV_DONTNEED);
+            }
+        }
     }
-    if (channels == 4 && heif_image_handle_is_premultiplied_alpha(handle)) {
+    if (channels == 4 && heif_image_handle_is_premultiplied_alpha(decoded->handle)) {
         for (uint32_t y = 0; y < height; y++) {
             uint8_t *row = out + (size_t)y * stride;
             for (uint32_t x = 0; x < width; x++) {
@@ -142,13 +214,7 @@ int image_server_heif_decode(const uint8_t *data, size_t len, int max_side, uint
             }
         }
     }
-    status = 0;
-
-done:
-    if (image) heif_image_release(image);
-    if (options) heif_decoding_options_free(options);
-    close_primary(ctx, handle);
-    return status;
+    return 0;
 }
 
 /* libheif's version and whether it has decoders for HEVC and AV1. */

@@ -8,10 +8,19 @@
 //!
 //! Bounds: the declared size against `max_source_pixels` (the caller), then, before libheif
 //! decodes anything, the file's grid tiles ([`MAX_TILES`]), every image item's declared size
-//! and every grid's canvas (`boxes.rs`), no overlays, and libheif's own side limit. libheif 1.15 cannot cancel a decode: the deadline
-//! is checked when it returns, and the bounds above are what keep one decode short.
+//! and every grid's canvas (`boxes.rs`), the picture every HEVC parameter set declares, in the
+//! `hvcC` or in the item's data (`hevc.rs`: within `max_source_pixels`, and within its item's
+//! `ispe` but for the coding block rounding), no overlays, and libheif's own side limit.
+//! libheif 1.15 cannot cancel a decode: the deadline is checked when it returns, and the bounds
+//! above are what keep one decode short.
+//!
+//! Memory: libheif decodes into its own planes (planar RGB at 8 or 16 bits: a grid is
+//! assembled that way), and our bitmap is allocated only once it returns and filled from them
+//! (`heif_shim.c`), never through libheif's interleaved copy; what libheif holds is charged to
+//! the decode budget with the rest (`decode_bytes_per_pixel`).
 
 mod boxes;
+mod hevc;
 
 use super::{Codec, Decoded, Header};
 use crate::model::ImageFormat;
@@ -43,6 +52,14 @@ impl Codec for Heic {
 
     fn decode(&self, bytes: &[u8], header: &Header, _: f64, limits: &Limits) -> Result<Decoded, RenderError> {
         decode(bytes, header, limits)
+    }
+
+    /// libheif's planes of the whole image, RGB 4:4:4 at 8 bits (3, alpha 1) while our RGB(A)
+    /// bitmap is filled from them (4); its decode before that holds its planes twice over when
+    /// it turns the image (6). A file of more than 8 bits holds 2 bytes a sample in libheif's
+    /// planes (10 in all, more than charged).
+    fn decode_bytes_per_pixel(&self) -> u64 {
+        8
     }
 }
 
@@ -88,6 +105,16 @@ pub(super) fn check_work(bytes: &[u8], format: ImageFormat, limits: &Limits) -> 
     if work.tiles > MAX_TILES {
         return Err(corrupt(format, format_args!("{} grid tiles, more than the {MAX_TILES} allowed", work.tiles)));
     }
+    if let Some((width, height)) = work.coded {
+        // libde265 allocates the picture the stream declares, whatever the item says.
+        super::check_pixels(width, height, limits)?;
+    }
+    if let Some(((w, h), (item_w, item_h))) = work.coded_beyond_item {
+        return Err(corrupt(
+            format,
+            format_args!("an HEVC stream declares {w}x{h} pixels for an image of {item_w}x{item_h}"),
+        ));
+    }
     if work.largest_item_pixels > limits.max_source_pixels {
         let side = (work.largest_item_pixels as f64).sqrt() as u32;
         return Err(RenderError::TooManyPixels {
@@ -112,7 +139,7 @@ fn decode(bytes: &[u8], header: &Header, limits: &Limits) -> Result<Decoded, Ren
 
 #[cfg(heif)]
 mod imp {
-    use std::ffi::{CStr, c_char};
+    use std::ffi::{CStr, c_char, c_void};
 
     use super::max_side;
     use crate::pipeline::bitmap::{Bitmap, Layout};
@@ -146,16 +173,22 @@ mod imp {
             data: *const u8,
             len: usize,
             max_side: i32,
+            icc: *mut u8,
+            icc_cap: usize,
+            error: *mut c_char,
+            error_len: usize,
+        ) -> *mut c_void;
+        fn image_server_heif_copy(
+            decoded: *const c_void,
             out: *mut u8,
             stride: usize,
             width: u32,
             height: u32,
             channels: u32,
-            icc: *mut u8,
-            icc_cap: usize,
             error: *mut c_char,
             error_len: usize,
         ) -> i32;
+        fn image_server_heif_release(decoded: *mut c_void);
         fn image_server_heif_versions(buffer: *mut c_char, len: usize);
     }
 
@@ -174,38 +207,66 @@ mod imp {
         Ok(info)
     }
 
+    /// libheif's decoded primary image (`image_server_heif_decode`), released when dropped.
+    struct Decoded(*mut c_void);
+
+    impl Drop for Decoded {
+        fn drop(&mut self) {
+            // SAFETY: made by image_server_heif_decode, released once, here.
+            unsafe { image_server_heif_release(self.0) }
+        }
+    }
+
+    /// Decodes with libheif into its own planes first, then allocates our bitmap and converts
+    /// them into it: our buffer does not exist yet while libheif decodes (and turns) the image.
     pub(super) fn decode(bytes: &[u8], header: &Header, limits: &Limits) -> Result<(Bitmap, Option<Vec<u8>>), String> {
         let info = info(bytes, max_side(limits))?;
         if (info.width, info.height) != (header.width, header.height) {
             return Err("the file changed between header and decode".to_owned());
         }
         let layout = if info.alpha != 0 { Layout::Rgba } else { Layout::Rgb };
-        let stride = info.width as usize * layout.channels();
-        let mut data = pixel_buffer("HEIF", stride * info.height as usize).map_err(|e| e.to_string())?;
         let icc_len = usize::try_from(info.icc_len).unwrap_or(usize::MAX);
         let mut icc = if icc_len > 0 && icc_len <= MAX_ICC_BYTES { vec![0u8; icc_len] } else { Vec::new() };
         let mut error = [0 as c_char; 512];
-        // SAFETY: `data` holds height rows of `stride` bytes; `icc` holds icc.len() bytes; the
-        // shim writes no more than those and a NUL-terminated message of at most error.len().
-        let status = unsafe {
+        let message = |error: &[c_char]| {
+            // SAFETY: the shim wrote a NUL-terminated message within `error`.
+            unsafe { CStr::from_ptr(error.as_ptr()) }.to_string_lossy().into_owned()
+        };
+        // SAFETY: `icc` holds icc.len() bytes; the shim writes no more than those and a
+        // NUL-terminated message of at most error.len().
+        let decoded = Decoded(unsafe {
             image_server_heif_decode(
                 bytes.as_ptr(),
                 bytes.len(),
                 max_side(limits),
-                data.as_mut_ptr(),
-                stride,
-                info.width,
-                info.height,
-                layout.channels() as u32,
                 icc.as_mut_ptr(),
                 icc.len(),
                 error.as_mut_ptr(),
                 error.len(),
             )
+        });
+        if decoded.0.is_null() {
+            return Err(message(&error));
+        }
+        let stride = info.width as usize * layout.channels();
+        let mut data = pixel_buffer("HEIF", stride * info.height as usize).map_err(|e| e.to_string())?;
+        // SAFETY: `decoded` is live; `data` holds height rows of `stride` bytes, which the shim
+        // writes within, and a NUL-terminated message of at most error.len().
+        let status = unsafe {
+            image_server_heif_copy(
+                decoded.0,
+                data.as_mut_ptr(),
+                stride,
+                info.width,
+                info.height,
+                layout.channels() as u32,
+                error.as_mut_ptr(),
+                error.len(),
+            )
         };
+        drop(decoded);
         if status != 0 {
-            // SAFETY: the shim wrote a NUL-terminated message.
-            return Err(unsafe { CStr::from_ptr(error.as_ptr()) }.to_string_lossy().into_owned());
+            return Err(message(&error));
         }
         let icc = if !icc.is_empty() && icc.iter().any(|&b| b != 0) {
             Some(icc)

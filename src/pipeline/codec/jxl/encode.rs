@@ -2,9 +2,11 @@
 //! the installed header when pkg-config finds libjxl (`cfg(jxl)`); without it `.jxl` is not
 //! offered (`ImageFormat::is_written`).
 
+use std::borrow::Cow;
+
 use crate::pipeline::RenderError;
 use crate::pipeline::bitmap::{Bitmap, Layout};
-use crate::pipeline::codec::{Effort, in_colour};
+use crate::pipeline::codec::Effort;
 
 /// libjxl's effort on the request path (1 fastest .. 9; 7 is cjxl's default), and for outputs
 /// rendered once ahead of requests. Chosen by benches/quality/formats.py (results/).
@@ -24,17 +26,17 @@ pub(super) fn distance(quality: u8) -> f32 {
     }
 }
 
-/// Encodes RGB, RGBA or gray pixels (sRGB) as a JPEG XL codestream.
-pub(super) fn encode(bitmap: &Bitmap, quality: u8, effort: Effort) -> Result<Vec<u8>, RenderError> {
-    let bitmap = in_colour(bitmap);
-    if !matches!(bitmap.layout, Layout::Rgb | Layout::Rgba) {
+/// Encodes RGB, RGBA or gray pixels (sRGB) as a JPEG XL codestream. libjxl takes its own copy
+/// of the pixels first, and an owned `bitmap` is dropped before it encodes.
+pub(super) fn encode(bitmap: Cow<'_, Bitmap>, quality: u8, effort: Effort) -> Result<Vec<u8>, RenderError> {
+    if bitmap.layout == Layout::Cmyk {
         return Err(RenderError::Encode { format: "jxl", reason: format!("cannot write {:?} pixels", bitmap.layout) });
     }
     let effort = match effort {
         Effort::Fast => FAST_EFFORT,
         Effort::Small => SMALL_EFFORT,
     };
-    imp::encode(&bitmap, distance(quality), effort).map_err(|reason| match reason {
+    imp::encode(bitmap, distance(quality), effort).map_err(|reason| match reason {
         None => RenderError::Internal("this build has no libjxl (apt-get install libjxl-dev, then rebuild)".into()),
         Some(reason) => RenderError::Encode { format: "jxl", reason },
     })
@@ -42,27 +44,47 @@ pub(super) fn encode(bitmap: &Bitmap, quality: u8, effort: Effort) -> Result<Vec
 
 #[cfg(jxl)]
 mod imp {
-    use std::ffi::{CStr, c_char};
+    use std::borrow::Cow;
+    use std::ffi::{CStr, c_char, c_void};
 
     use crate::pipeline::bitmap::Bitmap;
 
     unsafe extern "C" {
-        fn image_server_jxl_encode(
+        fn image_server_jxl_start(
             pixels: *const u8,
             width: u32,
             height: u32,
             channels: u32,
             distance: f32,
             effort: i32,
+            error: *mut c_char,
+            error_len: usize,
+        ) -> *mut c_void;
+        fn image_server_jxl_finish(
+            enc: *mut c_void,
+            size_hint: usize,
             out: *mut *mut u8,
             out_len: *mut usize,
             error: *mut c_char,
             error_len: usize,
         ) -> i32;
+        fn image_server_jxl_abandon(enc: *mut c_void);
         fn image_server_jxl_free(data: *mut u8);
     }
 
-    pub(super) fn encode(bitmap: &Bitmap, distance: f32, effort: i32) -> Result<Vec<u8>, Option<String>> {
+    /// An encoder holding its frame (`image_server_jxl_start`), destroyed if never finished.
+    struct Started(*mut c_void);
+
+    impl Drop for Started {
+        fn drop(&mut self) {
+            if !self.0.is_null() {
+                // SAFETY: made by image_server_jxl_start and not handed to finish.
+                unsafe { image_server_jxl_abandon(self.0) }
+            }
+        }
+    }
+
+    pub(super) fn encode(bitmap: Cow<'_, Bitmap>, distance: f32, effort: i32) -> Result<Vec<u8>, Option<String>> {
         let channels = bitmap.layout.channels() as u32;
         let expected = bitmap.width as usize * bitmap.height as usize * channels as usize;
         if bitmap.data.len() != expected {
@@ -71,24 +93,35 @@ mod imp {
         let mut out: *mut u8 = std::ptr::null_mut();
         let mut len = 0usize;
         let mut error = [0 as c_char; 512];
-        // SAFETY: the shim reads `expected` bytes of pixels, writes at most error.len() bytes of
-        // message, and on success hands out a buffer of `len` bytes that is copied, then released
-        // once with image_server_jxl_free.
-        unsafe {
-            let status = image_server_jxl_encode(
+        let message = |error: &[c_char]| {
+            // SAFETY: the shim wrote a NUL-terminated message within `error`.
+            Some(unsafe { CStr::from_ptr(error.as_ptr()) }.to_string_lossy().into_owned())
+        };
+        // SAFETY: the shim reads `expected` bytes of pixels into the encoder's own frame and
+        // writes at most error.len() bytes of message.
+        let mut started = Started(unsafe {
+            image_server_jxl_start(
                 bitmap.data.as_ptr(),
                 bitmap.width,
                 bitmap.height,
                 channels,
                 distance,
                 effort,
-                &mut out,
-                &mut len,
                 error.as_mut_ptr(),
                 error.len(),
-            );
+            )
+        });
+        if started.0.is_null() {
+            return Err(message(&error));
+        }
+        drop(bitmap);
+        let enc = std::mem::replace(&mut started.0, std::ptr::null_mut());
+        // SAFETY: `enc` is finished (and destroyed) once; on success the shim hands out a buffer
+        // of `len` bytes that is copied, then released once with image_server_jxl_free.
+        unsafe {
+            let status = image_server_jxl_finish(enc, expected, &mut out, &mut len, error.as_mut_ptr(), error.len());
             if status != 0 || out.is_null() {
-                return Err(Some(CStr::from_ptr(error.as_ptr()).to_string_lossy().into_owned()));
+                return Err(message(&error));
             }
             let bytes = std::slice::from_raw_parts(out, len).to_vec();
             image_server_jxl_free(out);
@@ -99,9 +132,11 @@ mod imp {
 
 #[cfg(not(jxl))]
 mod imp {
+    use std::borrow::Cow;
+
     use crate::pipeline::bitmap::Bitmap;
 
-    pub(super) fn encode(_: &Bitmap, _: f32, _: i32) -> Result<Vec<u8>, Option<String>> {
+    pub(super) fn encode(_: Cow<'_, Bitmap>, _: f32, _: i32) -> Result<Vec<u8>, Option<String>> {
         Err(None)
     }
 }
@@ -132,7 +167,7 @@ mod tests {
         let rgba = Bitmap::new(Layout::Rgba, w, h, (0..w * h * 4).map(|i| (i % 199) as u8).collect());
         let gray = Bitmap::new(Layout::Gray, w, h, (0..w * h).map(|i| (i % 256) as u8).collect());
         for bitmap in [rgb, rgba, gray] {
-            let bytes = encode(&bitmap, 75, Effort::Fast).unwrap();
+            let bytes = encode(Cow::Borrowed(&bitmap), 75, Effort::Fast).unwrap();
             assert_eq!(&bytes[..2], [0xFF, 0x0A], "{:?}", bitmap.layout);
         }
     }

@@ -1,4 +1,4 @@
-/* JPEG XL output for src/pipeline/codec/jxl/encode.rs: 8-bit RGB or RGBA in, a bare JPEG XL
+/* JPEG XL output for src/pipeline/codec/jxl/encode.rs: 8-bit gray, RGB or RGBA in, a bare JPEG XL
  * codestream out, through the system libjxl (0.7 on Debian bookworm), built against its
  * header so no struct layout is copied into Rust. One thread: renders run on the server's pool. */
 #include <jxl/encode.h>
@@ -6,26 +6,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Encodes `pixels` (rows of width * channels bytes, channels 3 or 4, sRGB, straight alpha) at
- * butteraugli `distance` (0 lossless) and `effort` (1 fastest .. 9). On success returns 0 and
- * sets *out / *out_len, to be released with image_server_jxl_free; else writes a message into
- * `error` and returns -1. */
-int image_server_jxl_encode(const uint8_t *pixels, uint32_t width, uint32_t height, uint32_t channels,
-                            float distance, int effort, uint8_t **out, size_t *out_len, char *error,
-                            size_t error_len) {
-    int status = -1;
-    uint8_t *buffer = NULL;
+/* An encoder holding its own copy of `pixels` (rows of width * channels bytes; 1: gray, 3: RGB,
+ * 4: RGBA; sRGB, straight alpha) as a frame at butteraugli `distance` (0 lossless) and `effort`
+ * (1 fastest .. 9): the caller's pixels are not needed once this returns. Encode it with
+ * image_server_jxl_finish; NULL with a message when it fails. */
+JxlEncoder *image_server_jxl_start(const uint8_t *pixels, uint32_t width, uint32_t height, uint32_t channels,
+                                   float distance, int effort, char *error, size_t error_len) {
     JxlEncoder *enc = JxlEncoderCreate(NULL);
     if (!enc) {
         snprintf(error, error_len, "JxlEncoderCreate failed");
-        return -1;
+        return NULL;
     }
     JxlBasicInfo info;
     JxlEncoderInitBasicInfo(&info);
     info.xsize = width;
     info.ysize = height;
     info.bits_per_sample = 8;
-    info.num_color_channels = 3;
+    info.num_color_channels = channels == 1 ? 1 : 3;
     info.uses_original_profile = distance == 0.0f ? JXL_TRUE : JXL_FALSE;
     if (channels == 4) {
         info.num_extra_channels = 1;
@@ -33,13 +30,13 @@ int image_server_jxl_encode(const uint8_t *pixels, uint32_t width, uint32_t heig
     }
     if (JxlEncoderSetBasicInfo(enc, &info) != JXL_ENC_SUCCESS) {
         snprintf(error, error_len, "JxlEncoderSetBasicInfo failed (error %d)", (int)JxlEncoderGetError(enc));
-        goto done;
+        goto failed;
     }
     JxlColorEncoding colour;
-    JxlColorEncodingSetToSRGB(&colour, JXL_FALSE);
+    JxlColorEncodingSetToSRGB(&colour, channels == 1 ? JXL_TRUE : JXL_FALSE);
     if (JxlEncoderSetColorEncoding(enc, &colour) != JXL_ENC_SUCCESS) {
         snprintf(error, error_len, "JxlEncoderSetColorEncoding failed");
-        goto done;
+        goto failed;
     }
     JxlEncoderFrameSettings *settings = JxlEncoderFrameSettingsCreate(enc, NULL);
     JxlEncoderFrameSettingsSetOption(settings, JXL_ENC_FRAME_SETTING_EFFORT, effort);
@@ -52,12 +49,24 @@ int image_server_jxl_encode(const uint8_t *pixels, uint32_t width, uint32_t heig
     size_t size = (size_t)width * height * channels;
     if (JxlEncoderAddImageFrame(settings, &format, pixels, size) != JXL_ENC_SUCCESS) {
         snprintf(error, error_len, "JxlEncoderAddImageFrame failed (error %d)", (int)JxlEncoderGetError(enc));
-        goto done;
+        goto failed;
     }
     JxlEncoderCloseInput(enc);
+    return enc;
 
-    size_t capacity = 64 * 1024 + size / 8, used = 0;
-    buffer = malloc(capacity);
+failed:
+    JxlEncoderDestroy(enc);
+    return NULL;
+}
+
+/* Encodes the frame `enc` holds and destroys `enc`. On success returns 0 and sets *out /
+ * *out_len, to be released with image_server_jxl_free; else writes a message into `error` and
+ * returns -1. `size_hint`: the bytes of the frame's pixels, to size the first output buffer. */
+int image_server_jxl_finish(JxlEncoder *enc, size_t size_hint, uint8_t **out, size_t *out_len, char *error,
+                            size_t error_len) {
+    int status = -1;
+    size_t capacity = 64 * 1024 + size_hint / 8, used = 0;
+    uint8_t *buffer = malloc(capacity);
     for (;;) {
         if (!buffer) {
             snprintf(error, error_len, "out of memory");
@@ -88,7 +97,10 @@ done:
     return status;
 }
 
-/* Releases what image_server_jxl_encode handed out. */
+/* Destroys an encoder image_server_jxl_finish was not given. */
+void image_server_jxl_abandon(JxlEncoder *enc) { JxlEncoderDestroy(enc); }
+
+/* Releases what image_server_jxl_finish handed out. */
 void image_server_jxl_free(uint8_t *data) { free(data); }
 
 /* libjxl's version, for the logs. */

@@ -3,9 +3,11 @@
 
 mod animation;
 
+use std::borrow::Cow;
+
 use libwebp_sys as webp;
 
-use super::{AnimationEncoder, Codec, Decoded, Effort, Header, in_colour};
+use super::{AnimationEncoder, Codec, Decoded, Effort, Header};
 use crate::model::ImageFormat;
 use crate::pipeline::bitmap::{Bitmap, Layout};
 use crate::pipeline::orient::Orientation;
@@ -53,6 +55,19 @@ impl Codec for Webp {
         decode(bytes, header, min_scale)
     }
 
+    /// A lossless file: libwebp's ARGB copy of the whole image (4), which it decodes before it
+    /// scales, and our RGBA bitmap (4). Lossy files hold less.
+    fn decode_bytes_per_pixel(&self) -> u64 {
+        8
+    }
+
+    /// Measured: our RGB bitmap (3) while libwebp converts it into its YUV planes (1.5), 4.5 in
+    /// all; with alpha, our RGBA bitmap (4) and the planes (2.5), then its lossless alpha coder's
+    /// ARGB copy of the alpha, hash chain and backward references: 15.8.
+    fn encode_bytes_per_pixel(&self, _pixels: u64, alpha: bool) -> u64 {
+        if alpha { 17 } else { 5 }
+    }
+
     fn for_each_frame(
         &self,
         bytes: &[u8],
@@ -65,10 +80,10 @@ impl Codec for Webp {
 
     /// libwebp at its default method 4 on the request path; method 6 (5 with alpha) for
     /// outputs rendered ahead of requests.
-    fn encode(&self, bitmap: &Bitmap, quality: u8, effort: Effort) -> Result<Vec<u8>, RenderError> {
+    fn encode(&self, bitmap: Cow<'_, Bitmap>, quality: u8, effort: Effort) -> Result<Vec<u8>, RenderError> {
         let method = match effort {
             Effort::Fast => FAST_WEBP_METHOD,
-            Effort::Small => small_webp_method(bitmap),
+            Effort::Small => small_webp_method(&bitmap),
         };
         webp(bitmap, quality, method).map_err(|reason| RenderError::Encode { format: "webp", reason })
     }
@@ -167,13 +182,13 @@ fn small_webp_method(bitmap: &Bitmap) -> i32 {
     if bitmap.layout == Layout::Rgba { 5 } else { 6 }
 }
 
-fn webp(bitmap: &Bitmap, quality: u8, method: i32) -> Result<Vec<u8>, String> {
-    use libwebp_sys as webp;
-    let bitmap = in_colour(bitmap);
-    let stride = bitmap.width as i32 * bitmap.layout.channels() as i32;
+/// Encodes through libwebp's YUV picture: the pixels are converted into it first (gray straight
+/// into its luma plane), and an owned `bitmap` is dropped before libwebp encodes.
+fn webp(bitmap: Cow<'_, Bitmap>, quality: u8, method: i32) -> Result<Vec<u8>, String> {
     let mut config = webp::WebPConfig::new_with_preset(webp::WebPPreset::WEBP_PRESET_DEFAULT, f32::from(quality))
         .map_err(|()| "libwebp version mismatch".to_owned())?;
     config.method = method;
+    let stride = bitmap.width as i32 * bitmap.layout.channels() as i32;
     // SAFETY: the picture is initialised by libwebp and imports the pixel buffer (height rows of
     // `stride` bytes) into its own memory; the writer collects the output, which is copied out;
     // both are freed on every path.
@@ -182,14 +197,17 @@ fn webp(bitmap: &Bitmap, quality: u8, method: i32) -> Result<Vec<u8>, String> {
         picture.use_argb = 0;
         picture.width = bitmap.width as i32;
         picture.height = bitmap.height as i32;
+        let imported = match bitmap.layout {
+            Layout::Rgba => webp::WebPPictureImportRGBA(&mut picture, bitmap.data.as_ptr(), stride) != 0,
+            Layout::Rgb => webp::WebPPictureImportRGB(&mut picture, bitmap.data.as_ptr(), stride) != 0,
+            Layout::Gray => import_gray(&mut picture, &bitmap),
+            Layout::Cmyk => false,
+        };
+        drop(bitmap);
         let mut writer: webp::WebPMemoryWriter = std::mem::zeroed();
         webp::WebPMemoryWriterInit(&mut writer);
         picture.writer = Some(webp::WebPMemoryWrite);
         picture.custom_ptr = (&raw mut writer).cast();
-        let imported = match bitmap.layout {
-            Layout::Rgba => webp::WebPPictureImportRGBA(&mut picture, bitmap.data.as_ptr(), stride),
-            _ => webp::WebPPictureImportRGB(&mut picture, bitmap.data.as_ptr(), stride),
-        } != 0;
         let encoded = imported && webp::WebPEncode(&config, &mut picture) != 0;
         let error = picture.error_code;
         webp::WebPPictureFree(&mut picture);
@@ -199,6 +217,40 @@ fn webp(bitmap: &Bitmap, quality: u8, method: i32) -> Result<Vec<u8>, String> {
             format!("libwebp could not encode the image ({error:?}; larger than 16383 pixels on a side?)")
         })
     }
+}
+
+/// Gray pixels into the YUV 4:2:0 planes of `picture`, as `WebPPictureImportRGB` would convert
+/// the same gray expanded to RGB (libwebp's limited-range BT.601: luma from its fixed-point
+/// weights, chroma 128), without that RGB copy.
+///
+/// # Safety
+/// `picture` is initialised, with the bitmap's width and height.
+unsafe fn import_gray(picture: &mut webp::WebPPicture, gray: &Bitmap) -> bool {
+    picture.colorspace = webp::WebPEncCSP::WEBP_YUV420;
+    // SAFETY: the caller's picture; WebPPictureAlloc sizes its planes for its width and height.
+    if unsafe { webp::WebPPictureAlloc(picture) } == 0 {
+        return false;
+    }
+    let (width, height) = (gray.width as usize, gray.height as usize);
+    // SAFETY: after WebPPictureAlloc, `y` holds height rows of y_stride bytes (at least width),
+    // `u` and `v` (height + 1) / 2 rows of uv_stride bytes.
+    unsafe {
+        for (row, line) in gray.data.chunks_exact(width).enumerate() {
+            let y = std::slice::from_raw_parts_mut(picture.y.add(row * picture.y_stride as usize), width);
+            for (out, &v) in y.iter_mut().zip(line) {
+                *out = gray_luma(v);
+            }
+        }
+        let chroma = picture.uv_stride as usize * height.div_ceil(2);
+        std::ptr::write_bytes(picture.u, 128, chroma);
+        std::ptr::write_bytes(picture.v, 128, chroma);
+    }
+    true
+}
+
+/// libwebp's `VP8RGBToY(v, v, v, YUV_HALF)`: limited-range luma of the gray `v`.
+fn gray_luma(v: u8) -> u8 {
+    ((u32::from(v) * (16839 + 33059 + 6420) + (1 << 15) + (16 << 16)) >> 16) as u8
 }
 
 /// The payload of the first RIFF chunk with this FourCC (the extended format's metadata chunks).
@@ -214,4 +266,20 @@ fn chunk<'a>(bytes: &'a [u8], fourcc: &[u8; 4]) -> Option<&'a [u8]> {
         at += 8 + size + (size & 1);
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gray_encodes_as_its_rgb_expansion_does() {
+        let (w, h) = (67, 45);
+        let gray = Bitmap::new(Layout::Gray, w, h, (0..w * h).map(|i| (i * 7 % 256) as u8).collect());
+        let rgb = gray.clone().into_rgb();
+        for method in [FAST_WEBP_METHOD, 6] {
+            let direct = webp(Cow::Borrowed(&gray), 80, method).unwrap();
+            assert_eq!(direct, webp(Cow::Owned(rgb.clone()), 80, method).unwrap(), "method {method}");
+        }
+    }
 }
