@@ -4,13 +4,14 @@
 //! - the response buffer (`response_buffer_bytes`): the bytes of answers not yet written to
 //!   their clients, each answer's counted from when it is built until its last byte is written
 //!   or its connection dropped, so that clients that read slowly cannot pin memory without end;
-//!   one client holds at most a sixteenth of it (or one answer, however large), so that one
-//!   client's slow readers cannot take it from everyone else.
+//!   one client holds at most a sixteenth of it in answers of 64 KiB or more (or one answer,
+//!   however large), so that one client's slow readers cannot take it from everyone else.
 //!
 //! A request that would pass a bound is refused (503) instead of queued.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -38,12 +39,17 @@ pub enum ResponsesFull {
 pub struct ResponseBuffer {
     all: UploadBuffer,
     clients: Arc<Mutex<HashMap<IpAddr, u64>>>,
+    /// Answers counted in `clients` now.
+    holders: Arc<AtomicUsize>,
 }
+
+/// Answers smaller than this are counted in the whole only.
+const SMALL_ANSWER: u64 = 64 << 10;
 
 impl ResponseBuffer {
     /// A buffer of `limit` bytes.
     pub fn new(limit: u64) -> ResponseBuffer {
-        ResponseBuffer { all: UploadBuffer::new(limit), clients: Arc::default() }
+        ResponseBuffer { all: UploadBuffer::new(limit), clients: Arc::default(), holders: Arc::default() }
     }
 
     /// Bytes held now, over all answers.
@@ -67,8 +73,13 @@ impl ResponseBuffer {
         if (self.all.permits.available_permits() as u64) < self.all.limit / 16 {
             return Err(ResponsesFull::Server { limit: self.all.limit });
         }
-        let held =
-            client.map_or(0, |c| self.clients.lock().unwrap_or_else(|e| e.into_inner()).get(&c).copied().unwrap_or(0));
+        // Most of the time no client holds a large answer: no lock then.
+        let held = match client {
+            Some(c) if self.holders.load(Ordering::Relaxed) > 0 => {
+                self.clients.lock().unwrap_or_else(|e| e.into_inner()).get(&c).copied().unwrap_or(0)
+            }
+            _ => 0,
+        };
         if held >= self.client_share() {
             return Err(ResponsesFull::Client { held });
         }
@@ -83,7 +94,9 @@ impl ResponseBuffer {
         }
         let len = bytes.len() as u64;
         let charged = match client {
-            Some(client) => {
+            // Small answers are counted in the whole only: the connection cap bounds what one
+            // client holds of them, and every hit is one, so they take no lock.
+            Some(client) if len >= SMALL_ANSWER => {
                 let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
                 let held = clients.entry(client).or_insert(0);
                 // A client that holds nothing may take one answer of any size.
@@ -91,9 +104,15 @@ impl ResponseBuffer {
                     return Err(ResponsesFull::Client { held: *held });
                 }
                 *held += len;
-                Some(ClientCharge { clients: Arc::clone(&self.clients), client, bytes: len })
+                self.holders.fetch_add(1, Ordering::Relaxed);
+                Some(ClientCharge {
+                    clients: Arc::clone(&self.clients),
+                    holders: Arc::clone(&self.holders),
+                    client,
+                    bytes: len,
+                })
             }
-            None => None,
+            _ => None,
         };
         let permit = self.all.take(bytes.len()).map_err(|BufferFull { limit }| ResponsesFull::Server { limit })?;
         Ok(Bytes::from_owner(Counted { bytes, _permit: permit, _client: charged }))
@@ -103,6 +122,7 @@ impl ResponseBuffer {
 /// A client's part of the response buffer, given back when its answer is written or dropped.
 struct ClientCharge {
     clients: Arc<Mutex<HashMap<IpAddr, u64>>>,
+    holders: Arc<AtomicUsize>,
     client: IpAddr,
     bytes: u64,
 }
@@ -116,6 +136,7 @@ impl Drop for ClientCharge {
                 clients.remove(&self.client);
             }
         }
+        self.holders.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -286,20 +307,26 @@ mod tests {
 
     #[test]
     fn one_client_holds_one_answer_or_its_share() {
-        let buffer = ResponseBuffer::new(16_000);
+        const KIB: usize = 1 << 10;
+        let buffer = ResponseBuffer::new(16 << 20); // a share of 1 MiB
         let (slow, other): (IpAddr, IpAddr) = ("198.51.100.1".parse().unwrap(), "198.51.100.2".parse().unwrap());
-        // One answer of any size (within the whole), then nothing past its share of 1,000.
-        let big = buffer.hold(Bytes::from(vec![0u8; 5_000]), Some(slow)).unwrap();
-        assert_eq!(buffer.hold(Bytes::from(vec![0u8; 10]), Some(slow)), Err(ResponsesFull::Client { held: 5_000 }));
-        assert_eq!(buffer.is_full(Some(slow)), Err(ResponsesFull::Client { held: 5_000 }));
+        let answer = |kib: usize| Bytes::from(vec![0u8; kib * KIB]);
+        // One answer of any size (within the whole), then nothing large past its share.
+        let big = buffer.hold(answer(5 * 1024), Some(slow)).unwrap();
+        let held = (5 << 20) as u64;
+        assert_eq!(buffer.hold(answer(64), Some(slow)), Err(ResponsesFull::Client { held }));
+        assert_eq!(buffer.is_full(Some(slow)), Err(ResponsesFull::Client { held }));
         // Everyone else is served meanwhile.
         assert_eq!(buffer.is_full(Some(other)), Ok(()));
-        let small = buffer.hold(Bytes::from(vec![0u8; 600]), Some(other)).unwrap();
-        let more = buffer.hold(Bytes::from(vec![0u8; 400]), Some(other)).unwrap();
-        assert_eq!(buffer.hold(Bytes::from(vec![0u8; 1]), Some(other)), Err(ResponsesFull::Client { held: 1_000 }));
+        let first = buffer.hold(answer(600), Some(other)).unwrap();
+        let second = buffer.hold(answer(400), Some(other)).unwrap();
+        let held = (1000 * KIB) as u64;
+        assert_eq!(buffer.hold(answer(100), Some(other)), Err(ResponsesFull::Client { held }));
+        // Small answers (every hit's) are counted in the whole only.
+        assert_eq!(buffer.hold(answer(63), Some(other)).map(|b| b.len()), Ok(63 * KIB));
         // Written or dropped, the share comes back.
-        drop((big, small, more));
+        drop((big, first, second));
         assert_eq!(buffer.is_full(Some(other)), Ok(()));
-        assert_eq!(buffer.hold(Bytes::from(vec![0u8; 900]), Some(slow)).map(|b| b.len()), Ok(900));
+        assert_eq!(buffer.hold(answer(900), Some(slow)).map(|b| b.len()), Ok(900 * KIB));
     }
 }
