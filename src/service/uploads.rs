@@ -74,11 +74,7 @@ impl Uploads {
         if bytes.is_empty() {
             return Err(ServiceError::EmptyUpload);
         }
-        let settings = self.settings.of(ns);
-        if payer.client().is_some() {
-            settings.check_output_count(outputs.len())?;
-        }
-        let all_outputs = settings.outputs_with(outputs)?;
+        let all_outputs = self.all_outputs(ns, outputs, payer)?;
 
         let (hash, probed) = self.originals.hash_and_probe(bytes.clone(), Class::Upload).await?;
         let id = ImageId::Hash(hash);
@@ -129,15 +125,22 @@ impl Uploads {
         when: Outputs,
         payer: &Payer,
     ) -> Result<Ingested, ServiceError> {
-        let settings = self.settings.of(ns);
-        if payer.client().is_some() {
-            settings.check_output_count(outputs.len())?;
-        }
-        let all_outputs = settings.outputs_with(outputs)?;
+        let all_outputs = self.all_outputs(ns, outputs, payer)?;
         let (image, _) = self.images.info(ns, id, None).await?;
         charge(payer, self.output_units(ns, id, &image, &all_outputs))?;
         let info = self.outputs(ns, id, &image.info, &all_outputs, when).await?;
         Ok(Ingested { info, created: false })
+    }
+
+    /// The outputs an upload asking for `outputs` renders: those and the namespace's own, each
+    /// allowed there; a client may ask for at most `max_outputs_per_upload` (the server's own
+    /// work, `process` and `regenerate` from the command line, is not limited by it).
+    fn all_outputs(&self, ns: &Namespace, outputs: &[Variant], payer: &Payer) -> Result<Vec<Variant>, ServiceError> {
+        let settings = self.settings.of(ns);
+        if payer.client().is_some() {
+            settings.check_output_count(outputs.len())?;
+        }
+        Ok(settings.outputs_with(outputs)?)
     }
 
     /// The units of work rendering `outputs` of `image` is charged, whether or not some are
