@@ -152,6 +152,14 @@ fn a_full_render_queue_is_503_with_retry_after() {
     assert_json_error(&busy, 503, "busy");
     assert_eq!(busy.header("retry-after"), Some("1"));
     assert_eq!(slow.join().unwrap(), 200);
+    // The client may have its answer a moment before the worker's slot is given back (and a
+    // render of a large original may be followed by background work of its own): ask again once
+    // the status port shows the worker free.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while server.status()["renders_in_progress"] != 0 || server.status()["render_queue_depth"] != 0 {
+        assert!(std::time::Instant::now() < deadline, "the worker was never free again");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     assert_eq!(server.get(&format!("{path}/x100.jpg")).status, 200, "served again once the worker is free");
 }
 
