@@ -144,7 +144,9 @@ async fn serve(config: Arc<Config>, env: &[(String, String)]) -> Result<(), Exit
         let app = Arc::clone(&app);
         async move { crate::http::handle(&app, req).await }
     };
-    crate::http::server::run(listener, handler, limits, shutdown, grace).await;
+    // Connections live on one reactor thread per core (see http::reactors).
+    let reactor_threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    crate::http::server::run(listener, handler, limits, shutdown, grace, reactor_threads).await;
     status_task.abort();
     // Unfinished jobs stay in storage, leased until their lease goes stale; the next node resumes them.
     background.abort();

@@ -7,6 +7,7 @@ mod error;
 mod headers;
 mod json_body;
 mod probe;
+mod reactors;
 mod render;
 pub mod router;
 pub mod server;

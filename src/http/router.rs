@@ -53,35 +53,38 @@ pub fn route(method: &Method, path: &str, origin_pull: impl Fn(&Namespace) -> bo
     let rest = path.strip_prefix('/').ok_or(ApiError::NotFound)?;
     let segments: Vec<&str> = rest.split('/').collect();
     let ns: Namespace = segments[0].parse().map_err(|_| ApiError::NotFound)?;
-    let (id, leaf) = match segments.as_slice() {
-        [_] => {
+    // Parsed once: every variant of a stored image is asked this way.
+    let hash = match segments.as_slice() {
+        [_, a, b, c, d, ..] => ImageHash::from_partitions([a, b, c, d]).ok(),
+        _ => None,
+    };
+    let (id, leaf) = match (segments.as_slice(), hash) {
+        ([_], _) => {
             if method != Method::POST {
                 return Err(ApiError::MethodNotAllowed("POST"));
             }
             return Ok(Route::Upload(ns));
         }
-        [_, a, b, c, d] if ImageHash::from_partitions([a, b, c, d]).is_ok() => {
+        ([_, _, _, _, _], Some(hash)) => {
             if method != Method::DELETE {
                 return Err(ApiError::MethodNotAllowed("DELETE"));
             }
-            return Ok(Route::Delete(ns, ImageId::Hash(ImageHash::from_partitions([a, b, c, d]).expect("checked"))));
+            return Ok(Route::Delete(ns, ImageId::Hash(hash)));
         }
-        [_, a, b, c, d, "focus"] if ImageHash::from_partitions([a, b, c, d]).is_ok() => {
+        ([_, _, _, _, _, "focus"], Some(hash)) => {
             if method != Method::PUT {
                 return Err(ApiError::MethodNotAllowed("PUT"));
             }
-            return Ok(Route::Focus(ns, ImageId::Hash(ImageHash::from_partitions([a, b, c, d]).expect("checked"))));
+            return Ok(Route::Focus(ns, ImageId::Hash(hash)));
         }
-        [_, a, b, c, d, "process"] if ImageHash::from_partitions([a, b, c, d]).is_ok() => {
+        ([_, _, _, _, _, "process"], Some(hash)) => {
             if method != Method::POST {
                 return Err(ApiError::MethodNotAllowed("POST"));
             }
-            return Ok(Route::Process(ns, ImageId::Hash(ImageHash::from_partitions([a, b, c, d]).expect("checked"))));
+            return Ok(Route::Process(ns, ImageId::Hash(hash)));
         }
-        [_, a, b, c, d, leaf] if ImageHash::from_partitions([a, b, c, d]).is_ok() => {
-            (ImageId::Hash(ImageHash::from_partitions([a, b, c, d]).expect("checked")), *leaf)
-        }
-        [_, middle @ .., leaf] if !middle.is_empty() && origin_pull(&ns) => {
+        ([_, _, _, _, _, leaf], Some(hash)) => (ImageId::Hash(hash), *leaf),
+        ([_, middle @ .., leaf], _) if !middle.is_empty() && origin_pull(&ns) => {
             let path = middle.join("/").parse().map_err(|e| match e {
                 OriginPathError::Malformed => ApiError::NotFound,
                 refused @ (OriginPathError::ReservedSegment(_) | OriginPathError::UnderAHash) => {

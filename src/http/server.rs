@@ -34,6 +34,7 @@ use ipnet::IpNet;
 
 use super::clients::{ClientSlot, PerClient};
 use super::conn::{Deadlines, Requests, Watched};
+use super::reactors::Reactors;
 use super::{HttpResponse, Peer};
 
 /// Requests one HTTP/2 connection may have in flight at once.
@@ -79,6 +80,8 @@ pub struct ConnectionLimits {
 }
 
 struct Connections<H> {
+    /// Where connections live: these threads, or (without them) the runtime accepting them.
+    reactors: Option<Reactors>,
     graceful: GracefulShutdown,
     builder: auto::Builder<TokioExecutor>,
     handler: H,
@@ -112,28 +115,66 @@ where
                 }
             })
         };
-        let io = TokioIo::new(Watched::new(stream, requests, self.deadlines));
-        let conn = self.graceful.watch(self.builder.serve_connection(io, service).into_owned());
+        let (builder, watcher, deadlines) = (self.builder.clone(), self.graceful.watcher(), self.deadlines);
         let open = Arc::clone(&self.open);
         open.fetch_add(1, Ordering::AcqRel);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "connection ended with an error");
+        // Taken off this runtime's poller when it moves to a reactor, and put on the reactor's.
+        let (socket, reactor) = match &self.reactors {
+            None => (Socket::Here(stream), None),
+            Some(reactors) => match stream.into_std() {
+                Ok(std) => (Socket::Moving(std), Some(reactors.next())),
+                Err(e) => {
+                    open.fetch_sub(1, Ordering::AcqRel);
+                    return tracing::debug!(error = %e, "connection could not leave the accepting runtime");
+                }
+            },
+        };
+        let connection = async move {
+            match socket.arrive() {
+                Ok(stream) => {
+                    let io = TokioIo::new(Watched::new(stream, requests, deadlines));
+                    if let Err(e) = watcher.watch(builder.serve_connection(io, service).into_owned()).await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "connection could not move to a reactor"),
             }
             open.fetch_sub(1, Ordering::AcqRel);
             drop((permit, client));
-        });
+        };
+        match reactor {
+            Some(reactor) => drop(reactor.spawn(connection)),
+            None => drop(tokio::spawn(connection)),
+        }
+    }
+}
+
+/// A connection's socket: on the accepting runtime, or taken off it on its way to a reactor.
+enum Socket {
+    Here(TcpStream),
+    Moving(std::net::TcpStream),
+}
+
+impl Socket {
+    /// The socket on the runtime this is called on.
+    fn arrive(self) -> std::io::Result<TcpStream> {
+        match self {
+            Socket::Here(stream) => Ok(stream),
+            Socket::Moving(std) => TcpStream::from_std(std),
+        }
     }
 }
 
 /// Serves `listener` with `handler` within `limits` until `shutdown` resolves; then drains (see
-/// the module docs) for at most `grace`.
+/// the module docs) for at most `grace`. Connections live on `reactor_threads` threads of their
+/// own (see `reactors`), or with none on the runtime this runs on.
 pub async fn run<H, F>(
     listener: TcpListener,
     handler: H,
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
+    reactor_threads: usize,
 ) where
     H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = HttpResponse> + Send + 'static,
@@ -142,7 +183,14 @@ pub async fn run<H, F>(
     // Every deadline is the stream wrapper's (`conn`), for both protocols; hyper keeps none.
     builder.http1().header_read_timeout(None);
     builder.http2().max_concurrent_streams(MAX_STREAMS);
+    let reactors = match reactor_threads {
+        0 => None,
+        n => Reactors::start(n)
+            .inspect_err(|e| tracing::warn!(error = %e, "no reactor threads: connections stay on the main runtime"))
+            .ok(),
+    };
     let connections = Connections {
+        reactors,
         graceful: GracefulShutdown::new(),
         builder,
         handler,

@@ -26,7 +26,13 @@ impl ImageHash {
         if parts.iter().zip(lens).any(|(p, n)| p.len() != n) {
             return Err(HashError);
         }
-        parts.concat().parse()
+        let mut hex = [0u8; 32];
+        let mut at = 0;
+        for part in parts {
+            hex[at..at + part.len()].copy_from_slice(part.as_bytes());
+            at += part.len();
+        }
+        std::str::from_utf8(&hex).map_err(|_| HashError)?.parse()
     }
 
     /// The 3/3/3/23 partitioned form used in URLs and storage keys.

@@ -64,7 +64,7 @@ pub async fn run(listener: TcpListener, state: Arc<StatusState>, limits: Connect
         let state = Arc::clone(&state);
         async move { answer(&state, &req).await }
     };
-    crate::http::server::run(listener, handler, limits, std::future::pending(), std::time::Duration::ZERO).await;
+    crate::http::server::run(listener, handler, limits, std::future::pending(), std::time::Duration::ZERO, 0).await;
 }
 
 /// The page ops look at: `/status`, refreshed every second, as figures (no external assets).
