@@ -10,12 +10,10 @@
 //! Encoders hold more for pixels with alpha; an original whose format cannot carry alpha (JPEG)
 //! never gives any, other originals are charged as if they did.
 
-use super::codec::codec;
-use super::{Limits, RenderError};
+pub use super::BUDGET_BYTES_PER_PIXEL;
+use super::Limits;
+pub use super::codec::{decode_bytes, encode_bytes};
 use crate::model::ImageFormat;
-
-/// Bytes of memory one pixel of `decode_budget_pixels` stands for: four channels of 8 bits.
-pub const BUDGET_BYTES_PER_PIXEL: u64 = 4;
 
 /// What one piece of work holds, in the budget's pixels.
 pub fn budget_pixels(bytes: u64) -> u64 {
@@ -24,7 +22,7 @@ pub fn budget_pixels(bytes: u64) -> u64 {
 
 /// Bytes the whole budget stands for.
 pub fn budget_bytes(limits: &Limits) -> u64 {
-    limits.decode_budget_pixels.saturating_mul(BUDGET_BYTES_PER_PIXEL)
+    limits.budget_bytes()
 }
 
 /// Whether the pixels of an original of `format` may have alpha (an unknown format: as if so).
@@ -32,19 +30,9 @@ pub fn may_have_alpha(original: Option<ImageFormat>) -> bool {
     original.is_none_or(ImageFormat::has_alpha)
 }
 
-/// Bytes decoding `pixels` of `format` holds at its peak, our bitmap included.
-pub fn decode_bytes(format: ImageFormat, pixels: u64) -> u64 {
-    pixels.saturating_mul(codec(format).decode_bytes_per_pixel())
-}
-
 /// What decoding a whole `width` x `height` original of `format` is charged, in budget pixels.
 pub fn decode_charge(format: ImageFormat, width: u32, height: u32) -> u64 {
     budget_pixels(decode_bytes(format, u64::from(width) * u64::from(height)))
-}
-
-/// Bytes encoding `pixels` as `format` holds at its peak, our bitmap included.
-pub fn encode_bytes(format: ImageFormat, pixels: u64, alpha: bool) -> u64 {
-    pixels.saturating_mul(codec(format).encode_bytes_per_pixel(pixels, alpha))
 }
 
 /// Bytes a render holds at its peak: decoding `source` pixels of `from`, resampling them to
@@ -58,20 +46,6 @@ pub fn render_bytes(from: ImageFormat, source: u64, to: ImageFormat, output: u64
 /// Whether encoding `width` x `height` as `format` fits in the decode budget.
 pub fn encode_fits(format: ImageFormat, width: u32, height: u32, alpha: bool, limits: &Limits) -> bool {
     encode_bytes(format, u64::from(width) * u64::from(height), alpha) <= budget_bytes(limits)
-}
-
-/// Refuses an original whose decode would hold more than the whole decode budget, from its
-/// header, before anything is allocated.
-pub(crate) fn check_decode(format: ImageFormat, width: u32, height: u32, limits: &Limits) -> Result<(), RenderError> {
-    let bytes = decode_bytes(format, u64::from(width) * u64::from(height));
-    if bytes > budget_bytes(limits) {
-        return Err(RenderError::OverBudget {
-            what: format!("decoding a {width}x{height} {}", format.label()),
-            mib: bytes >> 20,
-            budget_mib: budget_bytes(limits) >> 20,
-        });
-    }
-    Ok(())
 }
 
 #[cfg(test)]

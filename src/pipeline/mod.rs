@@ -61,7 +61,15 @@ pub struct Limits {
     pub decode_budget_pixels: u64,
 }
 
+/// Bytes of memory one pixel of `decode_budget_pixels` stands for: four channels of 8 bits.
+pub const BUDGET_BYTES_PER_PIXEL: u64 = 4;
+
 impl Limits {
+    /// Bytes the whole decode budget stands for.
+    pub fn budget_bytes(&self) -> u64 {
+        self.decode_budget_pixels.saturating_mul(BUDGET_BYTES_PER_PIXEL)
+    }
+
     /// How long one decode may take (`decode_timeout_secs`), whatever the format.
     pub fn deadline(&self) -> std::time::Duration {
         self.jpeg.deadline

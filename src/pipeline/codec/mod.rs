@@ -191,8 +191,32 @@ pub fn read_header(bytes: &[u8], limits: &Limits) -> Result<Header, RenderError>
         return Err(RenderError::corrupt(format.label(), "the header declares an empty image"));
     }
     check_pixels(header.width, header.height, limits)?;
-    super::memory::check_decode(format, header.width, header.height, limits)?;
+    check_decode(format, header.width, header.height, limits)?;
     Ok(header)
+}
+
+/// Bytes decoding `pixels` of `format` holds at its peak, our bitmap included.
+pub fn decode_bytes(format: ImageFormat, pixels: u64) -> u64 {
+    pixels.saturating_mul(codec(format).decode_bytes_per_pixel())
+}
+
+/// Bytes encoding `pixels` as `format` holds at its peak, our bitmap included.
+pub fn encode_bytes(format: ImageFormat, pixels: u64, alpha: bool) -> u64 {
+    pixels.saturating_mul(codec(format).encode_bytes_per_pixel(pixels, alpha))
+}
+
+/// Refuses an original whose decode would hold more than the whole decode budget, from its
+/// header, before anything is allocated.
+fn check_decode(format: ImageFormat, width: u32, height: u32, limits: &Limits) -> Result<(), RenderError> {
+    let bytes = decode_bytes(format, u64::from(width) * u64::from(height));
+    if bytes > limits.budget_bytes() {
+        return Err(RenderError::OverBudget {
+            what: format!("decoding a {width}x{height} {}", format.label()),
+            mib: bytes >> 20,
+            budget_mib: limits.budget_bytes() >> 20,
+        });
+    }
+    Ok(())
 }
 
 /// Refuses a declared `width` x `height` above `max_source_pixels`: every decoder calls this
