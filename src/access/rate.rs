@@ -2,8 +2,9 @@
 //! units of work per address (governor's GCRA), the buckets of at most [`MAX_CLIENTS`] addresses
 //! kept at once (an address idle for two minutes has a full bucket anyway and is forgotten).
 //! Work is charged before it is spent, by what it costs: a render or an upload is one unit per
-//! [`UNIT_PIXELS`] it decodes and encodes, at least one. Hits from memory or storage are never
-//! charged.
+//! [`UNIT_PIXELS`] it decodes and encodes, at least one. Hits from memory or storage are charged
+//! only for their bytes, one unit for each whole [`UNIT_BYTES`] (a page's thumbnails never are;
+//! asking for a poster-sized PNG in a loop is).
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -22,6 +23,15 @@ const MAX_CLIENTS: u64 = 100_000;
 /// asking for many outputs, many.
 pub const UNIT_PIXELS: u64 = 4_000_000;
 
+/// Bytes of an answer found already (in memory or storage) in one unit of work: sending 8 MiB
+/// costs about what rendering a small variant does (the kernel's copy, the response buffer held).
+pub const UNIT_BYTES: u64 = 8 << 20;
+
+/// The units an answer of `bytes` found already is charged: none below [`UNIT_BYTES`].
+pub fn units_of_answer(bytes: u64) -> u32 {
+    u32::try_from(bytes / UNIT_BYTES).unwrap_or(u32::MAX)
+}
+
 /// The units of work of `pixels` decoded and encoded: at least one.
 pub fn units_of(pixels: u64) -> u32 {
     u32::try_from(pixels.div_ceil(UNIT_PIXELS).max(1)).unwrap_or(u32::MAX)
@@ -30,7 +40,7 @@ pub fn units_of(pixels: u64) -> u32 {
 /// Too many renders or uploads from one address (429).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "too much work asked from this address: the limit is {per_minute} units of work a minute (a unit is a render or upload of up to 4 megapixels); retry in {retry_after_secs} s"
+    "too much work asked from this address: the limit is {per_minute} units of work a minute (a unit is a render or upload of up to 4 megapixels, or 8 MiB answered); retry in {retry_after_secs} s"
 )]
 pub struct RateLimited {
     /// The configured rate.
@@ -104,6 +114,14 @@ impl Payer {
         match self {
             Payer::Client { limits: Some(limits), addr } => limits.charge(*addr, units),
             _ => Ok(()),
+        }
+    }
+
+    /// Charges the sending of an answer of `bytes` found already (see [`UNIT_BYTES`]).
+    pub fn charge_answer(&self, bytes: u64) -> Result<(), RateLimited> {
+        match units_of_answer(bytes) {
+            0 => Ok(()),
+            units => self.charge(units),
         }
     }
 

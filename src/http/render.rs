@@ -9,7 +9,7 @@ use hyper::{Request, StatusCode};
 use super::{ApiError, App, HttpResponse, headers};
 use crate::access::Payer;
 use crate::buffer::{ResponseBuffer, ResponsesFull};
-use crate::model::{ImageFormat, ImageId, Namespace, Variant};
+use crate::model::{ImageFormat, ImageId, Namespace, Served, Variant};
 use crate::service::{Answer, Lifetime, VariantAnswer, VariantRequest};
 
 /// Info answers that list stored variants change as variants are rendered.
@@ -84,7 +84,8 @@ fn room_for_answers(responses: &ResponseBuffer, payer: &Payer) -> Result<(), Res
 }
 
 /// 200 with the bytes (none for HEAD, with the full Content-Length), or 304 on a matching
-/// `If-None-Match`; the bytes held in `responses` (and the client's share) until written, or 503
+/// `If-None-Match`; a large answer found already charged to the payer (429 past its rate); the
+/// bytes held in `responses` (and the client's share) until written, or 503
 /// past it. Built header by header from values made once: this is every hit's path.
 fn respond(
     answer: Answer,
@@ -95,7 +96,12 @@ fn respond(
 ) -> Result<HttpResponse, ApiError> {
     let not_modified = headers::not_modified(request, &answer.etag);
     let length = answer.bytes.len();
-    let body = if head || not_modified { Bytes::new() } else { responses.hold(answer.bytes, payer.client())? };
+    let sent = !head && !not_modified;
+    // A render was charged for already; a large answer found already is charged for its bytes.
+    if sent && answer.served != Served::Rendered {
+        payer.charge_answer(length as u64)?;
+    }
+    let body = if sent { responses.hold(answer.bytes, payer.client())? } else { Bytes::new() };
     let mut response = headers::direct(body);
     if not_modified {
         *response.status_mut() = StatusCode::NOT_MODIFIED;
