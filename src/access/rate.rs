@@ -3,8 +3,8 @@
 //! kept at once (an address idle for two minutes has a full bucket anyway and is forgotten).
 //! Work is charged before it is spent, by what it costs: a render or an upload is one unit per
 //! [`UNIT_PIXELS`] it decodes and encodes, at least one. Hits from memory or storage are charged
-//! only for their bytes, one unit for each whole [`UNIT_BYTES`] (a page's thumbnails never are;
-//! asking for a poster-sized PNG in a loop is).
+//! only when large: from [`CHARGED_ANSWER_BYTES`], one unit for each [`UNIT_BYTES`] begun (a
+//! page's thumbnails never are; asking for poster-sized PNGs in a loop is).
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -23,13 +23,21 @@ const MAX_CLIENTS: u64 = 100_000;
 /// asking for many outputs, many.
 pub const UNIT_PIXELS: u64 = 4_000_000;
 
-/// Bytes of an answer found already (in memory or storage) in one unit of work: sending 8 MiB
-/// costs about what rendering a small variant does (the kernel's copy, the response buffer held).
+/// Answers found already (in memory or storage) smaller than this are free: every thumbnail,
+/// and most photos a page shows whole.
+pub const CHARGED_ANSWER_BYTES: u64 = 1 << 20;
+
+/// Bytes of a large answer found already in one unit of work: sending 8 MiB costs about what
+/// rendering a small variant does (the kernel's copies, the response buffer held meanwhile).
 pub const UNIT_BYTES: u64 = 8 << 20;
 
-/// The units an answer of `bytes` found already is charged: none below [`UNIT_BYTES`].
+/// The units an answer of `bytes` found already is charged: none below
+/// [`CHARGED_ANSWER_BYTES`], else one per [`UNIT_BYTES`] begun.
 pub fn units_of_answer(bytes: u64) -> u32 {
-    u32::try_from(bytes / UNIT_BYTES).unwrap_or(u32::MAX)
+    if bytes < CHARGED_ANSWER_BYTES {
+        return 0;
+    }
+    u32::try_from(bytes.div_ceil(UNIT_BYTES)).unwrap_or(u32::MAX)
 }
 
 /// The units of work of `pixels` decoded and encoded: at least one.
@@ -40,7 +48,7 @@ pub fn units_of(pixels: u64) -> u32 {
 /// Too many renders or uploads from one address (429).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "too much work asked from this address: the limit is {per_minute} units of work a minute (a unit is a render or upload of up to 4 megapixels, or 8 MiB answered); retry in {retry_after_secs} s"
+    "too much work asked from this address: the limit is {per_minute} units of work a minute (a unit is a render or upload of up to 4 megapixels, or up to 8 MiB of a large answer); retry in {retry_after_secs} s"
 )]
 pub struct RateLimited {
     /// The configured rate.
@@ -156,6 +164,11 @@ mod tests {
         assert_eq!(units_of(0), 1);
         assert_eq!(units_of(UNIT_PIXELS), 1);
         assert_eq!(units_of(UNIT_PIXELS + 1), 2);
+        // Answers found already: free below 1 MiB, then by the 8 MiB begun.
+        assert_eq!(units_of_answer(CHARGED_ANSWER_BYTES - 1), 0);
+        assert_eq!(units_of_answer(CHARGED_ANSWER_BYTES), 1);
+        assert_eq!(units_of_answer(UNIT_BYTES), 1);
+        assert_eq!(units_of_answer(UNIT_BYTES + 1), 2);
         let limits = RateLimits::new(10).unwrap();
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         assert_eq!(limits.charge(a, 7), Ok(()));

@@ -140,8 +140,8 @@ fn junk_sizes_from_one_client_do_not_become_popular() {
 
 /// Found by benches/load/hostile.py: a 25 MB full.png, once rendered, was answered from memory
 /// free, about 130 times a second to one client, and the copies to its socket took the CPU honest
-/// clients' misses needed. An answer found already is charged one unit per whole 8 MiB; a page's
-/// hits stay free.
+/// clients' misses needed. An answer found already of 1 MiB or more is charged one unit per 8 MiB
+/// begun; a page's hits stay free.
 #[test]
 fn a_large_answer_found_already_is_charged_for_its_bytes() {
     let server = Server::options().arg("--rate-limit-per-minute 60").start();
@@ -160,7 +160,7 @@ fn a_large_answer_found_already_is_charged_for_its_bytes() {
         assert!(served < 60, "{served} answers of {} bytes passed a budget of 60 units", full.body.len());
     };
     assert_eq!(limited.status, 429, "{}", String::from_utf8_lossy(&limited.body));
-    assert!(limited.error().contains("8 MiB answered"), "{}", limited.error());
+    assert!(limited.error().contains("8 MiB of a large answer"), "{}", limited.error());
     assert!(limited.header("retry-after").is_some());
     // The client's small hits are still free.
     for _ in 0..20 {
