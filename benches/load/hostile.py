@@ -18,7 +18,8 @@ rate limit, file storage in a temporary directory) with the same three uploads:
                                with a 4 KiB receive buffer, never reading; reopened when closed;
       outputs       127.0.0.4  uploads asking 3,000 outputs, then 16 of the largest, in a loop;
       junk sizes    127.0.0.5  w4000.png, 3000x3000.png, full.png of each image, in a loop.
-Each attacker runs in a process of its own (forked), the honest threads in this one.
+Each attacker runs in a process of its own (forked), the honest threads in this one; HOSTILE (a
+comma-separated list of the functions below, all four by default) picks which attack.
 Prints, for the honest clients of each run: answers, success rate, p50/p99 latency; the server's
 peak RSS (VmHWM); and what the attackers got (statuses, connections closed by the server).
 """
@@ -213,8 +214,9 @@ def run(binary, seconds, hostile):
     threads = [threading.Thread(target=honest, args=(server, stop, results, i)) for i in range(4)]
     attackers, stop_attackers, out = [], multiprocessing.Event(), multiprocessing.Queue()
     if hostile:
-        attackers = [multiprocessing.Process(target=attacker, args=(f, server, stop_attackers, out))
-                     for f in (idle_h2c, slow_readers, outputs_attacker, junk_attacker)]
+        chosen = os.environ.get("HOSTILE", "idle_h2c,slow_readers,outputs_attacker,junk_attacker").split(",")
+        attackers = [multiprocessing.Process(target=attacker, args=(globals()[name], server, stop_attackers, out))
+                     for name in chosen]
     for p in attackers:
         p.start()
     for t in threads:

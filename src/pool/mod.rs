@@ -6,6 +6,11 @@
 //!
 //! Work that answers a client is refused with [`PoolError::Overloaded`] (503 with `Retry-After`)
 //! once `queue_size` of it waits; the server's own work waits as long as it must.
+//!
+//! Work nobody waits for (jobs, background renders) runs on threads of their own at nice
+//! [`AFTER_THE_ANSWER_NICE`], admitted by the same rules: on a core it shares with a request's
+//! render or the reactors, it gets a tenth of the time, so that the work a client paid for ahead
+//! (an upload's `?wait=false` outputs) does not slow other clients' answers.
 
 mod queue;
 
@@ -38,8 +43,15 @@ struct Waiter {
     turn: oneshot::Sender<Slot>,
 }
 
+/// The nice value of the threads that run work after the answer (CFS gives a nice-10 thread
+/// about a tenth of the weight of a nice-0 one).
+pub const AFTER_THE_ANSWER_NICE: i32 = 10;
+
 struct Shared {
+    /// To the workers that answer clients (requests and uploads).
     sender: crossbeam_channel::Sender<Job>,
+    /// To the workers of work after the answer (jobs, background renders), at a lower priority.
+    after_the_answer: crossbeam_channel::Sender<Job>,
     queue: Mutex<Queue<Waiter>>,
     tickets: AtomicU64,
     /// Closures executing on a worker now.
@@ -112,20 +124,16 @@ impl CpuPool {
     /// run at once.
     pub fn new(workers: usize, queue_size: usize, decode_budget_pixels: u64) -> CpuPool {
         let (sender, receiver) = crossbeam_channel::unbounded::<Job>();
+        let (after_the_answer, later) = crossbeam_channel::unbounded::<Job>();
+        // As many of each as there are workers: the queue's rules decide how many run at once.
         for n in 0..workers {
-            let receiver = receiver.clone();
-            std::thread::Builder::new()
-                .name(format!("render-{n}"))
-                .spawn(move || {
-                    while let Ok(job) = receiver.recv() {
-                        job();
-                    }
-                })
-                .expect("spawn render worker");
+            spawn_worker(format!("render-{n}"), receiver.clone(), 0);
+            spawn_worker(format!("render-bg-{n}"), later.clone(), AFTER_THE_ANSWER_NICE);
         }
         let sizes = Sizes { workers, queue_size, budget_megapixels: queue::megapixels(decode_budget_pixels).max(1) };
         let shared = Shared {
             sender,
+            after_the_answer,
             queue: Mutex::new(Queue::new(sizes)),
             tickets: AtomicU64::new(0),
             executing: AtomicUsize::new(0),
@@ -229,9 +237,46 @@ impl Slot {
             drop(held);
             let _ = tx.send(result);
         });
-        shared.sender.send(job).expect("render workers live as long as the pool");
+        let lane = match self.inner.grant.class() {
+            Class::Request | Class::Upload => &shared.sender,
+            Class::Job | Class::Background => &shared.after_the_answer,
+        };
+        lane.send(job).expect("render workers live as long as the pool");
         rx.await.expect("a worker always answers")
     }
+}
+
+/// Starts a worker thread that runs what `jobs` brings, at `nice` (0: the process's own).
+fn spawn_worker(name: String, jobs: crossbeam_channel::Receiver<Job>, nice: i32) {
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(move || {
+            if nice != 0 {
+                lower_priority(nice);
+            }
+            while let Ok(job) = jobs.recv() {
+                job();
+            }
+        })
+        .expect("spawn render worker");
+}
+
+/// Sets this thread's nice value (Linux: per thread); raising it needs no privilege. Where it
+/// fails the thread keeps the process's priority.
+fn lower_priority(nice: i32) {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: gettid and setpriority take and return plain integers.
+        let failed = unsafe {
+            let tid = libc::gettid();
+            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice) != 0
+        };
+        if failed {
+            tracing::warn!(nice, "cannot lower the priority of a background render worker");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {

@@ -80,6 +80,13 @@ pub(super) struct Grant {
     slow: bool,
 }
 
+impl Grant {
+    /// The class the work was admitted as.
+    pub(super) fn class(&self) -> Class {
+        self.class
+    }
+}
+
 /// The pool's size, as configured.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Sizes {

@@ -133,3 +133,24 @@ async fn a_panicking_job_is_an_error_and_the_worker_survives() {
     assert_eq!(r, Err(PoolError::Panicked("boom".into())));
     assert_eq!(pool.run(Class::Request, Cost::LIGHT, || 2).await, Ok(2));
 }
+
+/// The nice value of the thread that runs this.
+#[cfg(target_os = "linux")]
+fn own_nice() -> i32 {
+    // SAFETY: plain integers in and out.
+    unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) }
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn work_nobody_waits_for_runs_at_a_lower_priority() {
+    let pool = CpuPool::new(2, 4, 100_000_000);
+    let base = own_nice();
+    for class in [Class::Request, Class::Upload] {
+        assert_eq!(pool.run(class, Cost::LIGHT, own_nice).await, Ok(base), "{class:?}");
+    }
+    for class in [Class::Job, Class::Background] {
+        let nice = pool.run(class, Cost::LIGHT, own_nice).await.unwrap();
+        assert_eq!(nice, (base + AFTER_THE_ANSWER_NICE).min(19), "{class:?}");
+    }
+}
