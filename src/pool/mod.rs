@@ -7,10 +7,11 @@
 //! Work that answers a client is refused with [`PoolError::Overloaded`] (503 with `Retry-After`)
 //! once `queue_size` of it waits; the server's own work waits as long as it must.
 //!
-//! Work nobody waits for (jobs, background renders) runs on threads of their own at nice
-//! [`AFTER_THE_ANSWER_NICE`], admitted by the same rules: on a core it shares with a request's
-//! render or the reactors, it gets a tenth of the time, so that the work a client paid for ahead
-//! (an upload's `?wait=false` outputs) does not slow other clients' answers.
+//! Work nobody waits for (jobs, background renders) runs on threads of their own,
+//! [`AFTER_THE_ANSWER_NICE`] steps nicer than the process, admitted by the same rules: on a core
+//! it shares with a request's render or the reactors, it gets about a tenth of the time, so that
+//! the work a client paid for ahead (an upload's `?wait=false` outputs) does not slow other
+//! clients' answers.
 
 mod queue;
 
@@ -43,8 +44,8 @@ struct Waiter {
     turn: oneshot::Sender<Slot>,
 }
 
-/// The nice value of the threads that run work after the answer (CFS gives a nice-10 thread
-/// about a tenth of the weight of a nice-0 one).
+/// How much nicer than the process the threads that run work after the answer are (CFS gives a
+/// thread ten steps nicer about a tenth of the weight).
 pub const AFTER_THE_ANSWER_NICE: i32 = 10;
 
 struct Shared {
@@ -246,7 +247,7 @@ impl Slot {
     }
 }
 
-/// Starts a worker thread that runs what `jobs` brings, at `nice` (0: the process's own).
+/// Starts a worker thread that runs what `jobs` brings, `nice` steps nicer than the process.
 fn spawn_worker(name: String, jobs: crossbeam_channel::Receiver<Job>, nice: i32) {
     std::thread::Builder::new()
         .name(name)
@@ -261,15 +262,16 @@ fn spawn_worker(name: String, jobs: crossbeam_channel::Receiver<Job>, nice: i32)
         .expect("spawn render worker");
 }
 
-/// Sets this thread's nice value (Linux: per thread); raising it needs no privilege. Where it
-/// fails the thread keeps the process's priority.
+/// Raises this thread's nice value by `nice` above the process's (Linux: per thread, up to 19);
+/// raising it needs no privilege. Where it fails the thread keeps the process's priority.
 fn lower_priority(nice: i32) {
     #[cfg(target_os = "linux")]
     {
-        // SAFETY: gettid and setpriority take and return plain integers.
+        // SAFETY: gettid, getpriority and setpriority take and return plain integers.
         let failed = unsafe {
-            let tid = libc::gettid();
-            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice) != 0
+            let tid = libc::gettid() as libc::id_t;
+            let own = libc::getpriority(libc::PRIO_PROCESS, tid);
+            libc::setpriority(libc::PRIO_PROCESS, tid, (own + nice).min(19)) != 0
         };
         if failed {
             tracing::warn!(nice, "cannot lower the priority of a background render worker");
