@@ -20,10 +20,14 @@ rate limit, file storage in a temporary directory) with the same three uploads:
       junk sizes    127.0.0.5  w4000.png, 3000x3000.png, full.png of each image, in a loop.
 Each attacker runs in a process of its own (forked), the honest threads in this one; HOSTILE (a
 comma-separated list of the functions below, all four by default) picks which attack.
+HONEST_RATE (requests a second per honest thread) paces the honest clients: without it each thread
+asks as fast as it is answered, which alone keeps both cores busy with its misses' renders, so
+that any CPU the attackers' own processes take shows in the honest p99.
 Prints, for the honest clients of each run: answers, success rate, p50/p99 latency; the server's
-peak RSS (VmHWM); and what the attackers got (statuses, connections closed by the server).
+peak RSS (VmHWM) and CPU time; what the attackers got (statuses, connections closed by the
+server) and the CPU time their processes used.
 """
-import multiprocessing, os, random, shutil, socket, statistics, subprocess, sys, tempfile, threading, time, json
+import multiprocessing, os, random, resource, shutil, socket, statistics, subprocess, sys, tempfile, threading, time, json
 import http.client, urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -36,6 +40,12 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def hwm_mib(pid):
@@ -86,7 +96,12 @@ def honest(server, stop, results, seed):
     """One honest thread: one request after the other, each from one of 254 loopback addresses of
     its own (many users, each asking little), on a new connection."""
     rnd = random.Random(seed)
+    rate = float(os.environ.get("HONEST_RATE", "0"))
+    due = time.monotonic()
     while not stop.is_set():
+        if rate:
+            due += 1 / rate
+            time.sleep(max(0.0, due - time.monotonic()))
         if rnd.random() < 0.8:
             path = rnd.choice(server.hits)
         else:
@@ -205,6 +220,8 @@ def attacker(f, server, stop, out):
     take the honest clients' interpreter lock (their latencies are measured in this process)."""
     counts = {}
     f(server, stop, counts)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    counts["attackers' CPU seconds"] = round(usage.ru_utime + usage.ru_stime, 1)
     out.put(counts)
 
 
@@ -221,14 +238,16 @@ def run(binary, seconds, hostile):
         p.start()
     for t in threads:
         t.start()
+    server_cpu = cpu_seconds(server.proc.pid)
     time.sleep(seconds)
+    server_cpu = cpu_seconds(server.proc.pid) - server_cpu
     stop.set()
     stop_attackers.set()
     for t in threads:
         t.join()
     for _ in attackers:
         for name, n in out.get().items():
-            counts[name] = counts.get(name, 0) + n
+            counts[name] = round(counts.get(name, 0) + n, 1)
     for p in attackers:
         p.join()
     peak = hwm_mib(server.proc.pid)
@@ -240,7 +259,7 @@ def run(binary, seconds, hostile):
     for s, _ in results:
         statuses[s] = statuses.get(s, 0) + 1
     return {"answers": len(results), "success": rate, "p50_ms": p(0.5), "p99_ms": p(0.99),
-            "peak_rss_mib": peak, "attackers": counts, "statuses": statuses}
+            "peak_rss_mib": peak, "server_cpu_s": server_cpu, "attackers": counts, "statuses": statuses}
 
 
 def main():
@@ -252,6 +271,8 @@ def main():
           f"p50 {alone['p50_ms']:.1f} ms, p99 {alone['p99_ms']:.1f} ms, peak RSS {alone['peak_rss_mib']:.0f} MiB")
     print(f"honest beside hostile: {beside['answers']} answers, {beside['success']:.1%} 200, "
           f"p50 {beside['p50_ms']:.1f} ms, p99 {beside['p99_ms']:.1f} ms, peak RSS {beside['peak_rss_mib']:.0f} MiB")
+    print(f"server CPU seconds: alone {alone['server_cpu_s']:.1f}, beside hostile {beside['server_cpu_s']:.1f} "
+          f"(of {2 * seconds} on 2 cores)")
     print(f"ratios: success {beside['success'] / alone['success']:.3f}x, p99 {beside['p99_ms'] / alone['p99_ms']:.2f}x")
     print("honest statuses alone:", json.dumps(alone["statuses"], sort_keys=True),
           " beside hostile:", json.dumps(beside["statuses"], sort_keys=True))
