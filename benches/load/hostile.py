@@ -20,6 +20,8 @@ rate limit, file storage in a temporary directory) with the same three uploads:
       junk sizes    127.0.0.5  w4000.png, 3000x3000.png, full.png of each image, in a loop.
 Each attacker runs in a process of its own (forked), the honest threads in this one; HOSTILE (a
 comma-separated list of the functions below, all four by default) picks which attack.
+ATTACKERS_NICE (e.g. 19) lowers the attackers' processes' priority, as a stand-in for running
+them on other cores (a real attacker's load costs its own machines, not the server's).
 HONEST_RATE (requests a second per honest thread) paces the honest clients: without it each thread
 asks as fast as it is answered, which alone keeps both cores busy with its misses' renders, so
 that any CPU the attackers' own processes take shows in the honest p99.
@@ -218,6 +220,7 @@ def junk_attacker(server, stop, counts):
 def attacker(f, server, stop, out):
     """One attacker in a process of its own, as a real one would be: its Python work does not
     take the honest clients' interpreter lock (their latencies are measured in this process)."""
+    os.nice(int(os.environ.get("ATTACKERS_NICE", "0")))
     counts = {}
     f(server, stop, counts)
     usage = resource.getrusage(resource.RUSAGE_SELF)
