@@ -9,6 +9,7 @@
 
 mod avif;
 mod exif;
+mod ffi;
 mod gif;
 mod heif;
 mod jpeg;

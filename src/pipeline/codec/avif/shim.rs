@@ -2,10 +2,11 @@
 //! decoding its first image into 8-bit pixels, encoding with aom, and the library's versions.
 
 use std::borrow::Cow;
-use std::ffi::{CStr, c_char, c_void};
+use std::ffi::{c_char, c_void};
 
 use super::{Effort, Info};
 use crate::pipeline::bitmap::{Bitmap, Layout};
+use crate::pipeline::codec::ffi::{ShimText, pixel_bytes};
 
 /// Frames an AVIF sequence may declare: only the first is decoded, but each is parsed.
 const MAX_FRAMES: u32 = 10_000;
@@ -68,7 +69,7 @@ unsafe extern "C" {
 
 pub(super) fn info(bytes: &[u8], size_limit: u32) -> Result<Info, String> {
     let mut info = Info::default();
-    let mut error = [0 as c_char; 512];
+    let mut error = ShimText::new();
     // SAFETY: the shim reads `bytes`, fills `info` (laid out as its struct) and writes a
     // NUL-terminated message of at most error.len() bytes.
     unsafe {
@@ -82,7 +83,7 @@ pub(super) fn info(bytes: &[u8], size_limit: u32) -> Result<Info, String> {
             error.len(),
         );
         if status != 0 {
-            return Err(CStr::from_ptr(error.as_ptr()).to_string_lossy().into_owned());
+            return Err(error.text());
         }
     }
     Ok(info)
@@ -100,7 +101,7 @@ pub(super) fn decode(
 ) -> Result<(), String> {
     let channels = layout.channels();
     assert_eq!(out.len(), info.width as usize * info.height as usize * channels);
-    let mut error = [0 as c_char; 512];
+    let mut error = ShimText::new();
     // SAFETY: `out` holds height rows of width * channels bytes and `icc` icc.len() bytes;
     // the shim writes within them and a NUL-terminated message of at most error.len().
     unsafe {
@@ -120,7 +121,7 @@ pub(super) fn decode(
             error.len(),
         );
         if status != 0 {
-            return Err(CStr::from_ptr(error.as_ptr()).to_string_lossy().into_owned());
+            return Err(error.text());
         }
     }
     Ok(())
@@ -142,19 +143,12 @@ pub(super) fn encode(
     alpha_quantizer: i32,
     effort: Effort,
 ) -> Result<Vec<u8>, Option<String>> {
+    pixel_bytes(&bitmap).map_err(Some)?;
     let channels = bitmap.layout.channels() as u32;
-    let expected = bitmap.width as usize * bitmap.height as usize * channels as usize;
-    if bitmap.data.len() != expected {
-        return Err(Some(format!("{} bytes for {}x{}x{channels}", bitmap.data.len(), bitmap.width, bitmap.height)));
-    }
     let mut out: *mut u8 = std::ptr::null_mut();
     let mut len = 0usize;
-    let mut error = [0 as c_char; 512];
-    let message = |error: &[c_char]| {
-        // SAFETY: the shim wrote a NUL-terminated message within `error`.
-        Some(unsafe { CStr::from_ptr(error.as_ptr()) }.to_string_lossy().into_owned())
-    };
-    // SAFETY: the shim reads `expected` bytes of pixels and writes at most error.len() bytes
+    let mut error = ShimText::new();
+    // SAFETY: the shim reads the bitmap's pixel bytes and writes at most error.len() bytes
     // of message; the image it returns is its own copy of them.
     let image = unsafe {
         image_server_avif_image(
@@ -167,7 +161,7 @@ pub(super) fn encode(
         )
     };
     if image.is_null() {
-        return Err(message(&error));
+        return Err(Some(error.text()));
     }
     let image = YuvImage(image);
     drop(bitmap);
@@ -189,7 +183,7 @@ pub(super) fn encode(
             error.len(),
         );
         if status != 0 || out.is_null() {
-            return Err(message(&error));
+            return Err(Some(error.text()));
         }
         let bytes = std::slice::from_raw_parts(out, len).to_vec();
         image_server_avif_free(out, len);
@@ -198,10 +192,8 @@ pub(super) fn encode(
 }
 
 pub(super) fn versions() -> String {
-    let mut buffer = [0 as c_char; 512];
+    let mut buffer = ShimText::new();
     // SAFETY: the shim writes a NUL-terminated string of at most buffer.len() bytes.
-    unsafe {
-        image_server_avif_versions(buffer.as_mut_ptr(), buffer.len());
-        CStr::from_ptr(buffer.as_ptr()).to_string_lossy().into_owned()
-    }
+    unsafe { image_server_avif_versions(buffer.as_mut_ptr(), buffer.len()) };
+    buffer.text()
 }

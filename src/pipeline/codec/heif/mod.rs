@@ -139,7 +139,9 @@ fn decode(bytes: &[u8], header: &Header, limits: &Limits) -> Result<Decoded, Ren
 
 #[cfg(heif)]
 mod imp {
-    use std::ffi::{CStr, c_char, c_void};
+    use std::ffi::{c_char, c_void};
+
+    use crate::pipeline::codec::ffi::ShimText;
 
     use super::max_side;
     use crate::pipeline::bitmap::{Bitmap, Layout};
@@ -194,15 +196,14 @@ mod imp {
 
     pub(super) fn info(bytes: &[u8], max_side: i32) -> Result<Info, String> {
         let mut info = Info::default();
-        let mut error = [0 as c_char; 512];
+        let mut error = ShimText::new();
         // SAFETY: the shim reads `bytes`, fills `info` (laid out as its struct) and writes at
         // most error.len() bytes of NUL-terminated message.
         let status = unsafe {
             image_server_heif_info(bytes.as_ptr(), bytes.len(), max_side, &mut info, error.as_mut_ptr(), error.len())
         };
         if status != 0 {
-            // SAFETY: the shim wrote a NUL-terminated message.
-            return Err(unsafe { CStr::from_ptr(error.as_ptr()) }.to_string_lossy().into_owned());
+            return Err(error.text());
         }
         Ok(info)
     }
@@ -227,11 +228,7 @@ mod imp {
         let layout = if info.alpha != 0 { Layout::Rgba } else { Layout::Rgb };
         let icc_len = usize::try_from(info.icc_len).unwrap_or(usize::MAX);
         let mut icc = if icc_len > 0 && icc_len <= MAX_ICC_BYTES { vec![0u8; icc_len] } else { Vec::new() };
-        let mut error = [0 as c_char; 512];
-        let message = |error: &[c_char]| {
-            // SAFETY: the shim wrote a NUL-terminated message within `error`.
-            unsafe { CStr::from_ptr(error.as_ptr()) }.to_string_lossy().into_owned()
-        };
+        let mut error = ShimText::new();
         // SAFETY: `icc` holds icc.len() bytes; the shim writes no more than those and a
         // NUL-terminated message of at most error.len().
         let decoded = Decoded(unsafe {
@@ -246,7 +243,7 @@ mod imp {
             )
         });
         if decoded.0.is_null() {
-            return Err(message(&error));
+            return Err(error.text());
         }
         let stride = info.width as usize * layout.channels();
         let mut data = pixel_buffer("HEIF", stride * info.height as usize).map_err(|e| e.to_string())?;
@@ -266,7 +263,7 @@ mod imp {
         };
         drop(decoded);
         if status != 0 {
-            return Err(message(&error));
+            return Err(error.text());
         }
         let icc = if !icc.is_empty() && icc.iter().any(|&b| b != 0) {
             Some(icc)
@@ -280,12 +277,10 @@ mod imp {
     }
 
     pub(super) fn versions() -> String {
-        let mut buffer = [0 as c_char; 256];
+        let mut buffer = ShimText::new();
         // SAFETY: the shim writes a NUL-terminated string of at most buffer.len() bytes.
-        unsafe {
-            image_server_heif_versions(buffer.as_mut_ptr(), buffer.len());
-            CStr::from_ptr(buffer.as_ptr()).to_string_lossy().into_owned()
-        }
+        unsafe { image_server_heif_versions(buffer.as_mut_ptr(), buffer.len()) };
+        buffer.text()
     }
 }
 

@@ -45,7 +45,9 @@ pub(super) fn encode(bitmap: Cow<'_, Bitmap>, quality: u8, effort: Effort) -> Re
 #[cfg(jxl)]
 mod imp {
     use std::borrow::Cow;
-    use std::ffi::{CStr, c_char, c_void};
+    use std::ffi::{c_char, c_void};
+
+    use crate::pipeline::codec::ffi::{ShimText, pixel_bytes};
 
     use crate::pipeline::bitmap::Bitmap;
 
@@ -85,18 +87,11 @@ mod imp {
     }
 
     pub(super) fn encode(bitmap: Cow<'_, Bitmap>, distance: f32, effort: i32) -> Result<Vec<u8>, Option<String>> {
+        let expected = pixel_bytes(&bitmap).map_err(Some)?;
         let channels = bitmap.layout.channels() as u32;
-        let expected = bitmap.width as usize * bitmap.height as usize * channels as usize;
-        if bitmap.data.len() != expected {
-            return Err(Some(format!("{} bytes for {}x{}x{channels}", bitmap.data.len(), bitmap.width, bitmap.height)));
-        }
         let mut out: *mut u8 = std::ptr::null_mut();
         let mut len = 0usize;
-        let mut error = [0 as c_char; 512];
-        let message = |error: &[c_char]| {
-            // SAFETY: the shim wrote a NUL-terminated message within `error`.
-            Some(unsafe { CStr::from_ptr(error.as_ptr()) }.to_string_lossy().into_owned())
-        };
+        let mut error = ShimText::new();
         // SAFETY: the shim reads `expected` bytes of pixels into the encoder's own frame and
         // writes at most error.len() bytes of message.
         let mut started = Started(unsafe {
@@ -112,7 +107,7 @@ mod imp {
             )
         });
         if started.0.is_null() {
-            return Err(message(&error));
+            return Err(Some(error.text()));
         }
         drop(bitmap);
         let enc = std::mem::replace(&mut started.0, std::ptr::null_mut());
@@ -121,7 +116,7 @@ mod imp {
         unsafe {
             let status = image_server_jxl_finish(enc, expected, &mut out, &mut len, error.as_mut_ptr(), error.len());
             if status != 0 || out.is_null() {
-                return Err(message(&error));
+                return Err(Some(error.text()));
             }
             let bytes = std::slice::from_raw_parts(out, len).to_vec();
             image_server_jxl_free(out);
