@@ -136,7 +136,7 @@ async fn serve(config: Arc<Config>, env: &[(String, String)]) -> Result<(), Exit
         gate: Gate::new(&config.access, Arc::clone(&config.settings)),
         settings: Arc::clone(&config.settings),
         buffer: parts.buffer.clone(),
-        responses: crate::buffer::ResponseBuffer::new(config.limits.response_buffer_bytes.0),
+        responses: parts.responses.clone(),
         draining,
         config,
     });

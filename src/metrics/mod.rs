@@ -84,6 +84,10 @@ pub struct Gauges {
     pub cache_entries: u64,
     /// Memory cache bytes.
     pub cache_bytes: u64,
+    /// Upload and download bytes held.
+    pub upload_buffer_bytes: u64,
+    /// Answer bytes not yet written.
+    pub response_buffer_bytes: u64,
     /// Seconds since start.
     pub uptime_seconds: u64,
 }
@@ -242,6 +246,8 @@ impl Metrics {
         t.render_workers.set(g.render_workers as u64);
         t.cache_entries.set(g.cache_entries);
         t.cache_bytes.set(g.cache_bytes);
+        t.upload_buffer_held.set(g.upload_buffer_bytes);
+        t.response_buffer_held.set(g.response_buffer_bytes);
         t.uptime.set(g.uptime_seconds);
     }
 

@@ -183,6 +183,10 @@ table! {
     cache_entries: Gauge { prom: "cache_entries", status: "cache.entries" }
     /// Bytes in the memory cache.
     cache_bytes: Gauge { prom: "cache_bytes", status: "cache.bytes" }
+    /// Upload and source-download bytes held now (bounded by `upload_buffer_bytes`).
+    upload_buffer_held: Gauge { prom: "upload_buffer_bytes", status: "buffers.upload_bytes" }
+    /// Answer bytes not yet written to their clients (bounded by `response_buffer_bytes`).
+    response_buffer_held: Gauge { prom: "response_buffer_bytes", status: "buffers.response_bytes" }
     /// Upload jobs this node holds or has queued: outputs still to render, or a notification to deliver.
     jobs_pending: Gauge { prom: "jobs_pending", status: "jobs.pending" }
     /// Upload jobs finished, by the event they ended in.

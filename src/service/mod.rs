@@ -41,7 +41,7 @@ pub use popular::Popular;
 pub use uploads::{Ingested, Outputs};
 
 use crate::access::Payer;
-use crate::buffer::UploadBuffer;
+use crate::buffer::{ResponseBuffer, UploadBuffer};
 use crate::cache::{CachedObject, DecodedSources, ObjectCache};
 use crate::config::{Config, Settings};
 use crate::hooks::Hooks;
@@ -76,6 +76,8 @@ pub struct Parts {
     pub cache: ObjectCache,
     /// The bound on upload and download bytes held.
     pub buffer: UploadBuffer,
+    /// The bound on answer bytes not yet written.
+    pub responses: ResponseBuffer,
     /// The counts of popular sizes.
     pub popular: Arc<Popular>,
 }
@@ -97,7 +99,7 @@ impl MemorySplit {
 }
 
 impl Parts {
-    /// The pool, the answer cache and the upload buffer as `config` sizes them, around `metrics`.
+    /// The pool, the answer cache and the upload and response buffers as `config` sizes them, around `metrics`.
     pub fn new(config: &Config, metrics: Metrics) -> Parts {
         let limits = &config.limits;
         Parts {
@@ -105,6 +107,7 @@ impl Parts {
             pool: CpuPool::new(config.render.workers, limits.queue_size, limits.decode_budget_pixels),
             cache: ObjectCache::new(MemorySplit::of(config.cache.memory_cache_bytes.0).answers),
             buffer: UploadBuffer::new(limits.upload_buffer_bytes.0),
+            responses: ResponseBuffer::new(limits.response_buffer_bytes.0),
             popular: Arc::new(Popular::new(&config.settings)),
         }
     }

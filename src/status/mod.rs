@@ -38,7 +38,7 @@ impl StatusState {
 
     /// Hands the figures other components own to the metrics, then the metrics are current.
     async fn observe(&self) {
-        let Parts { metrics, pool, cache, .. } = &self.parts;
+        let Parts { metrics, pool, cache, buffer, responses, .. } = &self.parts;
         cache.settle().await;
         metrics.observe(Gauges {
             renders_in_progress: pool.running(),
@@ -46,6 +46,8 @@ impl StatusState {
             render_workers: pool.workers(),
             cache_entries: cache.entries(),
             cache_bytes: cache.bytes(),
+            upload_buffer_bytes: buffer.held(),
+            response_buffer_bytes: responses.held(),
             uptime_seconds: self.started.elapsed().as_secs(),
         });
     }
