@@ -76,6 +76,8 @@ pub enum Reconfirmed {
 pub struct Gauges {
     /// Renders running.
     pub renders_in_progress: usize,
+    /// Of those, in the pool's lower lane.
+    pub renders_lower_priority: usize,
     /// Renders waiting for a worker.
     pub render_queue_depth: usize,
     /// Render threads.
@@ -242,6 +244,7 @@ impl Metrics {
     pub fn observe(&self, g: Gauges) {
         let t = &self.table;
         t.renders_in_progress.set(g.renders_in_progress as u64);
+        t.renders_lower_priority.set(g.renders_lower_priority as u64);
         t.render_queue_depth.set(g.render_queue_depth as u64);
         t.render_workers.set(g.render_workers as u64);
         t.cache_entries.set(g.cache_entries);

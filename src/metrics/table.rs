@@ -157,6 +157,8 @@ table! {
     render_duration: Timer { prom: "render_duration_seconds", statsd: "render_time", status: "render_time_ms" }
     /// Renders running now.
     renders_in_progress: Gauge { prom: "renders_in_progress", status: "renders_in_progress" }
+    /// Of those, renders in the pool's lower lane (jobs, background renders, heavy clients' work).
+    renders_lower_priority: Gauge { prom: "renders_lower_priority", status: "renders_lower_priority" }
     /// Renders waiting for a worker.
     render_queue_depth: Gauge { prom: "render_queue_depth", status: "render_queue_depth" }
     /// Render threads.

@@ -1,27 +1,33 @@
 //! The one admission point for CPU work: renders, upload validation, working copies, moderation
-//! pictures, jobs and background renders all run on `workers` dedicated threads, never on the
+//! pictures, jobs and background renders all run on dedicated threads (`workers` in each lane), never on the
 //! async reactor, and are let in here by one set of rules (`queue.rs`): classes served by
-//! priority, one worker kept for requests, slow work on at most half the workers, a decode
-//! budget of source pixels. Nothing polls: a waiter is woken when its turn comes.
+//! priority, the payers who used little worker time lately before a heavy one (`usage.rs`), work
+//! in two lanes so that light clients' requests always have every worker, slow work on at most
+//! half the workers, a decode budget of source pixels. Nothing polls: a waiter is woken when its
+//! turn comes.
 //!
 //! Work that answers a client is refused with [`PoolError::Overloaded`] (503 with `Retry-After`)
 //! once `queue_size` of it waits; the server's own work waits as long as it must.
 //!
-//! Work nobody waits for (jobs, background renders) runs on threads of their own,
-//! [`AFTER_THE_ANSWER_NICE`] steps nicer than the process, admitted by the same rules: on a core
-//! it shares with a request's render or the reactors, it gets about a tenth of the time, so that
-//! the work a client paid for ahead (an upload's `?wait=false` outputs) does not slow other
-//! clients' answers.
+//! Work nobody waits for (jobs, background renders), and a heavy payer's, runs in the lower lane:
+//! on threads of their own, [`AFTER_THE_ANSWER_NICE`] steps nicer than the process, beside the
+//! client lane's. On a core it shares with a request's render or the reactors, it gets about a
+//! tenth of the time, so that the work a client paid for ahead (an upload's `?wait=false`
+//! outputs), or a client asking for render after render, does not slow other clients' answers;
+//! on a core they leave idle it gets all of it.
 
 mod queue;
+mod usage;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-pub use queue::{Class, Cost};
+pub use queue::{Class, Cost, Whose};
+pub use usage::{HALF_LIFE, HEAVY_SECONDS};
 
 use queue::{Grant, Queue, Sizes};
 
@@ -51,32 +57,35 @@ pub const AFTER_THE_ANSWER_NICE: i32 = 10;
 struct Shared {
     /// To the workers that answer clients (requests and uploads).
     sender: crossbeam_channel::Sender<Job>,
-    /// To the workers of work after the answer (jobs, background renders), at a lower priority.
+    /// To the workers of the lower lane (jobs, background renders, heavy payers), at a lower priority.
     after_the_answer: crossbeam_channel::Sender<Job>,
     queue: Mutex<Queue<Waiter>>,
     tickets: AtomicU64,
-    /// Closures executing on a worker now.
+    /// Closures executing on a worker now, and of those, in the lower lane.
     executing: AtomicUsize,
+    executing_lower: AtomicUsize,
     workers: usize,
 }
 
 impl Shared {
     /// Starts whatever may start now: each waiter whose turn it is gets its slot.
     fn dispatch(self: &Arc<Self>, queue: &mut Queue<Waiter>) {
-        while let Some((grant, waiter)) = queue.next() {
-            let slot = Slot { inner: Arc::new(SlotInner { shared: Some(Arc::clone(self)), grant }) };
+        let now = Instant::now();
+        while let Some((grant, waiter)) = queue.next(now) {
+            let inner = SlotInner { shared: Some(Arc::clone(self)), grant, used_nanos: AtomicU64::new(0) };
+            let slot = Slot { inner: Arc::new(inner) };
             if let Err(mut unsent) = waiter.turn.send(slot) {
                 // The caller left between its withdrawal check and now: the grant goes back
                 // here, under the lock, rather than through the slot's drop.
                 Arc::get_mut(&mut unsent.inner).expect("not shared yet").grant_released();
-                queue.release(grant);
+                queue.release(grant, Duration::ZERO, now);
             }
         }
     }
 
-    fn release(self: &Arc<Self>, grant: Grant) {
+    fn release(self: &Arc<Self>, grant: Grant, used: Duration) {
         let mut queue = self.queue.lock().expect("not poisoned");
-        queue.release(grant);
+        queue.release(grant, used, Instant::now());
         self.dispatch(&mut queue);
     }
 }
@@ -103,6 +112,8 @@ struct SlotInner {
     /// `None` once its grant went back another way (its caller had left).
     shared: Option<Arc<Shared>>,
     grant: Grant,
+    /// Time its closures ran on a worker, charged to its payer when it is given back.
+    used_nanos: AtomicU64,
 }
 
 impl SlotInner {
@@ -114,7 +125,7 @@ impl SlotInner {
 impl Drop for SlotInner {
     fn drop(&mut self) {
         if let Some(shared) = self.shared.take() {
-            shared.release(self.grant);
+            shared.release(self.grant, Duration::from_nanos(*self.used_nanos.get_mut()));
         }
     }
 }
@@ -138,18 +149,22 @@ impl CpuPool {
             queue: Mutex::new(Queue::new(sizes)),
             tickets: AtomicU64::new(0),
             executing: AtomicUsize::new(0),
+            executing_lower: AtomicUsize::new(0),
             workers,
         };
         CpuPool { shared: Arc::new(shared) }
     }
 
-    /// Waits for a worker for work of `class` costing `cost`, by the rules of `queue.rs`.
-    pub async fn admit(&self, class: Class, cost: Cost) -> Result<Slot, PoolError> {
+    /// Waits for a worker for work of `whose` (a class, and the payer charged for its worker
+    /// time) costing `cost`, by the rules of `queue.rs`.
+    pub async fn admit(&self, whose: impl Into<Whose>, cost: Cost) -> Result<Slot, PoolError> {
+        let whose = whose.into();
+        let class = whose.class;
         let ticket = self.shared.tickets.fetch_add(1, Ordering::Relaxed);
         let (turn, granted) = oneshot::channel();
         {
             let mut queue = self.shared.queue.lock().expect("not poisoned");
-            queue.push(class, cost, Waiter { ticket, turn });
+            queue.push(whose, cost, Waiter { ticket, turn });
             self.shared.dispatch(&mut queue);
             // Still in line, and the line of work answering clients is longer than allowed.
             if class.answers_a_client() && queue.overflows() && queue.withdraw(class, |w| w.ticket == ticket).is_some()
@@ -164,19 +179,24 @@ impl CpuPool {
         Ok(slot)
     }
 
-    /// Runs `f` on a worker once admitted as `class` with `cost`, and waits for its result
+    /// Runs `f` on a worker once admitted as `whose` with `cost`, and waits for its result
     /// without blocking the reactor.
-    pub async fn run<T, F>(&self, class: Class, cost: Cost, f: F) -> Result<T, PoolError>
+    pub async fn run<T, F>(&self, whose: impl Into<Whose>, cost: Cost, f: F) -> Result<T, PoolError>
     where
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
-        self.admit(class, cost).await?.run(f).await
+        self.admit(whose, cost).await?.run(f).await
     }
 
     /// Work executing on a worker now.
     pub fn running(&self) -> usize {
         self.shared.executing.load(Ordering::Acquire)
+    }
+
+    /// Work executing in the lower lane now (jobs, background renders, heavy payers' work).
+    pub fn running_lower(&self) -> usize {
+        self.shared.executing_lower.load(Ordering::Acquire)
     }
 
     /// Work admitted to nothing yet, by class (in the order of [`Class::ALL`]).
@@ -231,17 +251,24 @@ impl Slot {
         let held = Arc::clone(&self.inner);
         let (tx, rx) = oneshot::channel();
         let executing = Arc::clone(&shared);
+        let lower = self.inner.grant.lower_priority();
         let job: Job = Box::new(move || {
             executing.executing.fetch_add(1, Ordering::AcqRel);
+            if lower {
+                executing.executing_lower.fetch_add(1, Ordering::AcqRel);
+            }
+            let started = Instant::now();
             let result = catch_unwind(AssertUnwindSafe(f)).map_err(|p| PoolError::Panicked(panic_message(p.as_ref())));
+            let used = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            held.used_nanos.fetch_add(used, Ordering::Relaxed);
+            if lower {
+                executing.executing_lower.fetch_sub(1, Ordering::AcqRel);
+            }
             executing.executing.fetch_sub(1, Ordering::AcqRel);
             drop(held);
             let _ = tx.send(result);
         });
-        let lane = match self.inner.grant.class() {
-            Class::Request | Class::Upload => &shared.sender,
-            Class::Job | Class::Background => &shared.after_the_answer,
-        };
+        let lane = if lower { &shared.after_the_answer } else { &shared.sender };
         lane.send(job).expect("render workers live as long as the pool");
         rx.await.expect("a worker always answers")
     }

@@ -1,12 +1,21 @@
 //! The admission rules of the CPU pool as plain state: which waiting piece of work may start
-//! next. No threads, locks or clocks here; the pool asks it under its lock, and the tests below
-//! drive it step by step.
+//! next. No threads, locks or clocks here (the pool passes the time); the pool asks it under its
+//! lock, and the tests below drive it step by step.
+//!
+//! Work runs in one of two lanes of `workers` threads each. The client lane (requests and uploads
+//! of payers who used little worker time lately, `usage.rs`) runs at the process's priority. The
+//! lower lane (jobs, background renders, and the work of a heavy payer) runs beside it, at the
+//! lower priority of work nobody waits for: it never takes a worker from a light client's
+//! request, and the kernel gives it about a tenth of a core it shares with the client lane, and
+//! all of a core the client lane leaves idle (so a lone heavy client, or a job on an idle server,
+//! still has every core).
 //!
 //! The rules, in the order they are asked:
-//! - a worker must be free;
+//! - its lane must have room; in the client lane uploads leave one worker for requests whenever
+//!   there is more than one;
 //! - classes are served by priority (a request's render, an upload's, a job's, a background
-//!   render), first come first served within a class;
-//! - whenever there is more than one worker, work other than requests leaves one free;
+//!   render); within a class, light payers' work before a heavy payer's, first come first
+//!   served within each;
 //! - slow work (a codec several times slower than JPEG, see [`Cost::slow`]) holds at most half
 //!   the workers (at least one), so a burst of it never holds every worker;
 //! - work that decodes draws megapixels from the decode budget; work bigger than the whole
@@ -14,6 +23,10 @@
 //!   before it, so a large decode is not starved by a stream of small ones.
 
 use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use super::usage::{MeterIndex, Usage};
 
 /// Whose CPU work it is, in the order the pool serves it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -53,6 +66,22 @@ impl Class {
     }
 }
 
+/// Whose a piece of work is: its class, and the client it is charged to (none for the server's
+/// own work and for work a client paid for up front).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Whose {
+    /// Its class.
+    pub class: Class,
+    /// The client (its address, or IPv6 /64) it is charged to.
+    pub payer: Option<IpAddr>,
+}
+
+impl From<Class> for Whose {
+    fn from(class: Class) -> Whose {
+        Whose { class, payer: None }
+    }
+}
+
 /// What a piece of work costs while it runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Cost {
@@ -78,12 +107,15 @@ pub(super) struct Grant {
     class: Class,
     megapixels: u32,
     slow: bool,
+    meter: Option<MeterIndex>,
+    /// Runs at the lower priority of work nobody waits for (set when admitted).
+    lower: bool,
 }
 
 impl Grant {
-    /// The class the work was admitted as.
-    pub(super) fn class(&self) -> Class {
-        self.class
+    /// Whether the work runs in the lower lane: work nobody waits for, or a heavy payer's.
+    pub(super) fn lower_priority(&self) -> bool {
+        self.lower
     }
 }
 
@@ -102,23 +134,38 @@ pub(super) struct Sizes {
 #[derive(Debug)]
 pub(super) struct Queue<T> {
     sizes: Sizes,
-    running: usize,
-    /// Running work other than requests.
-    running_shared: usize,
+    /// Running in the client lane, and of those, uploads.
+    running_clients: usize,
+    running_uploads: usize,
+    /// Running in the lower lane.
+    running_lower: usize,
     running_slow: usize,
     budget_used: u32,
     waiting: [VecDeque<(Grant, T)>; 4],
+    usage: Usage,
 }
 
 impl<T> Queue<T> {
     pub(super) fn new(sizes: Sizes) -> Queue<T> {
-        Queue { sizes, running: 0, running_shared: 0, running_slow: 0, budget_used: 0, waiting: Default::default() }
+        Queue {
+            sizes,
+            running_clients: 0,
+            running_uploads: 0,
+            running_lower: 0,
+            running_slow: 0,
+            budget_used: 0,
+            waiting: Default::default(),
+            usage: Usage::new(),
+        }
     }
 
     /// Puts `item` in line for a worker.
-    pub(super) fn push(&mut self, class: Class, cost: Cost, item: T) {
+    pub(super) fn push(&mut self, whose: impl Into<Whose>, cost: Cost, item: T) {
+        let Whose { class, payer } = whose.into();
         let megapixels = megapixels(cost.pixels).min(self.sizes.budget_megapixels);
-        self.waiting[class.index()].push_back((Grant { class, megapixels, slow: cost.slow }, item));
+        let meter = payer.map(|p| self.usage.meter_of(p));
+        let lower = !class.answers_a_client();
+        self.waiting[class.index()].push_back((Grant { class, megapixels, slow: cost.slow, meter, lower }, item));
     }
 
     /// Whether more work answering clients waits than `queue_size` allows: the last of it in
@@ -135,46 +182,65 @@ impl<T> Queue<T> {
     }
 
     /// The next waiting item that may start now, with what it holds from now on.
-    pub(super) fn next(&mut self) -> Option<(Grant, T)> {
+    pub(super) fn next(&mut self, now: Instant) -> Option<(Grant, T)> {
         let workers = self.sizes.workers;
-        if self.running >= workers {
-            return None;
-        }
-        let shared_full = workers > 1 && self.running_shared >= workers - 1;
+        let kept_for_requests = usize::from(workers > 1);
+        let lower_full = self.running_lower >= workers;
+        let requests_full = self.running_clients >= workers;
+        let uploads_full = requests_full || self.running_uploads >= workers - kept_for_requests;
         let slow_full = self.running_slow >= (workers / 2).max(1);
         let mut budget_held_back = false;
         for class in Class::ALL {
-            if class != Class::Request && shared_full {
-                break;
-            }
-            let line = &self.waiting[class.index()];
-            let mut found = None;
-            for (at, (grant, _)) in line.iter().enumerate() {
-                if grant.slow && slow_full {
+            // Light payers' work first, then heavy payers'.
+            for heavy in [false, true] {
+                let full = match class {
+                    _ if heavy || !class.answers_a_client() => lower_full,
+                    Class::Request => requests_full,
+                    _ => uploads_full,
+                };
+                if full {
                     continue;
                 }
-                if grant.megapixels > 0
-                    && (budget_held_back || self.budget_used + grant.megapixels > self.sizes.budget_megapixels)
-                {
-                    budget_held_back = true;
-                    continue;
+                let line = &self.waiting[class.index()];
+                let mut found = None;
+                for (at, (grant, _)) in line.iter().enumerate() {
+                    if self.usage.heavy(grant.meter, now) != heavy || (grant.slow && slow_full) {
+                        continue;
+                    }
+                    if grant.megapixels > 0
+                        && (budget_held_back || self.budget_used + grant.megapixels > self.sizes.budget_megapixels)
+                    {
+                        budget_held_back = true;
+                        continue;
+                    }
+                    found = Some(at);
+                    break;
                 }
-                found = Some(at);
-                break;
-            }
-            if let Some(at) = found {
-                let (grant, item) = self.waiting[class.index()].remove(at).expect("found above");
-                self.take(grant);
-                return Some((grant, item));
+                if let Some(at) = found {
+                    let (mut grant, item) = self.waiting[class.index()].remove(at).expect("found above");
+                    grant.lower |= heavy;
+                    self.take(grant);
+                    return Some((grant, item));
+                }
             }
         }
         None
     }
 
+    /// The running count of `grant`'s lane (and, for an upload in the client lane, of uploads).
+    fn counts(&mut self, grant: Grant) -> (&mut usize, Option<&mut usize>) {
+        match grant.class {
+            _ if grant.lower => (&mut self.running_lower, None),
+            Class::Upload => (&mut self.running_clients, Some(&mut self.running_uploads)),
+            _ => (&mut self.running_clients, None),
+        }
+    }
+
     fn take(&mut self, grant: Grant) {
-        self.running += 1;
-        if grant.class != Class::Request {
-            self.running_shared += 1;
+        let (lane, uploads) = self.counts(grant);
+        *lane += 1;
+        if let Some(uploads) = uploads {
+            *uploads += 1;
         }
         if grant.slow {
             self.running_slow += 1;
@@ -182,16 +248,19 @@ impl<T> Queue<T> {
         self.budget_used += grant.megapixels;
     }
 
-    /// Gives back what a finished (or abandoned) piece of work held.
-    pub(super) fn release(&mut self, grant: Grant) {
-        self.running -= 1;
-        if grant.class != Class::Request {
-            self.running_shared -= 1;
+    /// Gives back what a finished (or abandoned) piece of work held, charging the worker time it
+    /// `used` to its payer.
+    pub(super) fn release(&mut self, grant: Grant, used: Duration, now: Instant) {
+        let (lane, uploads) = self.counts(grant);
+        *lane -= 1;
+        if let Some(uploads) = uploads {
+            *uploads -= 1;
         }
         if grant.slow {
             self.running_slow -= 1;
         }
         self.budget_used -= grant.megapixels;
+        self.usage.charge(grant.meter, used, now);
     }
 
     /// Work waiting whose client waits for it.
@@ -204,9 +273,9 @@ impl<T> Queue<T> {
         Class::ALL.map(|c| self.waiting[c.index()].len())
     }
 
-    /// Work holding a worker.
+    /// Work holding a worker, in both lanes.
     pub(super) fn running(&self) -> usize {
-        self.running
+        self.running_clients + self.running_lower
     }
 }
 
@@ -227,7 +296,7 @@ mod tests {
 
     /// Starts everything that may start now; answers their names in order.
     fn start(q: &mut Queue<&'static str>) -> Vec<(Grant, &'static str)> {
-        std::iter::from_fn(|| q.next()).collect()
+        std::iter::from_fn(|| q.next(Instant::now())).collect()
     }
 
     fn names(started: &[(Grant, &'static str)]) -> Vec<&'static str> {
@@ -241,21 +310,33 @@ mod tests {
             q.push(Class::Background, Cost::LIGHT, name);
         }
         let started = start(&mut q);
-        assert_eq!(names(&started), ["bg1"], "one worker stays free");
-        q.push(Class::Request, Cost::LIGHT, "miss");
-        assert_eq!(names(&start(&mut q)), ["miss"], "a request's miss starts at once");
-        // Both workers are busy; when the background render ends, a waiting request goes first.
+        assert_eq!(names(&started), ["bg1", "bg2"], "the lower lane's two workers");
+        assert!(started.iter().all(|(grant, _)| grant.lower_priority()));
+        // Requests have both workers of their own lane beside the background renders.
+        q.push(Class::Request, Cost::LIGHT, "miss1");
         q.push(Class::Request, Cost::LIGHT, "miss2");
-        assert!(q.next().is_none());
-        q.release(started[0].0);
-        assert_eq!(names(&start(&mut q)), ["miss2"]);
+        q.push(Class::Request, Cost::LIGHT, "miss3");
+        assert_eq!(names(&start(&mut q)), ["miss1", "miss2"], "requests start at once");
+        q.release(started[0].0, Duration::ZERO, Instant::now());
+        assert_eq!(names(&start(&mut q)), ["bg3"]);
+    }
+
+    #[test]
+    fn uploads_leave_a_worker_for_requests() {
+        let mut q = queue(2);
+        for name in ["up1", "up2"] {
+            q.push(Class::Upload, Cost::LIGHT, name);
+        }
+        assert_eq!(names(&start(&mut q)), ["up1"]);
+        q.push(Class::Request, Cost::LIGHT, "miss");
+        assert_eq!(names(&start(&mut q)), ["miss"]);
     }
 
     #[test]
     fn classes_are_served_by_priority_and_in_order_within_one() {
         let mut q = queue(1);
         q.push(Class::Request, Cost::LIGHT, "first");
-        let first = q.next().expect("a free worker");
+        let first = q.next(Instant::now()).expect("a free worker");
         for (class, name) in [
             (Class::Background, "bg"),
             (Class::Job, "job"),
@@ -268,8 +349,8 @@ mod tests {
         let mut order = Vec::new();
         let mut held = first.0;
         while let Some((grant, name)) = {
-            q.release(held);
-            q.next()
+            q.release(held, Duration::ZERO, Instant::now());
+            q.next(Instant::now())
         } {
             order.push(name);
             held = grant;
@@ -306,7 +387,7 @@ mod tests {
         let started = start(&mut q);
         assert_eq!(names(&started), ["big", "light"], "the budget holds back later decodes, not light work");
         assert_eq!(started[0].1, "big");
-        q.release(started[0].0);
+        q.release(started[0].0, Duration::ZERO, Instant::now());
         assert_eq!(names(&start(&mut q)), ["medium", "small"]);
         let mut q = queue(4);
         q.push(Class::Request, mp(500), "huge");
@@ -328,5 +409,48 @@ mod tests {
         assert!(!q.overflows(), "the server's own work waits as long as it must");
         assert_eq!(q.withdraw(Class::Request, |&n| n == 0), Some(0), "a caller that left gives its place back");
         assert_eq!(q.waiting(), [0, 1, 97, 0]);
+    }
+
+    #[test]
+    fn a_heavy_payer_s_work_runs_in_the_lower_lane_and_light_payers_come_first() {
+        let mut q = queue(2);
+        let now = Instant::now();
+        let (heavy, light): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        let request = |payer| Whose { class: Class::Request, payer: Some(payer) };
+        // The heavy payer's first render is a request like any other, and its worker time counts.
+        q.push(request(heavy), Cost::LIGHT, "heavy1");
+        let (first, _) = q.next(now).expect("a free worker");
+        assert!(!first.lower_priority());
+        q.release(first, Duration::from_secs(3), now);
+        // Now its work runs in the lower lane ...
+        for name in ["heavy2", "heavy3", "heavy4"] {
+            q.push(request(heavy), Cost::LIGHT, name);
+        }
+        let started = start(&mut q);
+        assert_eq!(names(&started), ["heavy2", "heavy3"]);
+        assert!(started.iter().all(|(grant, _)| grant.lower_priority()));
+        let heavy2 = started[0].0;
+        // ... and light payers' requests have both workers of the client lane beside it.
+        for name in ["light1", "light2", "light3"] {
+            q.push(request(light), Cost::LIGHT, name);
+        }
+        let started = start(&mut q);
+        assert_eq!(names(&started), ["light1", "light2"]);
+        assert!(started.iter().all(|(grant, _)| !grant.lower_priority()));
+        // Twenty seconds later its meter is down to a quarter: it is light again, and its
+        // request, first in line, goes first, in the client lane.
+        let later = now + Duration::from_secs(20);
+        q.release(heavy2, Duration::ZERO, later);
+        q.release(started[0].0, Duration::ZERO, later);
+        assert_eq!(q.next(later).map(|(g, n)| (n, g.lower_priority())), Some(("heavy4", false)));
+        // Where both wait for the decode budget, a light payer's decode takes it first.
+        let mut q = queue(4);
+        let mp = |n: u64| Cost { pixels: n * 1_000_000, slow: false };
+        q.push(request(heavy), Cost::LIGHT, "heavy1");
+        let (first, _) = q.next(now).expect("a free worker");
+        q.release(first, Duration::from_secs(3), now);
+        q.push(request(heavy), mp(60), "heavy");
+        q.push(request(light), mp(60), "light");
+        assert_eq!(names(&start(&mut q)), ["light"]);
     }
 }

@@ -59,16 +59,21 @@ async fn runs_work_and_refuses_clients_past_the_line() {
 }
 
 #[tokio::test]
-async fn a_burst_of_background_work_never_holds_the_last_worker() {
+async fn a_burst_of_background_work_never_holds_a_worker_of_requests() {
     let pool = CpuPool::new(2, 8, 100_000_000);
     let mut background = Vec::new();
     for _ in 0..6 {
         background.push(hold(&pool, Class::Background, Cost::LIGHT));
     }
-    until("one background render running", &pool, |p| p.running() == 1 && p.queued() == 5).await;
-    // A request's miss starts at once, beside the one background render.
-    assert_eq!(pool.run(Class::Request, Cost::LIGHT, || "miss").await, Ok("miss"));
-    assert_eq!(pool.waiting(), [0, 0, 0, 5], "the rest of the burst still waits");
+    until("two background renders running", &pool, |p| p.running() == 2 && p.queued() == 4).await;
+    // Two requests' misses run at once, beside the background renders, in their own lane.
+    let misses = [hold(&pool, Class::Request, Cost::LIGHT), hold(&pool, Class::Request, Cost::LIGHT)];
+    until("two misses running beside them", &pool, |p| p.running() == 4).await;
+    assert_eq!(pool.waiting(), [0, 0, 0, 4], "the rest of the burst still waits");
+    for (release, task) in misses {
+        release.send(()).unwrap();
+        assert_eq!(task.await.unwrap(), Ok(()));
+    }
     for (release, task) in background {
         release.send(()).unwrap();
         assert_eq!(task.await.unwrap(), Ok(()));
@@ -153,4 +158,21 @@ async fn work_nobody_waits_for_runs_at_a_lower_priority() {
         let nice = pool.run(class, Cost::LIGHT, own_nice).await.unwrap();
         assert_eq!(nice, (base + AFTER_THE_ANSWER_NICE).min(19), "{class:?}");
     }
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_payer_who_used_much_worker_time_lately_runs_at_a_lower_priority() {
+    let pool = CpuPool::new(2, 4, 100_000_000);
+    let base = own_nice();
+    let (heavy, light): (std::net::IpAddr, std::net::IpAddr) =
+        ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+    let request = |payer| Whose { class: Class::Request, payer: Some(payer) };
+    // Its worker time is measured on the worker: a render longer than the bound makes it heavy.
+    let busy = Duration::from_secs_f64(HEAVY_SECONDS + 0.2);
+    assert_eq!(pool.run(request(heavy), Cost::LIGHT, move || std::thread::sleep(busy)).await, Ok(()));
+    let nice = pool.run(request(heavy), Cost::LIGHT, own_nice).await.unwrap();
+    assert_eq!(nice, (base + AFTER_THE_ANSWER_NICE).min(19));
+    assert_eq!(pool.run(request(light), Cost::LIGHT, own_nice).await, Ok(base), "another payer is not");
+    assert_eq!(pool.run(Class::Request, Cost::LIGHT, own_nice).await, Ok(base), "nor work of no payer");
 }

@@ -230,10 +230,10 @@ impl Images {
             FetchError::Upstream(404 | 410) => ServiceError::OriginNotFound,
             other => ServiceError::Fetch(other),
         })?;
-        let (hash, probed) = self.originals.hash_and_probe(held.bytes.clone(), Class::Request).await?;
+        let (hash, probed) = self.originals.hash_and_probe(held.bytes.clone(), Class::Request.into()).await?;
         let id = ImageId::Path(path.clone());
         let probed = Probed { hash, bytes: held.bytes.clone(), facts: probed? };
-        self.originals.store(ns, &id, probed, None, Class::Request).await
+        self.originals.store(ns, &id, probed, None, Class::Request.into()).await
     }
 
     /// Downloads a source URL through the SSRF-safe fetcher, with its metrics; the bytes count

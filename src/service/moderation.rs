@@ -14,7 +14,7 @@ use crate::hooks::{Hooks, Verdict};
 use crate::metrics::{Metrics, Moderated};
 use crate::model::{ImageHash, Namespace};
 use crate::pipeline::{self, ImageFacts, Limits};
-use crate::pool::{Class, Cost, CpuPool};
+use crate::pool::{Cost, CpuPool, Whose};
 
 /// The quality of the sheets: enough for a classifier, a fraction of the original's bytes.
 const SHEET_QUALITY: u8 = 85;
@@ -32,14 +32,14 @@ pub(super) struct Moderator {
 impl Moderator {
     /// Asks `ns`'s moderation hook, if it has one, about an original not stored yet: a reject is
     /// [`ServiceError::Rejected`]; no verdict is [`ServiceError::ModerationUnavailable`] unless
-    /// the namespace fails open. The sheets are made on the pool as `class`.
+    /// the namespace fails open. The sheets are made on the pool as `whose`.
     pub(super) async fn check(
         &self,
         ns: &Namespace,
         hash: &ImageHash,
         bytes: &Bytes,
         facts: &ImageFacts,
-        class: Class,
+        whose: Whose,
     ) -> Result<(), ServiceError> {
         let Some(moderation) = &self.settings.of(ns).moderation else { return Ok(()) };
         let (original, limits) = (bytes.clone(), self.limits);
@@ -48,7 +48,7 @@ impl Moderator {
             Cost { pixels: pipeline::memory::decode_charge(facts.format, facts.width, facts.height), slow: false };
         let sheets = self
             .pool
-            .run(class, cost, move || pipeline::moderation_sheets(&original, &limits, SHEET_QUALITY))
+            .run(whose, cost, move || pipeline::moderation_sheets(&original, &limits, SHEET_QUALITY))
             .await??;
         let (count, hash) = (sheets.len(), hash.to_string());
         for (i, sheet) in sheets.into_iter().enumerate() {

@@ -18,7 +18,7 @@ use crate::metrics::Metrics;
 use crate::model::{ImageHash, ImageId, Namespace, ObjectKey};
 use crate::pipeline::focus::ANALYSIS_SIDE;
 use crate::pipeline::{self, FocusInfo, FocusPoint, ImageFacts, Limits, RenderError};
-use crate::pool::{Class, Cost, CpuPool};
+use crate::pool::{Cost, CpuPool, Whose};
 
 /// An original whose header was read: its bytes, their md5 and what the header says.
 #[derive(Debug)]
@@ -57,19 +57,19 @@ impl Originals {
         units_of(pixels((facts.width, facts.height)) * u64::from(facts.frames.max(1)) + encoded + analysed)
     }
 
-    /// The md5 of `bytes` and what their header says, on the CPU pool as `class`.
+    /// The md5 of `bytes` and what their header says, on the CPU pool as `whose`.
     pub(super) async fn hash_and_probe(
         &self,
         bytes: Bytes,
-        class: Class,
+        whose: Whose,
     ) -> Result<(ImageHash, Result<ImageFacts, RenderError>), ServiceError> {
         let limits = self.limits;
-        Ok(self.pool.run(class, Cost::LIGHT, move || (ImageHash::of(&bytes), pipeline::probe(&bytes, &limits))).await?)
+        Ok(self.pool.run(whose, Cost::LIGHT, move || (ImageHash::of(&bytes), pipeline::probe(&bytes, &limits))).await?)
     }
 
     /// Shows an original to its namespace's moderation hook, validates it (a full decode), makes
     /// its working copies, finds its focus where `focus` (the uploader's) is `None`, and stores
-    /// it, all as `class` on the pool; answers its info. Nothing is written of an original the
+    /// it, all as `whose` on the pool; answers its info. Nothing is written of an original the
     /// hook refuses.
     pub(super) async fn store(
         &self,
@@ -77,11 +77,11 @@ impl Originals {
         id: &ImageId,
         probed: Probed,
         focus: Option<FocusPoint>,
-        class: Class,
+        whose: Whose,
     ) -> Result<ImageInfo, ServiceError> {
         let Probed { hash, bytes, facts } = probed;
         let hash = &hash;
-        self.moderator.check(ns, hash, &bytes, &facts, class).await?;
+        self.moderator.check(ns, hash, &bytes, &facts, whose).await?;
         let limits = self.limits;
         let max_side = self.working_copy_max_side;
         let original = bytes.clone();
@@ -89,7 +89,7 @@ impl Originals {
             Cost { pixels: pipeline::memory::decode_charge(facts.format, facts.width, facts.height), slow: false };
         let (made, detected) = self
             .pool
-            .run(class, cost, move || {
+            .run(whose, cost, move || {
                 let sizes = pipeline::working_copy_sizes(facts.width, facts.height, facts.format, max_side);
                 let made = pipeline::make_working_copies(&original, sizes, &limits)?;
                 let detected = focus.is_none().then(|| {

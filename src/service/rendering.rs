@@ -2,6 +2,7 @@
 //! pool, in one piece or in two halves (decode up to the encoder, then encode), so that a miss
 //! whose lease claim is still out can decode meanwhile and encode only once the lease is its own.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,7 +13,7 @@ use super::plan::{RenderPlan, SourceChoice, SourceKind};
 use crate::cache::{DecodedSources, ObjectCache};
 use crate::metrics::Metrics;
 use crate::pipeline::{self, Bitmap, Effort, Limits};
-use crate::pool::{Class, CpuPool, Slot};
+use crate::pool::{Class, CpuPool, Slot, Whose};
 use crate::store::{Store, StoreError};
 
 /// Why a variant is looked up: whose work its render is, how hard its encoder works and how it
@@ -76,20 +77,22 @@ pub(super) struct Rendering {
 }
 
 impl Rendering {
-    /// Renders a plan on the pool (in `slot` where one is held, else once admitted), from the
-    /// first of its sources that is stored, and records the render.
+    /// Renders a plan on the pool (in `slot` where one is held, else once admitted and charged
+    /// to `payer`'s worker time), from the first of its sources that is stored, and records the
+    /// render.
     pub(super) async fn render(
         &self,
         plan: &RenderPlan,
         purpose: Purpose,
+        payer: Option<IpAddr>,
         slot: Option<Slot>,
     ) -> Result<Bytes, ServiceError> {
         if plan.sources[0].kind != SourceKind::Animation {
-            let prepared = self.prepare(plan, purpose, slot).await?;
+            let prepared = self.prepare(plan, purpose, payer, slot).await?;
             return self.finish(plan, purpose, prepared).await;
         }
         let (choice, bytes) = self.source(plan).await?;
-        let mut slot = self.slot(plan, purpose, &choice, slot).await?;
+        let mut slot = self.slot(plan, Whose { class: purpose.class(), payer }, &choice, slot).await?;
         let (spec, limits) = (plan.spec, self.limits);
         let rendered = slot
             .run(move || {
@@ -101,15 +104,16 @@ impl Rendering {
         Ok(Bytes::from(rendered?.0))
     }
 
-    /// A still render's first half, on the pool.
+    /// A still render's first half, on the pool (charged to `payer` as [`Rendering::render`]).
     pub(super) async fn prepare(
         &self,
         plan: &RenderPlan,
         purpose: Purpose,
+        payer: Option<IpAddr>,
         slot: Option<Slot>,
     ) -> Result<Prepared, ServiceError> {
         let (choice, bytes) = self.source(plan).await?;
-        let mut slot = self.slot(plan, purpose, &choice, slot).await?;
+        let mut slot = self.slot(plan, Whose { class: purpose.class(), payer }, &choice, slot).await?;
         let (spec, limits) = (plan.spec, self.limits);
         let original_size = (choice.kind == SourceKind::WorkingCopy).then(|| plan.original_size());
         let (decoded, key) = (self.decoded.clone(), choice.key);
@@ -164,13 +168,13 @@ impl Rendering {
     async fn slot(
         &self,
         plan: &RenderPlan,
-        purpose: Purpose,
+        whose: Whose,
         choice: &SourceChoice,
         slot: Option<Slot>,
     ) -> Result<Slot, ServiceError> {
         match slot {
             Some(slot) => Ok(slot),
-            None => Ok(self.pool.admit(purpose.class(), plan.cost(choice)).await?),
+            None => Ok(self.pool.admit(whose, plan.cost(choice)).await?),
         }
     }
 

@@ -10,6 +10,7 @@
 //! §15): a hit in memory whose image was last confirmed `delete_visibility_secs` ago or more is
 //! confirmed first, and a render is stored only while its image stands as the render found it.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -127,7 +128,7 @@ impl Renders {
                 )?
                 .placed(self.settings.of(lookup.ns).crop);
                 lookup.payer.charge(plan.work_units())?;
-                let bytes = self.render_miss(&plan, lookup.purpose, slot, claim).await?;
+                let bytes = self.render_miss(&plan, lookup.purpose, lookup.payer.client(), slot, claim).await?;
                 Ok::<_, ServiceError>(CachedObject::new(bytes, Served::Rendered).of_image(image.presence))
             })
         };
@@ -197,6 +198,7 @@ impl Renders {
         &self,
         plan: &RenderPlan,
         purpose: Purpose,
+        payer: Option<IpAddr>,
         slot: Option<Slot>,
         claim: Pending,
     ) -> Result<Bytes, ServiceError> {
@@ -212,7 +214,7 @@ impl Renders {
             Pending::Made(Claim::Settled(claimed)) => claimed?,
             Pending::Made(Claim::Out(out)) if plan.sources[0].kind != SourceKind::Animation => {
                 // Decodes while the claim is out; encodes only under the lease.
-                let (claimed, prepared) = tokio::join!(out, rendering.prepare(plan, purpose, slot.take()));
+                let (claimed, prepared) = tokio::join!(out, rendering.prepare(plan, purpose, payer, slot.take()));
                 match claimed? {
                     Claimed::Held(lease) => {
                         let bytes = match prepared {
@@ -235,7 +237,7 @@ impl Renders {
         if let Some(stored) = self.leases.stored_meanwhile(&lease, &plan.key, claimed_late).await? {
             return Ok(stored);
         }
-        let bytes = lease.renewing(rendering.render(plan, purpose, slot)).await;
+        let bytes = lease.renewing(rendering.render(plan, purpose, payer, slot)).await;
         self.store(plan, lease, bytes).await
     }
 
@@ -277,7 +279,7 @@ impl Renders {
             RenderPlan::new(ns, id, variant, &image, Purpose::Job.effort(), &self.render, &self.rendering.limits)?
                 .placed(self.settings.of(ns).crop);
         let slot = self.rendering.pool.admit(Purpose::Job.class(), plan.max_cost()).await?;
-        let bytes = self.rendering.render(&plan, Purpose::Job, Some(slot)).await?;
+        let bytes = self.rendering.render(&plan, Purpose::Job, None, Some(slot)).await?;
         match self.stores.put_variant(ns, id, &plan.key, bytes.clone(), &plan.presence).await? {
             Standing::Same => {}
             Standing::Gone => return Err(ServiceError::ImageNotFound),

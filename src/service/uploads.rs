@@ -21,7 +21,7 @@ use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::model::{ImageId, Namespace, ObjectKey, Variant};
 use crate::pipeline::{FocusInfo, FocusPoint};
-use crate::pool::Class;
+use crate::pool::{Class, Whose};
 
 /// The result of an upload.
 #[derive(Clone, Debug)]
@@ -76,7 +76,8 @@ impl Uploads {
         }
         let all_outputs = self.all_outputs(ns, outputs, payer)?;
 
-        let (hash, probed) = self.originals.hash_and_probe(bytes.clone(), Class::Upload).await?;
+        let whose = Whose { class: Class::Upload, payer: payer.client() };
+        let (hash, probed) = self.originals.hash_and_probe(bytes.clone(), whose).await?;
         let id = ImageId::Hash(hash);
         let stored = self.stores.originals.get_opt(&ObjectKey::info(ns, &id)).await?;
         // Charged, from its header, before anything is decoded or stored: storing the original
@@ -105,7 +106,7 @@ impl Uploads {
             }
             Some(facts) => {
                 let probed = Probed { hash, bytes, facts };
-                let info = self.originals.store(ns, &id, probed, focus, Class::Upload).await?;
+                let info = self.originals.store(ns, &id, probed, focus, whose).await?;
                 self.images.remember(ns, &id, info.clone()).await;
                 self.metrics.upload_done(true);
                 (info, true)

@@ -42,6 +42,7 @@ impl StatusState {
         cache.settle().await;
         metrics.observe(Gauges {
             renders_in_progress: pool.running(),
+            renders_lower_priority: pool.running_lower(),
             render_queue_depth: pool.queued(),
             render_workers: pool.workers(),
             cache_entries: cache.entries(),

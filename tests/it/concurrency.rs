@@ -68,3 +68,57 @@ fn avif_misses_leave_a_worker_for_jpeg_misses() {
         assert_eq!(avif.join().unwrap().1, 200);
     }
 }
+
+/// A client that has used more than a second of worker time lately has its renders run in the
+/// pool's lower lane, beside the lane of other clients' requests: with one worker and no queue,
+/// another client's miss is rendered while the heavy client's render runs, not refused with 503.
+#[test]
+fn a_client_that_used_much_worker_time_leaves_the_workers_to_others() {
+    use std::time::{Duration, Instant};
+
+    let server = Server::options().arg("--workers 1 --queue-size 0").start();
+    let path = server.upload("p", corpus::read("jpeg/photo_20.4mp_bird_baseline.jpg"));
+    let from = |addr: &str| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        reqwest::blocking::Client::builder()
+            .local_address(addr.parse::<std::net::IpAddr>().unwrap())
+            .timeout(Duration::from_secs(120))
+            .no_proxy()
+            .build()
+            .unwrap()
+    };
+    // The heavy client asks for large PNGs one after the other, each one new, until one of its
+    // renders runs in the lower lane (about a second of renders in all).
+    for width in (3000..3020).rev() {
+        let url = server.url(&format!("{path}/w{width}.png"));
+        let heavy = std::thread::spawn({
+            let client = from("127.0.0.2");
+            move || {
+                let reply = client.get(url).send().unwrap();
+                (reply.status().as_u16(), reply.bytes().unwrap().len())
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let lower = loop {
+            let status = server.status();
+            if status["renders_in_progress"] == 1 || heavy.is_finished() {
+                break status["renders_lower_priority"] == 1;
+            }
+            assert!(Instant::now() < deadline, "the heavy client's render never started");
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        if lower && !heavy.is_finished() {
+            let other = from("127.0.0.3").get(server.url(&format!("{path}/x{}.jpg", width - 2900))).send().unwrap();
+            assert_eq!(other.status(), 200, "another client's miss is rendered beside the heavy client's");
+            let rendered_beside = !heavy.is_finished();
+            assert_eq!(heavy.join().unwrap().0, 200);
+            if rendered_beside {
+                return;
+            }
+            // The heavy render ended first: the miss did not need the other lane. Again.
+            continue;
+        }
+        assert_eq!(heavy.join().unwrap().0, 200);
+    }
+    panic!("none of twenty large renders ran in the lower lane beside another client's miss");
+}
