@@ -21,7 +21,11 @@ rate limit, file storage in a temporary directory) with the same three uploads:
 Each attacker runs in a process of its own (forked), the honest threads in this one; HOSTILE (a
 comma-separated list of the functions below, all four by default) picks which attack.
 ATTACKERS_NICE (e.g. 19) lowers the attackers' processes' priority, as a stand-in for running
-them on other cores (a real attacker's load costs its own machines, not the server's).
+them on other cores (a real attacker's load costs its own machines, not the server's); it also
+starves them, so they ask less than they would. ATTACKERS_CORE (e.g. 1) runs them on that CPU
+and the server and the honest clients on the others, in both runs, so that the attackers' own
+processes take nothing from the server's cores and ask as fast as they can: the closest this
+machine comes to attackers on machines of their own (the server then has one core fewer).
 HONEST_RATE (requests a second per honest thread) paces the honest clients: without it each thread
 asks as fast as it is answered, which alone keeps both cores busy with its misses' renders, so
 that any CPU the attackers' own processes take shows in the honest p99.
@@ -36,6 +40,18 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CORPUS = os.path.join(HERE, "../../../shared/corpus")
 IMAGES = ["jpeg/photo_12.2mp_dog_exif6_icc_xmp.jpg", "jpeg/photo_2.5mp_storm_baseline_exif.jpg",
           "jpeg/photo_4.1mp_autumn_progressive.jpg"]
+
+
+def attackers_core():
+    core = os.environ.get("ATTACKERS_CORE")
+    return int(core) if core else None
+
+
+def server_cpus():
+    """The server's and honest clients' CPUs: all but the attackers' core, if one is set."""
+    core = attackers_core()
+    if core is not None:
+        os.sched_setaffinity(0, os.sched_getaffinity(0) - {core})
 
 
 def free_port():
@@ -69,7 +85,7 @@ class Server:
         path = os.path.join(self.dir, "config.json")
         with open(path, "w") as f:
             json.dump(config, f)
-        self.proc = subprocess.Popen([binary, "serve", "--config", path], cwd=self.dir,
+        self.proc = subprocess.Popen([binary, "serve", "--config", path], cwd=self.dir, preexec_fn=server_cpus,
                                      stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.dir, "log"), "w"),
                                      env={**os.environ, "RUST_LOG": "warn"})
         for _ in range(200):
@@ -221,6 +237,8 @@ def attacker(f, server, stop, out):
     """One attacker in a process of its own, as a real one would be: its Python work does not
     take the honest clients' interpreter lock (their latencies are measured in this process)."""
     os.nice(int(os.environ.get("ATTACKERS_NICE", "0")))
+    if attackers_core() is not None:
+        os.sched_setaffinity(0, {attackers_core()})
     counts = {}
     f(server, stop, counts)
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -267,6 +285,7 @@ def run(binary, seconds, hostile):
 
 def main():
     binary = os.path.abspath(sys.argv[1])
+    server_cpus()  # the honest clients' threads; the attackers' processes set their own
     seconds = int(sys.argv[2]) if len(sys.argv) > 2 else 30
     alone = run(binary, seconds, hostile=False)
     beside = run(binary, seconds, hostile=True)
@@ -274,8 +293,9 @@ def main():
           f"p50 {alone['p50_ms']:.1f} ms, p99 {alone['p99_ms']:.1f} ms, peak RSS {alone['peak_rss_mib']:.0f} MiB")
     print(f"honest beside hostile: {beside['answers']} answers, {beside['success']:.1%} 200, "
           f"p50 {beside['p50_ms']:.1f} ms, p99 {beside['p99_ms']:.1f} ms, peak RSS {beside['peak_rss_mib']:.0f} MiB")
+    cores = len(os.sched_getaffinity(0))
     print(f"server CPU seconds: alone {alone['server_cpu_s']:.1f}, beside hostile {beside['server_cpu_s']:.1f} "
-          f"(of {2 * seconds} on 2 cores)")
+          f"(of {cores * seconds} on the {cores} cores of the server and honest clients)")
     print(f"ratios: success {beside['success'] / alone['success']:.3f}x, p99 {beside['p99_ms'] / alone['p99_ms']:.2f}x")
     print("honest statuses alone:", json.dumps(alone["statuses"], sort_keys=True),
           " beside hostile:", json.dumps(beside["statuses"], sort_keys=True))
