@@ -20,11 +20,6 @@ pub fn budget_pixels(bytes: u64) -> u64 {
     bytes.div_ceil(BUDGET_BYTES_PER_PIXEL)
 }
 
-/// Bytes the whole budget stands for.
-pub fn budget_bytes(limits: &Limits) -> u64 {
-    limits.budget_bytes()
-}
-
 /// Whether the pixels of an original of `format` may have alpha (an unknown format: as if so).
 pub fn may_have_alpha(original: Option<ImageFormat>) -> bool {
     original.is_none_or(ImageFormat::has_alpha)
@@ -45,7 +40,7 @@ pub fn render_bytes(from: ImageFormat, source: u64, to: ImageFormat, output: u64
 
 /// Whether encoding `width` x `height` as `format` fits in the decode budget.
 pub fn encode_fits(format: ImageFormat, width: u32, height: u32, alpha: bool, limits: &Limits) -> bool {
-    encode_bytes(format, u64::from(width) * u64::from(height), alpha) <= budget_bytes(limits)
+    encode_bytes(format, u64::from(width) * u64::from(height), alpha) <= limits.budget_bytes()
 }
 
 #[cfg(test)]

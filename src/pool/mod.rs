@@ -1,10 +1,10 @@
 //! The one admission point for CPU work: renders, upload validation, working copies, moderation
-//! pictures, jobs and background renders all run on dedicated threads (`workers` in each lane), never on the
-//! async reactor, and are let in here by one set of rules (`queue.rs`): classes served by
-//! priority, the payers who used little worker time lately before a heavy one (`usage.rs`), work
-//! in two lanes so that light clients' requests always have every worker, slow work on at most
-//! half the workers, a decode budget of source pixels. Nothing polls: a waiter is woken when its
-//! turn comes.
+//! pictures, jobs and background renders all run on dedicated threads (`workers` in each lane),
+//! never on the async reactor, and are let in here by one set of rules (`queue.rs`): classes
+//! served by priority, the payers who used little worker time lately before a heavy one
+//! (`usage.rs`), work in two lanes so that light clients' requests always have every worker, slow
+//! work on at most half the workers, a decode budget of source pixels. Nothing polls: a waiter is
+//! woken when its turn comes.
 //!
 //! Work that answers a client is refused with [`PoolError::Overloaded`] (503 with `Retry-After`)
 //! once `queue_size` of it waits; the server's own work waits as long as it must.
@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 pub use queue::{Class, Cost, Whose};
-pub use usage::{HALF_LIFE, HEAVY_SECONDS};
+pub use usage::HEAVY_SECONDS;
 
 use queue::{Grant, Queue, Sizes};
 

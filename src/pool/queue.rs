@@ -1,6 +1,6 @@
 //! The admission rules of the CPU pool as plain state: which waiting piece of work may start
 //! next. No threads, locks or clocks here (the pool passes the time); the pool asks it under its
-//! lock, and the tests below drive it step by step.
+//! lock, and the tests in `queue/tests.rs` drive it step by step.
 //!
 //! Work runs in one of two lanes of `workers` threads each. The client lane (requests and uploads
 //! of payers who used little worker time lately, `usage.rs`) runs at the process's priority. The

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 const METERS: usize = 4096;
 
 /// The time in which a meter's worker time halves.
-pub const HALF_LIFE: Duration = Duration::from_secs(10);
+pub(super) const HALF_LIFE: Duration = Duration::from_secs(10);
 
 /// Worker seconds (decayed by [`HALF_LIFE`]) past which a payer's work waits behind that of the
 /// payers who used less, and runs at the lower priority of work nobody waits for. A page of new

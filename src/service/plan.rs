@@ -86,7 +86,7 @@ impl RenderPlan {
                 width: planned.width,
                 height: planned.height,
                 mib: memory::encode_bytes(format, output_pixels, alpha) >> 20,
-                budget_mib: memory::budget_bytes(limits) >> 20,
+                budget_mib: limits.budget_bytes() >> 20,
             });
         }
         let spec = RenderSpec {

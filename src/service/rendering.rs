@@ -92,7 +92,7 @@ impl Rendering {
             return self.finish(plan, purpose, prepared).await;
         }
         let (choice, bytes) = self.source(plan).await?;
-        let mut slot = self.slot(plan, Whose { class: purpose.class(), payer }, &choice, slot).await?;
+        let mut slot = self.slot(plan, purpose, payer, &choice, slot).await?;
         let (spec, limits) = (plan.spec, self.limits);
         let rendered = slot
             .run(move || {
@@ -113,7 +113,7 @@ impl Rendering {
         slot: Option<Slot>,
     ) -> Result<Prepared, ServiceError> {
         let (choice, bytes) = self.source(plan).await?;
-        let mut slot = self.slot(plan, Whose { class: purpose.class(), payer }, &choice, slot).await?;
+        let mut slot = self.slot(plan, purpose, payer, &choice, slot).await?;
         let (spec, limits) = (plan.spec, self.limits);
         let original_size = (choice.kind == SourceKind::WorkingCopy).then(|| plan.original_size());
         let (decoded, key) = (self.decoded.clone(), choice.key);
@@ -168,13 +168,14 @@ impl Rendering {
     async fn slot(
         &self,
         plan: &RenderPlan,
-        whose: Whose,
+        purpose: Purpose,
+        payer: Option<IpAddr>,
         choice: &SourceChoice,
         slot: Option<Slot>,
     ) -> Result<Slot, ServiceError> {
         match slot {
             Some(slot) => Ok(slot),
-            None => Ok(self.pool.admit(whose, plan.cost(choice)).await?),
+            None => Ok(self.pool.admit(Whose { class: purpose.class(), payer }, plan.cost(choice)).await?),
         }
     }
 
